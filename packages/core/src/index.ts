@@ -1,4 +1,5 @@
 export * from "./dtype.js";
+export * from "./codec.js";
 export * from "./layout.js";
 export * from "./mask.js";
 export * from "./bias.js";
