@@ -13,3 +13,5 @@ export * from "./env.js";
 export * from "./logging.js";
 export * from "./registry.js";
 export * from "./selection.js";
+export * from "./semantics.js";
+export * from "./dropout-rng.js";
