@@ -15,3 +15,4 @@ export * from "./registry.js";
 export * from "./selection.js";
 export * from "./semantics.js";
 export * from "./dropout-rng.js";
+export * from "./context-parallel/index.js";
