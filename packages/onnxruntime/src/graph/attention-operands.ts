@@ -1,0 +1,159 @@
+import { biasDims, defaultAlibiSlopes } from "@te/core";
+import type { GraphBuilder } from "../onnx/graph-builder.js";
+import { ONNX_DTYPE, type OnnxDType } from "../onnx/onnx-proto.js";
+import { type AttentionGraphConfig, GRAPH_NAMES as N, usesSeqlens } from "./attention-config.js";
+import { keyTo5d, type PackedSequences, packedSequences, queryTo5d, range, unpackThd } from "./layout-ops.js";
+
+/**
+ * The graph inputs every attention graph (forward, backward, fused) declares, and the working values
+ * built from them: q/k/v in the [b, hg, g, s, d] working shape, the mask of allowed (query, key)
+ * pairs, biases and the extra softmax logit. All math is fp32.
+ */
+export interface AttentionOperands {
+  /** [b, hg, g, sq, d] */
+  readonly q5: string;
+  /** [b, hg, 1, skv, d] and its transpose [b, hg, 1, d, skv] */
+  readonly k5: string;
+  readonly kT5: string;
+  /** [b, hg, 1, skv, dv] and its transpose */
+  readonly v5: string;
+  readonly vT5: string;
+  /** bool, broadcastable to [b, hg, g, sq, skv]; absent when every pair is allowed. */
+  readonly allowed?: string;
+  /** fp32 additive terms of the scores, broadcastable to [b, hg, g, sq, skv]. */
+  readonly bias5?: string;
+  readonly alibi5?: string;
+  /** The extra logit that joins each row's normaliser: 0 (off_by_one) or the per-head offset [1, hg, g, 1, 1]. */
+  readonly extraLogit?: string;
+  readonly seqQ?: PackedSequences;
+  readonly seqKv?: PackedSequences;
+}
+
+export const onnxDTypeOf = (c: AttentionGraphConfig): OnnxDType => (c.dtype === "fp16" ? "float16" : "float");
+
+/** Declares a tensor input of the storage dtype and casts it to fp32 when stored in fp16. */
+export function floatInput(g: GraphBuilder, c: AttentionGraphConfig, name: string, shape: readonly number[]): string {
+  const x = g.input(name, onnxDTypeOf(c), shape);
+  return c.dtype === "fp16" ? g.cast(x, ONNX_DTYPE.float) : x;
+}
+
+/** Shape of a q-like (heads = h) or kv-like tensor in the config's format. */
+export function formatShape(c: AttentionGraphConfig, which: "q" | "kv", heads: number, dim: number): number[] {
+  const s = which === "q" ? c.sq : c.skv;
+  const t = which === "q" ? c.tq : c.tkv;
+  if (c.format === "thd") return [t, heads, dim];
+  return c.format === "sbhd" ? [s, c.b, heads, dim] : [c.b, s, heads, dim];
+}
+
+/** The packed-sequence bookkeeping, when the config needs sequence lengths. */
+export function declareSequences(g: GraphBuilder, c: AttentionGraphConfig): { seqQ?: PackedSequences; seqKv?: PackedSequences } {
+  if (!usesSeqlens(c)) return {};
+  const cuQ = g.input(N.cuSeqlensQ, "int32", [c.b + 1]);
+  const cuKv = g.input(N.cuSeqlensKv, "int32", [c.b + 1]);
+  return {
+    seqQ: packedSequences(g, cuQ, c.b, c.tq, c.sq),
+    seqKv: packedSequences(g, cuKv, c.b, c.tkv, c.skv),
+  };
+}
+
+/** A q-like input (q, o, dO) of the format, to [b, hg, g, sq, dim]. */
+export function queryInput(g: GraphBuilder, c: AttentionGraphConfig, name: string, dim: number, seqQ?: PackedSequences): string {
+  const x = floatInput(g, c, name, formatShape(c, "q", c.h, dim));
+  return queryTo5d(g, c, c.format === "thd" ? unpackThd(g, x, seqQ!, c.b) : x, dim);
+}
+
+function keyInput(g: GraphBuilder, c: AttentionGraphConfig, name: string, dim: number, seqKv?: PackedSequences) {
+  const x = floatInput(g, c, name, formatShape(c, "kv", c.hg, dim));
+  const unpacked = c.format === "thd" ? unpackThd(g, x, seqKv!, c.b) : x;
+  return { plain: keyTo5d(g, c, unpacked, dim, false), transposed: keyTo5d(g, c, unpacked, dim, true) };
+}
+
+/** [B, H, ...] → [B, hg, g, ...] for H = h, [B, 1, 1, ...] for H = 1. */
+export function headsTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, shape: readonly number[]): string {
+  const [lead, heads, ...rest] = shape;
+  return g.reshape(x, heads === 1 ? [lead, 1, 1, ...rest] : [lead, c.hg, c.h / c.hg, ...rest]);
+}
+
+/**
+ * Which (query, key) pairs are allowed, from positions: i < lq, j < lk, the causal diagonal and the
+ * sliding window, with off = lk - lq on a bottom-right diagonal. Also returns i + off - j for ALiBi.
+ */
+function positions(g: GraphBuilder, c: AttentionGraphConfig, seqQ?: PackedSequences, seqKv?: PackedSequences) {
+  const i = g.int64s(range(c.sq), [c.sq, 1]);
+  const j = g.int64s(range(c.skv), [1, c.skv]);
+  const conditions: string[] = [];
+  let offset: string | undefined;
+  if (seqQ && seqKv) {
+    const lq = g.reshape(seqQ.lengths, [c.b, 1, 1]);
+    const lk = g.reshape(seqKv.lengths, [c.b, 1, 1]);
+    conditions.push(g.op("Less", [i, lq]), g.op("Less", [j, lk]));
+    if (c.bottomRight) offset = g.sub(lk, lq);
+  } else if (c.bottomRight && c.skv !== c.sq) {
+    offset = g.int64(c.skv - c.sq);
+  }
+  const diagonal = offset === undefined ? i : g.add(i, offset);
+  const [left, right] = c.window;
+  const causal = c.maskType.includes("causal");
+  if (causal) conditions.push(g.op("LessOrEqual", [j, diagonal]));
+  if (left !== -1) conditions.push(g.op("GreaterOrEqual", [j, g.sub(diagonal, g.int64(left))]));
+  if (right !== -1 && !causal) conditions.push(g.op("LessOrEqual", [j, g.add(diagonal, g.int64(right))]));
+  const allowed = conditions.length === 0 ? undefined : conditions.reduce((a, b) => g.and(a, b));
+  return { allowed, distance: () => g.sub(diagonal, j) };
+}
+
+/** Declares every input the config calls for and builds the working values of attention. */
+export function attentionOperands(g: GraphBuilder, c: AttentionGraphConfig): AttentionOperands {
+  const { seqQ, seqKv } = declareSequences(g, c);
+  const q5 = queryInput(g, c, N.q, c.d, seqQ);
+  const k = keyInput(g, c, N.k, c.d, seqKv);
+  const v = keyInput(g, c, N.v, c.dv, seqKv);
+
+  let bias5: string | undefined;
+  if ((c.biasType === "pre_scale_bias" || c.biasType === "post_scale_bias") && c.biasShape) {
+    const shape = biasDims(c.biasShape, c.b, c.h, c.sq, c.skv);
+    bias5 = headsTo5d(g, c, floatInput(g, c, N.bias, shape), shape);
+  }
+
+  const pos = positions(g, c, seqQ, seqKv);
+  // [sq, skv] or [b, sq, skv] (per-sequence lengths) → [1|b, 1, 1, sq, skv]
+  const pairs5d = (x: string): string => g.reshape(x, [-1, 1, 1, c.sq, c.skv]);
+  let allowed = pos.allowed === undefined ? undefined : pairs5d(pos.allowed);
+  if (c.maskBroadcast) {
+    const shape = [...c.maskBroadcast, c.sq, c.skv];
+    const maskedOut = headsTo5d(g, c, g.input(N.attnMask, "bool", shape), shape);
+    const fromMask = g.op("Not", [maskedOut]);
+    allowed = allowed === undefined ? fromMask : g.and(allowed, fromMask);
+  }
+
+  let alibi5: string | undefined;
+  if (c.alibiSlopes) {
+    const distance = pairs5d(g.op("Abs", [g.cast(pos.distance(), ONNX_DTYPE.float)]));
+    const slopes =
+      c.alibiSlopes === "default"
+        ? g.floats(defaultAlibiSlopes(c.h), [1, c.hg, c.h / c.hg, 1, 1])
+        : c.alibiSlopes === "h"
+          ? g.reshape(g.input(N.alibiSlopes, "float", [c.h]), [1, c.hg, c.h / c.hg, 1, 1])
+          : g.reshape(g.input(N.alibiSlopes, "float", [c.b, c.h]), [c.b, c.hg, c.h / c.hg, 1, 1]);
+    alibi5 = g.op("Neg", [g.mul(slopes, distance)]);
+  }
+
+  let extraLogit: string | undefined;
+  if (c.softmaxType === "off_by_one") extraLogit = g.float(0);
+  if (c.softmaxType === "learnable") {
+    extraLogit = g.reshape(g.input(N.softmaxOffset, "float", [c.h]), [1, c.hg, c.h / c.hg, 1, 1]);
+  }
+
+  return { q5, k5: k.plain, kT5: k.transposed, v5: v.plain, vT5: v.transposed, allowed, bias5, alibi5, extraLogit, seqQ, seqKv };
+}
+
+/** The scaled, biased scores [b, hg, g, sq, skv] with disallowed pairs at -inf. */
+export function maskedScores(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands): string {
+  const raw = g.matmul(x.q5, x.kT5);
+  const scale = g.float(c.scale);
+  let s: string;
+  if (c.biasType === "pre_scale_bias" && x.bias5) s = g.mul(g.add(raw, x.bias5), scale);
+  else if (x.bias5) s = g.add(g.mul(raw, scale), x.bias5);
+  else s = g.mul(raw, scale);
+  if (x.alibi5) s = g.add(s, x.alibi5);
+  return x.allowed === undefined ? s : g.where(x.allowed, s, g.float(Number.NEGATIVE_INFINITY));
+}

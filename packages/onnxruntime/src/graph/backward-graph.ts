@@ -1,0 +1,59 @@
+import { biasDims } from "@te/core";
+import type { GraphBuilder } from "../onnx/graph-builder.js";
+import { ONNX_DTYPE } from "../onnx/onnx-proto.js";
+import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
+import { attentionOperands, maskedScores, onnxDTypeOf, queryInput } from "./attention-operands.js";
+import { outputInFormat, toStorage } from "./forward-graph.js";
+
+const swapLast = [0, 1, 2, 4, 3];
+
+/**
+ * The attention backward graph, for the loss L with dL/dO = dO. It recomputes P from the saved lse
+ * (P = exp(S - lse)) instead of storing it, then:
+ *   dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ∘ (dP - rowsum(dO ∘ O)),
+ *   dQ = scale·dS K,  dK = scale·dSᵀ Q  (pre_scale_bias: the same; dbias = scale·dS),
+ *   post_scale_bias: dbias = dS,  learnable softmax: d offset[h] = -Σ exp(offset - lse) rowsum(dO ∘ O).
+ * Gradients of k/v heads shared by a GQA group are summed over the group axis.
+ */
+export function buildBackwardGraph(g: GraphBuilder, c: AttentionGraphConfig): void {
+  const x = attentionOperands(g, c);
+  const o5 = queryInput(g, c, N.o, c.dv, x.seqQ);
+  const dO5 = queryInput(g, c, N.dO, c.dv, x.seqQ);
+  const lseIn = g.input(N.lse, "float", [c.b, c.h, c.sq]);
+  const lse5 = g.reshape(lseIn, [c.b, c.hg, c.h / c.hg, c.sq, 1]);
+  // Rows with no allowed key have lse -inf; their scores are all -inf, so any finite shift gives P = 0.
+  const lseFinite = g.where(g.op("IsInf", [lse5]), g.float(0), lse5);
+  const p = g.op("Exp", [g.sub(maskedScores(g, c, x), lseFinite)]);
+
+  let rowDot = g.reduceSum(g.mul(dO5, o5), [-1]);
+  if (c.format === "thd" && x.allowed) {
+    // Unpacked thd rows past a sequence's end repeat other rows of o and dO; only rows with an
+    // allowed key are real (the others have o = 0 by definition).
+    const rowIsReal = g.reduceMax(g.cast(x.allowed, ONNX_DTYPE.float), [-1]);
+    rowDot = g.mul(rowDot, rowIsReal);
+  }
+  const dv5 = g.reduceSum(g.matmul(g.transpose(p, swapLast), dO5), [2]);
+  const dP = g.matmul(dO5, x.vT5);
+  const dS = g.mul(p, g.sub(dP, rowDot));
+  const scale = g.float(c.scale);
+  const dScaled = g.mul(dS, scale);
+  const dq5 = g.matmul(dScaled, x.k5);
+  const dk5 = g.reduceSum(g.matmul(g.transpose(dScaled, swapLast), x.q5), [2]);
+
+  outputInFormat(g, c, N.dq, dq5, "q", c.h, c.d, x.seqQ);
+  outputInFormat(g, c, N.dk, dk5, "kv", c.hg, c.d, x.seqKv);
+  outputInFormat(g, c, N.dv, dv5, "kv", c.hg, c.dv, x.seqKv);
+
+  if (c.biasGrad && c.biasShape && x.bias5) {
+    const shape = biasDims(c.biasShape, c.b, c.h, c.sq, c.skv);
+    const dBiasFull = g.reshape(c.biasType === "pre_scale_bias" ? dScaled : dS, [c.b, c.h, c.sq, c.skv]);
+    const broadcastAxes = [0, 1].filter((axis) => shape[axis] === 1);
+    const dbias = broadcastAxes.length > 0 ? g.reduceSum(dBiasFull, broadcastAxes) : dBiasFull;
+    g.output(N.dbias, toStorage(g, c, dbias), onnxDTypeOf(c), shape);
+  }
+  if (c.softmaxType === "learnable" && x.extraLogit) {
+    const pExtra = g.op("Exp", [g.sub(x.extraLogit, lse5)]);
+    const perHead = g.reduceSum(g.mul(pExtra, rowDot), [0, 3, 4]);
+    g.output(N.dSoftmaxOffset, g.op("Neg", [g.reshape(perHead, [c.h])]), "float", [c.h]);
+  }
+}
