@@ -113,4 +113,17 @@ export interface AttentionBackend<T = unknown> {
   explain(p: AttentionParams, context: SelectionContext): Eligibility;
   forward(inputs: AttentionInputs<T>, p: AttentionParams): Promise<ForwardResult<T>>;
   backward(saved: SavedForBackward, dO: T, p: AttentionParams): Promise<Gradients<T>>;
+  /**
+   * Optional: backward from given forward statistics instead of saved state. `o` is the output (q's
+   * format, head dim dv) and `lse` the fp32 [b, h, sq] log-sum-exp the probabilities are normalised
+   * with; context parallelism passes the global o and lse with one chunk of k/v to get that chunk's
+   * gradients. The reference implements it.
+   */
+  backwardFromStats?(
+    inputs: AttentionInputs<T>,
+    o: T,
+    lse: T,
+    dO: T,
+    p: AttentionParams,
+  ): Promise<Gradients<T>>;
 }

@@ -16,3 +16,7 @@ export * from "./selection.js";
 export * from "./semantics.js";
 export * from "./dropout-rng.js";
 export * from "./context-parallel/index.js";
+export * from "./reference/index.js";
+export * from "./conformance/index.js";
+// Importing @te/core registers the float64 reference backend.
+import "./reference/register.js";

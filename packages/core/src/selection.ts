@@ -71,6 +71,10 @@ let defaultCudaArch: number | null = null;
 export function setCudaArch(arch: number | null): void {
   defaultCudaArch = arch;
 }
+/** The CUDA arch recorded by setCudaArch (null without a CUDA device). */
+export function getCudaArch(): number | null {
+  return defaultCudaArch;
+}
 
 const cache = new Map<string, Selection>();
 export function clearSelectionCache(): void {

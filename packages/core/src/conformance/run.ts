@@ -1,0 +1,197 @@
+import type { AttentionBackend, SelectionContext } from "../backend.js";
+import { processEnv } from "../env.js";
+import { describeValue } from "../errors.js";
+import { toFloat64 } from "../reference/host-values.js";
+import type { Reason } from "../rules.js";
+import { getCudaArch } from "../selection.js";
+import type { HostTensor } from "../tensor.js";
+import { CONFORMANCE_TOLERANCES, compareValues, type TensorCheck, type Tolerance } from "./compare.js";
+import { type ConformanceDType, fromFormat, generateCaseValues, hostCall } from "./feed.js";
+import { type CaseOnDisk, listCases, readExpected } from "./files.js";
+
+export interface CaseResult {
+  readonly name: string;
+  readonly status: "pass" | "fail" | "skip";
+  /** Why the backend does not run the case (status "skip"). */
+  readonly reasons: readonly Reason[];
+  /** The error a backend threw, or what was missing (status "fail"). */
+  readonly error?: string;
+  /** One entry per compared tensor, in the order o, lse, dq, dk, dv, dbias, dsoftmax_offset. */
+  readonly checks: readonly TensorCheck[];
+  readonly ms: number;
+}
+
+export interface ConformanceOptions<T> {
+  /** A directory whose sub-folders are cases (case.json + expected .npy files). */
+  readonly dir: string;
+  readonly backend: AttentionBackend<T>;
+  readonly dtype?: ConformanceDType;
+  /** Only cases whose name contains this string (or passes this test). */
+  readonly filter?: string | ((name: string) => boolean);
+  /** Also run backward and compare gradients (default true). */
+  readonly gradients?: boolean;
+  /** Called after each case, in order (for progress output). */
+  readonly onResult?: (result: CaseResult) => void;
+  /** The selection context explain is asked with; default: the recorded CUDA arch and process env. */
+  readonly context?: SelectionContext;
+  /** Overrides the dtype's tolerance. */
+  readonly tolerance?: Tolerance;
+}
+
+export interface ConformanceSummary {
+  readonly backend: string;
+  readonly dtype: ConformanceDType;
+  readonly results: readonly CaseResult[];
+  readonly passed: number;
+  readonly failed: number;
+  readonly skipped: number;
+}
+
+/**
+ * Runs the cases of a directory against a backend through its TensorBridge: each case is generated
+ * from its seed, fed in its format, checked with `explain` (a refusal is a skip with the reasons),
+ * then forward (o, lse) and, with gradients, backward (dq, dk, dv, dbias, dsoftmax_offset) are
+ * compared with the expected results. A backend error fails its case, never the run.
+ */
+export async function runConformance<T>(options: ConformanceOptions<T>): Promise<ConformanceSummary> {
+  const dtype = options.dtype ?? "fp32";
+  const filter = options.filter;
+  const selected = (name: string) =>
+    filter === undefined || (typeof filter === "string" ? name.includes(filter) : filter(name));
+  const cases = (await listCases(options.dir)).filter((c) => selected(c.case.name));
+  const results: CaseResult[] = [];
+  for (const c of cases) {
+    const result = await runConformanceCase(c, options);
+    results.push(result);
+    options.onResult?.(result);
+  }
+  const count = (s: CaseResult["status"]) => results.filter((r) => r.status === s).length;
+  return {
+    backend: options.backend.id,
+    dtype,
+    results,
+    passed: count("pass"),
+    failed: count("fail"),
+    skipped: count("skip"),
+  };
+}
+
+/** Runs one case (see runConformance). */
+export async function runConformanceCase<T>(
+  onDisk: CaseOnDisk,
+  options: Omit<ConformanceOptions<T>, "dir" | "filter" | "onResult">,
+): Promise<CaseResult> {
+  const started = Date.now();
+  const c = onDisk.case;
+  const dtype = options.dtype ?? "fp32";
+  const gradients = options.gradients ?? true;
+  const { backend } = options;
+  const bridge = backend.tensors;
+  const context = options.context ?? { cudaArch: getCudaArch(), env: processEnv() };
+  const done = (rest: Omit<CaseResult, "name" | "ms">): CaseResult => ({
+    name: c.name,
+    ms: Date.now() - started,
+    ...rest,
+  });
+
+  const call = hostCall(c, generateCaseValues(c, dtype), {
+    dtype,
+    device: bridge.kind,
+    isTraining: gradients,
+  });
+  const p = call.params;
+  if (!backend.dtypes.includes(dtype)) {
+    const message = `does not support dtype ${dtype} (supports ${backend.dtypes.join(", ")})`;
+    return done({ status: "skip", reasons: [{ rule: "dtype", message }], checks: [] });
+  }
+  const eligibility = backend.explain(p, context);
+  if (!eligibility.ok) return done({ status: "skip", reasons: eligibility.reasons, checks: [] });
+
+  const tol = options.tolerance ?? CONFORMANCE_TOLERANCES[dtype];
+  const owned = new Set<T>();
+  const upload = async (t: HostTensor): Promise<T> => {
+    const x = await bridge.fromHost(t);
+    owned.add(x);
+    return x;
+  };
+  const download = async (t: T): Promise<HostTensor> => {
+    owned.add(t);
+    return bridge.toHost(t);
+  };
+  const checks: TensorCheck[] = [];
+  const qDims = (x: number) => ({ b: c.b, s: c.sq, heads: c.h, x, lengths: c.seqlensQ });
+  const kvDims = (x: number) => ({ b: c.b, s: c.skv, heads: c.hg, x, lengths: c.seqlensKv });
+  const check = async (tensor: string, got: Float64Array) => {
+    const want = await readExpected(onDisk.path, tensor);
+    if (want === null) throw new Error(`expected result ${tensor}.npy is missing in ${onDisk.path}`);
+    checks.push(compareValues(tensor, got, want.data, tol));
+  };
+  const flat = (t: HostTensor, name: string, shape: readonly number[]) => {
+    if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) {
+      throw new Error(`${name}: expected shape [${shape}], got [${t.shape}]`);
+    }
+    return toFloat64(t);
+  };
+
+  try {
+    const i = call.inputs;
+    const inputs = {
+      ...i,
+      q: await upload(i.q),
+      k: await upload(i.k),
+      v: await upload(i.v),
+      bias: i.bias && (await upload(i.bias)),
+      softmaxOffset: i.softmaxOffset && (await upload(i.softmaxOffset)),
+    };
+    const fwd = await backend.forward(inputs, p);
+    await check("o", fromFormat(await download(fwd.o), c.qkvFormat, qDims(c.dv), "o"));
+    await check("lse", flat(await download(fwd.lse), "lse", [c.b, c.h, c.sq]));
+    if (!gradients) {
+      fwd.saved.release();
+    } else {
+      const g = await backend.backward(fwd.saved, await upload(call.dO), p);
+      await check("dq", fromFormat(await download(g.dq), c.qkvFormat, qDims(c.d), "dq"));
+      await check("dk", fromFormat(await download(g.dk), c.qkvFormat, kvDims(c.d), "dk"));
+      await check("dv", fromFormat(await download(g.dv), c.qkvFormat, kvDims(c.dv), "dv"));
+      if (p.biasRequiresGrad) {
+        if (g.dbias === undefined)
+          throw new Error("backward returned no dbias although the bias requires grad");
+        await check("dbias", flat(await download(g.dbias), "dbias", i.bias!.shape));
+      }
+      if (p.softmaxType === "learnable") {
+        if (g.dSoftmaxOffset === undefined)
+          throw new Error("backward returned no dSoftmaxOffset for learnable softmax");
+        await check("dsoftmax_offset", flat(await download(g.dSoftmaxOffset), "dSoftmaxOffset", [c.h]));
+      }
+    }
+  } catch (e) {
+    return done({ status: "fail", reasons: [], error: errorText(e), checks });
+  } finally {
+    for (const t of owned) {
+      try {
+        bridge.dispose(t);
+      } catch {
+        // A failing dispose must not hide the case's own result.
+      }
+    }
+  }
+  return done({ status: checks.every((x) => x.passed) ? "pass" : "fail", reasons: [], checks });
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return describeValue(e);
+}
+
+/** A one-line summary of a case's result: `PASS name  o 1.2e-7 lse 3e-8 ...`. */
+export function formatCaseResult(r: CaseResult): string {
+  const status = r.status.toUpperCase();
+  const errs = r.checks.map(
+    (x) => `${x.tensor} ${x.maxAbsError.toPrecision(2)}${x.passed ? "" : `(${x.mismatches} bad)`}`,
+  );
+  const detail =
+    r.status === "skip"
+      ? r.reasons.map((x) => `${x.message} [${x.rule}]`).join("; ")
+      : [...errs, ...(r.error ? [r.error] : [])].join("  ");
+  return `${status} ${r.name}  ${detail}  (${r.ms} ms)`;
+}
