@@ -10,7 +10,6 @@ import {
   type SavedForBackward,
   teRank,
 } from "@te/core";
-import type { InferenceSession } from "onnxruntime-common";
 import { type AttentionGraphConfig, configKey, GRAPH_NAMES as N, graphConfigOf } from "../graph/attention-config.js";
 import { buildBackwardGraph } from "../graph/backward-graph.js";
 import { buildForwardGraph } from "../graph/forward-graph.js";
@@ -20,6 +19,7 @@ import { ortModule } from "../runtime/ort-runtime.js";
 import { SessionCache } from "../runtime/session-cache.js";
 import { type OrtTensor, ortTensors } from "../tensors.js";
 import { ORT_NATIVE_RULES } from "./ort-native-rules.js";
+import { runGraph } from "./run-graph.js";
 
 const forwardSessions = new SessionCache();
 const backwardSessions = new SessionCache();
@@ -34,14 +34,6 @@ class SavedGraphInputs implements SavedForBackward {
   ) {}
   release(): void {
     // Nothing is held outside the garbage-collected tensors.
-  }
-}
-
-async function run(id: string, session: Promise<InferenceSession>, feeds: Feeds) {
-  try {
-    return await (await session).run(feeds);
-  } catch (cause) {
-    throw new BackendError(id, `ONNX Runtime failed: ${(cause as Error).message ?? cause}`, "TE_BACKEND_FAILED", { cause });
   }
 }
 
@@ -62,9 +54,9 @@ export const ortNative: AttentionBackend<OrtTensor> = {
   },
   async forward(inputs: AttentionInputs<OrtTensor>, p: AttentionParams): Promise<ForwardResult<OrtTensor>> {
     const c = graphConfigOf(p, inputs.attnMask?.shape);
-    const session = forwardSessions.get(configKey(c), () => modelBytes("te_attention_forward", c, buildForwardGraph));
     const feeds = attentionFeeds((await ortModule()).Tensor, inputs, c);
-    const out = await run(this.id, session, feeds);
+    const build = () => modelBytes("te_attention_forward", c, buildForwardGraph);
+    const out = await runGraph(this.id, forwardSessions, configKey(c), build, feeds);
     return { o: out[N.o], lse: out[N.lse], saved: new SavedGraphInputs(c, feeds, out[N.o], out[N.lse]) };
   },
   async backward(saved: SavedForBackward, dO: OrtTensor, p: AttentionParams): Promise<Gradients<OrtTensor>> {
@@ -72,10 +64,10 @@ export const ortNative: AttentionBackend<OrtTensor> = {
       throw new BackendError(this.id, "backward was given state saved by another backend's forward");
     }
     const c = { ...saved.config, biasGrad: p.biasRequiresGrad };
-    const session = backwardSessions.get(configKey(c), () => modelBytes("te_attention_backward", c, buildBackwardGraph));
     const storage = c.dtype === "fp16" ? "float16" : "float32";
     const feeds: Feeds = { ...saved.feeds, [N.o]: saved.o, [N.lse]: saved.lse, [N.dO]: asType((await ortModule()).Tensor, dO, storage) };
-    const out = await run(this.id, session, feeds);
+    const build = () => modelBytes("te_attention_backward", c, buildBackwardGraph);
+    const out = await runGraph(this.id, backwardSessions, configKey(c), build, feeds);
     return {
       dq: out[N.dq],
       dk: out[N.dk],

@@ -25,6 +25,8 @@ export interface AttentionOperands {
   readonly alibi5?: string;
   /** The extra logit that joins each row's normaliser: 0 (off_by_one) or the per-head offset [1, hg, g, 1, 1]. */
   readonly extraLogit?: string;
+  /** The learnable softmax offset input [h], as declared. */
+  readonly softmaxOffset?: string;
   readonly seqQ?: PackedSequences;
   readonly seqKv?: PackedSequences;
 }
@@ -138,22 +140,50 @@ export function attentionOperands(g: GraphBuilder, c: AttentionGraphConfig): Att
   }
 
   let extraLogit: string | undefined;
+  let softmaxOffset: string | undefined;
   if (c.softmaxType === "off_by_one") extraLogit = g.float(0);
   if (c.softmaxType === "learnable") {
-    extraLogit = g.reshape(g.input(N.softmaxOffset, "float", [c.h]), [1, c.hg, c.h / c.hg, 1, 1]);
+    softmaxOffset = g.input(N.softmaxOffset, "float", [c.h]);
+    extraLogit = g.reshape(softmaxOffset, [1, c.hg, c.h / c.hg, 1, 1]);
   }
 
-  return { q5, k5: k.plain, kT5: k.transposed, v5: v.plain, vT5: v.transposed, allowed, bias5, alibi5, extraLogit, seqQ, seqKv };
+  return {
+    q5,
+    k5: k.plain,
+    kT5: k.transposed,
+    v5: v.plain,
+    vT5: v.transposed,
+    allowed,
+    bias5,
+    alibi5,
+    extraLogit,
+    softmaxOffset,
+    seqQ,
+    seqKv,
+  };
 }
+
+/** The terms added to scale·QK: scale·bias (pre_scale_bias), bias (post_scale_bias) and ALiBi. */
+export function additiveTerms(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands): string | undefined {
+  let terms: string | undefined;
+  if (x.bias5) terms = c.biasType === "pre_scale_bias" ? g.mul(x.bias5, g.float(c.scale)) : x.bias5;
+  if (x.alibi5) terms = terms === undefined ? x.alibi5 : g.add(terms, x.alibi5);
+  return terms;
+}
+
+/** Sets disallowed (query, key) pairs of `scores` to -inf. */
+export const applyMask = (g: GraphBuilder, x: AttentionOperands, scores: string): string =>
+  x.allowed === undefined ? scores : g.where(x.allowed, scores, g.float(Number.NEGATIVE_INFINITY));
+
+/** Whether any score term or mask varies by head (then per-head tensors are [.., h, sq, skv]). */
+export const termsVaryByHead = (c: AttentionGraphConfig): boolean =>
+  c.alibiSlopes !== null ||
+  ((c.biasType === "pre_scale_bias" || c.biasType === "post_scale_bias") && c.biasShape?.[1] === "h") ||
+  (c.maskBroadcast !== null && c.maskBroadcast[1] !== 1);
 
 /** The scaled, biased scores [b, hg, g, sq, skv] with disallowed pairs at -inf. */
 export function maskedScores(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands): string {
-  const raw = g.matmul(x.q5, x.kT5);
-  const scale = g.float(c.scale);
-  let s: string;
-  if (c.biasType === "pre_scale_bias" && x.bias5) s = g.mul(g.add(raw, x.bias5), scale);
-  else if (x.bias5) s = g.add(g.mul(raw, scale), x.bias5);
-  else s = g.mul(raw, scale);
-  if (x.alibi5) s = g.add(s, x.alibi5);
-  return x.allowed === undefined ? s : g.where(x.allowed, s, g.float(Number.NEGATIVE_INFINITY));
+  const scaled = g.mul(g.matmul(x.q5, x.kT5), g.float(c.scale));
+  const terms = additiveTerms(g, c, x);
+  return applyMask(g, x, terms === undefined ? scaled : g.add(scaled, terms));
 }
