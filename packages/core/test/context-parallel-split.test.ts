@@ -57,7 +57,7 @@ describe("load-balanced sequence split", () => {
             };
           }
           const parts = Array.from({ length: cp }, (_, r) => splitSequenceForRank(t, axis, cp, r));
-          parts.forEach((p) => expect(p.shape[axis]).toBe(shape[axis] / cp));
+          for (const p of parts) expect(p.shape[axis]).toBe(shape[axis] / cp);
           const merged = mergeSequenceFromRanks(parts, axis);
           expect(merged.shape).toEqual(shape);
           expect(Array.from(merged.data)).toEqual(Array.from(data));

@@ -1,4 +1,4 @@
-import type { AttentionBackend, AttentionInputs, Gradients, SavedForBackward } from "../backend.js";
+import type { AttentionBackend, Gradients, SavedForBackward } from "../backend.js";
 import { qkvLayoutOf } from "../layout.js";
 import type { MaskType } from "../mask.js";
 import type { AttentionParams } from "../params.js";
@@ -17,15 +17,8 @@ import type { SequenceFormat } from "./load-balance.js";
  * (the global output and lse) instead of its own forward: what the p2p ring's backward needs, since
  * each block saw only part of every row's keys.
  */
-export type BackendWithStats<T> = AttentionBackend<T> & {
-  backwardFromStats(
-    inputs: AttentionInputs<T>,
-    o: T,
-    lse: T,
-    dO: T,
-    p: AttentionParams,
-  ): Promise<Gradients<T>>;
-};
+export type BackendWithStats<T> = AttentionBackend<T> &
+  Required<Pick<AttentionBackend<T>, "backwardFromStats">>;
 
 export const NO_STATS_MESSAGE =
   "context-parallel p2p backward needs backwardFromStats (block gradients from the global output and lse), which this backend does not implement";
@@ -92,8 +85,8 @@ async function upload<T>(backend: AttentionBackend<T>, tensors: readonly HostTen
   return Promise.all(tensors.map((t) => backend.tensors.fromHost(t)));
 }
 
-async function download<T>(backend: AttentionBackend<T>, t: T, argument: string): Promise<Float64Array> {
-  return toFloat64(await backend.tensors.toHost(t), argument);
+async function download<T>(backend: AttentionBackend<T>, t: T): Promise<Float64Array> {
+  return toFloat64(await backend.tensors.toHost(t));
 }
 
 function disposeAll<T>(backend: AttentionBackend<T>, tensors: readonly T[]): void {
@@ -108,8 +101,8 @@ export async function forwardBlock<T>(
   const [q, k, v] = await upload(backend, [block.q, block.k, block.v]);
   const result = await backend.forward({ q, k, v }, p);
   try {
-    const o = await download(backend, result.o, `${backend.id} output`);
-    const lse = await download(backend, result.lse, `${backend.id} lse`);
+    const o = await download(backend, result.o);
+    const lse = await download(backend, result.lse);
     return { o, lse, saved: result.saved };
   } finally {
     disposeAll(backend, [q, k, v, result.o, result.lse]);
@@ -119,9 +112,9 @@ export async function forwardBlock<T>(
 async function downloadGradients<T>(backend: AttentionBackend<T>, g: Gradients<T>): Promise<BlockGradients> {
   try {
     return {
-      dq: await download(backend, g.dq, `${backend.id} dq`),
-      dk: await download(backend, g.dk, `${backend.id} dk`),
-      dv: await download(backend, g.dv, `${backend.id} dv`),
+      dq: await download(backend, g.dq),
+      dk: await download(backend, g.dk),
+      dv: await download(backend, g.dv),
     };
   } finally {
     disposeAll(backend, [g.dq, g.dk, g.dv]);

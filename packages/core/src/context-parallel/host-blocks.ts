@@ -1,67 +1,12 @@
-import { bf16Bits, bf16Value, fp16Bits, fp16Value } from "../codec.js";
 import { ArgumentError } from "../errors.js";
-import { type HostArray, type HostDType, type HostTensor, hostTensor, numel } from "../tensor.js";
+import { type HostArray, type HostTensor, hostTensor, numel } from "../tensor.js";
+
+export { fromFloat64, toFloat64 } from "../reference/host-values.js";
 
 /**
  * Contiguous host tensors cut and joined along one axis: the sequence chunks, head groups and
  * partial results the context-parallel algorithms move between ranks and blocks.
  */
-
-/** Decodes any fp64/fp32/fp16/bf16 host tensor (any strides) into a contiguous Float64Array. */
-export function toFloat64(t: HostTensor, argument = "tensor"): Float64Array {
-  const decode = decoderOf(t.dtype, argument);
-  const out = new Float64Array(numel(t.shape));
-  const rank = t.shape.length;
-  const index = new Array<number>(rank).fill(0);
-  let source = t.offset;
-  for (let i = 0; i < out.length; i++) {
-    out[i] = decode(t.data[source]);
-    for (let axis = rank - 1; axis >= 0; axis--) {
-      index[axis]++;
-      source += t.strides[axis];
-      if (index[axis] < t.shape[axis]) break;
-      source -= t.strides[axis] * t.shape[axis];
-      index[axis] = 0;
-    }
-  }
-  return out;
-}
-
-/** A contiguous tensor of `dtype` holding `values` (rounded to the dtype). */
-export function fromFloat64(dtype: HostDType, shape: readonly number[], values: Float64Array): HostTensor {
-  const t = hostTensor(dtype, shape);
-  const encode = encoderOf(dtype);
-  for (let i = 0; i < values.length; i++) t.data[i] = encode(values[i]);
-  return t;
-}
-
-function decoderOf(dtype: HostDType, argument: string): (x: number) => number {
-  switch (dtype) {
-    case "fp64":
-    case "fp32":
-      return (x) => x;
-    case "fp16":
-      return fp16Value;
-    case "bf16":
-      return bf16Value;
-    default:
-      throw new ArgumentError(argument, "an fp64, fp32, fp16 or bf16 tensor", dtype);
-  }
-}
-
-function encoderOf(dtype: HostDType): (x: number) => number {
-  switch (dtype) {
-    case "fp64":
-    case "fp32":
-      return (x) => x;
-    case "fp16":
-      return fp16Bits;
-    case "bf16":
-      return bf16Bits;
-    default:
-      throw new ArgumentError("dtype", "fp64, fp32, fp16 or bf16", dtype);
-  }
-}
 
 /** A contiguous copy of `t` in its own dtype (any strides in). */
 export function contiguousCopy(t: HostTensor): HostTensor {
