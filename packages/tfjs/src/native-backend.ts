@@ -1,0 +1,63 @@
+import {
+  type AttentionBackend,
+  type AttentionInputs,
+  type AttentionParams,
+  type ForwardResult,
+  type Gradients,
+  type Rule,
+  type SavedForBackward,
+  evaluateRules,
+  teRank,
+} from "@te/core";
+import type * as tf from "@tensorflow/tfjs-core";
+import { dropoutKeepScale } from "./dropout-mask.js";
+import { nativeAttention, nativeAttentionGradients } from "./native-attention.js";
+import { tfjsTensors } from "./tensor-bridge.js";
+
+/** Why tfjs.native cannot run a call; every other feature (masks, windows, biases, ALiBi, GQA, thd, softmax types) it runs. */
+export const TFJS_NATIVE_RULES: readonly Rule[] = [
+  {
+    id: "tfjs.native.fp8",
+    rejects: (p) => p.fp8 !== null,
+    message: "does not support FP8 attention (tfjs has no FP8 dtype)",
+  },
+  {
+    id: "tfjs.native.context_parallel",
+    rejects: (p) => p.cpSize > 1,
+    message: "does not support context parallelism",
+  },
+];
+
+/** What forward keeps for backward: the caller's tensors (not copies; the caller keeps them alive until backward). */
+class NativeSaved implements SavedForBackward {
+  constructor(
+    readonly inputs: AttentionInputs<tf.Tensor>,
+    readonly dropoutScale: tf.Tensor | undefined,
+  ) {}
+  release(): void {
+    this.dropoutScale?.dispose();
+  }
+}
+
+/**
+ * tfjs.native: TE's UnfusedDotProductAttention as tfjs ops (matMul, softmax, where), on whatever tfjs
+ * backend is active (cpu, wasm, webgl, webgpu). Gradients by tfjs autodiff.
+ */
+export const tfjsNativeBackend: AttentionBackend<tf.Tensor> = {
+  specificationVersion: "v1",
+  id: "tfjs.native",
+  family: "UnfusedDotProductAttention",
+  tensors: tfjsTensors,
+  dtypes: ["fp32"],
+  rank: (context) => teRank("UnfusedDotProductAttention", context.cudaArch),
+  explain: (p: AttentionParams) => evaluateRules(TFJS_NATIVE_RULES, p, undefined),
+  async forward(inputs: AttentionInputs<tf.Tensor>, p: AttentionParams): Promise<ForwardResult<tf.Tensor>> {
+    const dropoutScale = dropoutKeepScale(inputs, p) ?? undefined;
+    const { o, lse } = nativeAttention(inputs, inputs, p, dropoutScale);
+    return { o, lse, saved: new NativeSaved(inputs, dropoutScale) };
+  },
+  async backward(saved: SavedForBackward, dO: tf.Tensor, p: AttentionParams): Promise<Gradients<tf.Tensor>> {
+    const s = saved as NativeSaved;
+    return nativeAttentionGradients(s.inputs, p, dO, s.dropoutScale);
+  },
+};
