@@ -1,0 +1,106 @@
+/**
+ * The GPUDevice the kernels run on. A caller that already has a device (tfjs-webgpu, onnxruntime-web, its own)
+ * hands it over with `setDevice`, so their buffers can be used without copies; otherwise `getDevice` asks
+ * `navigator.gpu` (browsers) or Dawn's Node binding (the optional `webgpu` package) for one.
+ */
+import { BackendError } from "@te/core";
+
+/** Features the kernels can use when the adapter has them. */
+const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ["shader-f16", "subgroups"] as GPUFeatureName[];
+
+interface DeviceState {
+  device: GPUDevice | null;
+  /** Why no device could be had (no navigator.gpu, no adapter, ...); null while none was asked for. */
+  problem: string | null;
+  pending: Promise<GPUDevice> | null;
+  /**
+   * The GPU and adapter a requested device came from. Dawn's Node binding tears its instance down when the GPU
+   * object is garbage-collected, which crashes the process while the device is still in use: keep them.
+   */
+  origin: { gpu: GPU; adapter: GPUAdapter } | null;
+}
+
+const state: DeviceState = { device: null, problem: null, pending: null, origin: null };
+
+/** Uses the caller's device for every call that does not name its own. */
+export function setDevice(device: GPUDevice): void {
+  state.device = device;
+  state.problem = null;
+  state.pending = null;
+}
+
+/** The device in use, or null when none was set or requested yet. */
+export function currentDevice(): GPUDevice | null {
+  return state.device;
+}
+
+/** Why no device is available, after `getDevice` failed; null otherwise. */
+export function deviceProblem(): string | null {
+  return state.problem;
+}
+
+async function findGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
+  if (!isNode) throw new Error("this browser has no navigator.gpu (WebGPU is off or unsupported)");
+  let dawn: { create(options: string[]): GPU; globals: object };
+  try {
+    // A variable specifier keeps bundlers from pulling Dawn's native binding into browser bundles.
+    const specifier = "webgpu";
+    dawn = (await import(/* @vite-ignore */ specifier)) as typeof dawn;
+  } catch (e) {
+    throw new Error(`Node has no WebGPU: the optional package "webgpu" (Dawn) could not be loaded (${(e as Error).message})`);
+  }
+  // Dawn's GPUBufferUsage, GPUMapMode, ... constants; keep whatever the host already defines.
+  const g = globalThis as Record<string, unknown>;
+  for (const [name, value] of Object.entries(dawn.globals)) if (!(name in g)) g[name] = value;
+  return dawn.create([]);
+}
+
+async function requestDevice(): Promise<GPUDevice> {
+  const gpu = await findGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    throw new Error(
+      "no WebGPU adapter (on CPU-only Linux install Debian's chromium and set VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json)",
+    );
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  // The largest workgroup memory and buffers the adapter allows: bigger tiles, larger problems.
+  const requiredLimits: Record<string, number> = {
+    maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    maxBufferSize: adapter.limits.maxBufferSize,
+    maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+  };
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  state.origin = { gpu, adapter };
+  return device;
+}
+
+/** The device in use; requests one on first use. Rejects with a BackendError saying why none can be had. */
+export async function getDevice(): Promise<GPUDevice> {
+  if (state.device) return state.device;
+  if (!state.pending) {
+    state.pending = requestDevice().then(
+      (device) => {
+        state.device = device;
+        state.problem = null;
+        return device;
+      },
+      (e: unknown) => {
+        state.problem = (e as Error).message;
+        state.pending = null;
+        throw new BackendError("webgpu", state.problem, "TE_NO_DEVICE", { cause: e });
+      },
+    );
+  }
+  return state.pending;
+}
+
+/** Releases the device this package requested (not one set by the caller, which the caller owns). */
+export function releaseDevice(): void {
+  state.device = null;
+  state.pending = null;
+}

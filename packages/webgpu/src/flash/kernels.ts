@@ -1,0 +1,114 @@
+/**
+ * webgpu.flash: tiled flash attention (forward, and a deterministic two-pass backward) in WGSL.
+ */
+import type { AttentionParams, Rule } from "@te/core";
+import type { ForwardPlan, BackwardPlan, Kernels } from "../attention-backend.js";
+import { type Call, binding, f32Buffer, inputBindings, tensorBinding } from "../attention-call.js";
+import { CALL_UNIFORMS } from "../call-layout.js";
+import type { DeviceFacts } from "../limits.js";
+import type { Program } from "../program.js";
+import type { WebGpuTensor } from "../tensor.js";
+import { featuresKey } from "../wgsl/attention-common.js";
+import { flashDkDvWgsl, flashDqWgsl } from "./backward-wgsl.js";
+import { flashForwardWgsl } from "./forward-wgsl.js";
+import { chooseTile, type FlashPass, PASS_BYTES, type Tile, TILES } from "./tiles.js";
+
+function tileOrThrow(pass: FlashPass, call: Call): Tile {
+  const tile = chooseTile(pass, call.p.d, call.p.dv, call.device.limits.maxComputeWorkgroupStorageSize);
+  if (!tile) throw new Error(`webgpu.flash: no ${pass} tile fits the device's workgroup memory (explain() should have said so)`);
+  return tile;
+}
+
+const tileKey = (call: Call, t: Tile): string => `${featuresKey(call.features)}|d${call.p.d}.dv${call.p.dv}.q${t.bq}.k${t.bk}`;
+
+function smallestNeed(pass: FlashPass, p: AttentionParams): number {
+  const smallest = TILES[TILES.length - 1];
+  return PASS_BYTES[pass](smallest, p.d, p.dv);
+}
+
+const RULES: readonly Rule<DeviceFacts>[] = [
+  {
+    id: "webgpu.flash.workgroup_memory",
+    rejects: (p, c) =>
+      chooseTile("forward", p.d, p.dv, c.workgroupBytes) === null ||
+      (p.isTraining && (chooseTile("dkdv", p.d, p.dv, c.workgroupBytes) === null || chooseTile("dq", p.d, p.dv, c.workgroupBytes) === null)),
+    message: (p, c) =>
+      `does not fit head dims d=${p.d}, dv=${p.dv} in ${c.workgroupBytes} bytes of workgroup memory (the smallest tile needs ${Math.max(
+        smallestNeed("forward", p),
+        p.isTraining ? Math.max(smallestNeed("dkdv", p), smallestNeed("dq", p)) : 0,
+      )})`,
+  },
+  {
+    id: "webgpu.flash.dbias_scratch",
+    rejects: (p, c) => p.isTraining && p.biasRequiresGrad && p.b * p.h * p.sq * p.skv * 4 > c.bindingBytes,
+    message: (p, c) =>
+      `does not support bias gradients of ${p.b}x${p.h}x${p.sq}x${p.skv}: dS over [b, h, sq, skv] exceeds the ${c.bindingBytes}-byte storage binding limit`,
+  },
+];
+
+function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
+  const { p, features } = call;
+  const tile = tileOrThrow("forward", call);
+  const bindings = inputBindings(call, ["q", "k", "v"]);
+  if (features.softmax === "learnable" && call.inputs.softmaxOffset) bindings.push(tensorBinding("sink", call.inputs.softmaxOffset));
+  bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
+  const program: Program = {
+    name: "te.flash_forward",
+    key: tileKey(call, tile),
+    source: () => flashForwardWgsl(features, p.d, p.dv, tile),
+    uniforms: CALL_UNIFORMS,
+    uniformValues: call.uniforms,
+    bindings,
+    workgroups: [Math.ceil(p.sq / tile.bq), p.h, p.b],
+  };
+  return { programs: [program], scratch: [] };
+}
+
+function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan {
+  const { p, features, layout } = call;
+  const count = (shape: number[]) => shape.reduce((a, x) => a * x, 1);
+  const dkCount = count(layout.shapes.dk);
+  const dqCount = count(layout.shapes.dq);
+  const biasGrad = p.biasRequiresGrad && (features.bias === "pre" || features.bias === "post");
+  const dsCount = biasGrad ? p.b * p.h * p.sq * p.skv : 0;
+  const kv = f32Buffer(call.device, dkCount + count(layout.shapes.dv), "webgpu.flash.dkdv");
+  const q = f32Buffer(call.device, dqCount + dsCount, "webgpu.flash.dq");
+  const reads = [...inputBindings(call, ["q", "k", "v"]), tensorBinding("do", dO), binding("stats", stats)];
+
+  const kvTile = tileOrThrow("dkdv", call);
+  const qTile = tileOrThrow("dq", call);
+  const dkdv: Program = {
+    name: "te.flash_dkdv",
+    key: tileKey(call, kvTile),
+    source: () => flashDkDvWgsl(features, p.d, p.dv, kvTile),
+    uniforms: CALL_UNIFORMS,
+    uniformValues: { ...call.uniforms, dv_at: dkCount },
+    bindings: [...reads, binding("out", kv, "f32", "read_write")],
+    workgroups: [Math.ceil(p.skv / kvTile.bk), p.hg, p.b],
+  };
+  const dq: Program = {
+    name: "te.flash_dq",
+    key: `${tileKey(call, qTile)}|${biasGrad}`,
+    source: () => flashDqWgsl(features, p.d, p.dv, qTile, biasGrad),
+    uniforms: CALL_UNIFORMS,
+    uniformValues: { ...call.uniforms, dbias_at: dqCount },
+    bindings: [...reads, binding("out", q, "f32", "read_write")],
+    workgroups: [Math.ceil(p.sq / qTile.bq), p.h, p.b],
+  };
+  return {
+    programs: [dkdv, dq],
+    scratch: [kv, q],
+    dq: { buffer: q, at: 0 },
+    dk: { buffer: kv, at: 0 },
+    dv: { buffer: kv, at: dkCount },
+    ...(biasGrad ? { ds: { buffer: q, at: dqCount } } : {}),
+  };
+}
+
+export const flashKernels: Kernels = {
+  id: "webgpu.flash",
+  family: "FlashAttention",
+  rules: RULES,
+  forward,
+  backward,
+};

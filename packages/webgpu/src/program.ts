@@ -1,0 +1,141 @@
+/**
+ * Compute programs as plain objects: the WGSL source and what is baked into it (the pipeline cache key), the
+ * buffers it binds and the uniform values (shapes, strides, scalars) it reads. Shapes live in uniforms so one
+ * compiled pipeline serves every problem size; only head dims, dtypes, tile sizes and feature flags are baked.
+ */
+
+/** How a program reads a binding. The declaration order is the binding number. */
+export type BindingAccess = "read" | "read_write";
+export type WgslScalar = "f32" | "u32" | "i32";
+
+export interface Binding {
+  readonly name: string;
+  readonly access: BindingAccess;
+  /** Element type of the storage array as the shader sees it (16-bit tensors are read as u32 words). */
+  readonly element: WgslScalar;
+  readonly buffer: GPUBuffer;
+}
+
+/** One field of a program's uniform struct `U`. */
+export type UniformField = readonly [name: string, type: WgslScalar];
+
+export interface Program {
+  /** For error messages and profiling. */
+  readonly name: string;
+  /** Everything baked into the source: equal keys must give equal WGSL. */
+  readonly key: string;
+  /** Builds the WGSL body (declarations of bindings and `U` are prepended). Called only on a cache miss. */
+  readonly source: () => string;
+  readonly uniforms: readonly UniformField[];
+  readonly uniformValues: Readonly<Record<string, number>>;
+  readonly bindings: readonly Binding[];
+  readonly workgroups: readonly [number, number, number];
+}
+
+function declarations(program: Program): string {
+  const fields = program.uniforms.map(([name, type]) => `  ${name}: ${type},`).join("\n");
+  const lines = [`struct Uniforms {\n${fields}\n  _pad: u32,\n}`, "@group(0) @binding(0) var<uniform> U: Uniforms;"];
+  program.bindings.forEach((b, i) => {
+    lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.element}>;`);
+  });
+  return `${lines.join("\n")}\n`;
+}
+
+function bindingsKey(program: Program): string {
+  return program.bindings.map((b) => `${b.name}:${b.access}:${b.element}`).join(",");
+}
+
+interface CompiledProgram {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, CompiledProgram>>();
+
+function compile(device: GPUDevice, program: Program): CompiledProgram {
+  let cache = pipelines.get(device);
+  if (!cache) {
+    cache = new Map();
+    pipelines.set(device, cache);
+  }
+  const uniformKey = program.uniforms.map(([n, t]) => `${n}:${t}`).join(",");
+  const key = `${program.name}|${program.key}|${bindingsKey(program)}|${uniformKey}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const code = declarations(program) + program.source();
+  const module = device.createShaderModule({ label: program.name, code });
+  const layout = device.createBindGroupLayout({
+    label: program.name,
+    entries: [
+      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } },
+      ...program.bindings.map((b, i) => ({
+        binding: i + 1,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.access === "read" ? ("read-only-storage" as const) : ("storage" as const) },
+      })),
+    ],
+  });
+  const pipeline = device.createComputePipeline({
+    label: program.name,
+    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+    compute: { module, entryPoint: "main" },
+  });
+  const compiled = { pipeline, layout };
+  cache.set(key, compiled);
+  return compiled;
+}
+
+function uniformBuffer(device: GPUDevice, program: Program): GPUBuffer {
+  const words = program.uniforms.length + 1;
+  const bytes = Math.ceil((words * 4) / 16) * 16;
+  const data = new ArrayBuffer(bytes);
+  const u32 = new Uint32Array(data);
+  const i32 = new Int32Array(data);
+  const f32 = new Float32Array(data);
+  program.uniforms.forEach(([name, type], i) => {
+    const value = program.uniformValues[name];
+    if (value === undefined || Number.isNaN(value)) throw new Error(`program ${program.name}: uniform ${name} has no value`);
+    if (type === "f32") f32[i] = value;
+    else if (type === "i32") i32[i] = value;
+    else u32[i] = value;
+  });
+  const buffer = device.createBuffer({ label: `${program.name}.uniforms`, size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buffer, 0, data);
+  return buffer;
+}
+
+/**
+ * Runs programs in order in one submission (WebGPU orders the passes' storage accesses). Validation errors
+ * surface as a rejected promise naming the program, rather than as silently wrong results.
+ */
+export async function runPrograms(device: GPUDevice, programs: readonly Program[]): Promise<void> {
+  device.pushErrorScope("validation");
+  device.pushErrorScope("out-of-memory");
+  const encoder = device.createCommandEncoder();
+  const transient: GPUBuffer[] = [];
+  for (const program of programs) {
+    const [x, y, z] = program.workgroups;
+    if (x === 0 || y === 0 || z === 0) continue;
+    const { pipeline, layout } = compile(device, program);
+    const uniforms = uniformBuffer(device, program);
+    transient.push(uniforms);
+    const bindGroup = device.createBindGroup({
+      layout,
+      entries: [
+        { binding: 0, resource: { buffer: uniforms } },
+        ...program.bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b.buffer } })),
+      ],
+    });
+    const pass = encoder.beginComputePass({ label: program.name });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+  }
+  device.queue.submit([encoder.finish()]);
+  const oom = await device.popErrorScope();
+  const validation = await device.popErrorScope();
+  for (const b of transient) b.destroy();
+  const error = validation ?? oom;
+  if (error) throw new Error(`WebGPU error in ${programs.map((p) => p.name).join(", ")}: ${error.message}`);
+}
