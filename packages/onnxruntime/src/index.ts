@@ -9,3 +9,4 @@ export { type OrtTensor, ortTensors } from "./tensors.js";
 
 registerBackend(ortNative);
 registerBackend(ortFused);
+export { type ExportAttentionOptions, type ExportedAttentionModel, exportAttentionModel } from "./export-model.js";

@@ -35,6 +35,8 @@ export interface AttentionGraphConfig {
   readonly biasShape: BiasShape | null;
   readonly biasGrad: boolean;
   readonly alibiSlopes: AttentionParams["alibiSlopes"];
+  /** Custom slopes ([h] or [b, h] flattened) built into the graph as a constant instead of an input (exported models). */
+  readonly alibiSlopeValues?: readonly number[];
   readonly softmaxType: SoftmaxType;
   readonly scale: number;
   /** [b|1, h|1] of the arbitrary mask; null without one. */

@@ -25,6 +25,8 @@ export interface AttentionOperands {
   readonly alibi5?: string;
   /** The extra logit that joins each row's normaliser: 0 (off_by_one) or the per-head offset [1, hg, g, 1, 1]. */
   readonly extraLogit?: string;
+  /** bool [b, 1, 1, sq, 1]: whether query row i is inside its sequence (i < lq); absent without lengths. */
+  readonly queryRowValid?: string;
   /** The learnable softmax offset input [h], as declared. */
   readonly softmaxOffset?: string;
   readonly seqQ?: PackedSequences;
@@ -85,9 +87,11 @@ function positions(g: GraphBuilder, c: AttentionGraphConfig, seqQ?: PackedSequen
   const j = g.int64s(range(c.skv), [1, c.skv]);
   const conditions: string[] = [];
   let offset: string | undefined;
+  let rowValid: string | undefined;
   if (seqQ && seqKv) {
     const lq = g.reshape(seqQ.lengths, [c.b, 1, 1]);
     const lk = g.reshape(seqKv.lengths, [c.b, 1, 1]);
+    rowValid = g.reshape(g.op("Less", [i, lq]), [c.b, 1, 1, c.sq, 1]);
     conditions.push(g.op("Less", [i, lq]), g.op("Less", [j, lk]));
     if (c.bottomRight) offset = g.sub(lk, lq);
   } else if (c.bottomRight && c.skv !== c.sq) {
@@ -100,7 +104,7 @@ function positions(g: GraphBuilder, c: AttentionGraphConfig, seqQ?: PackedSequen
   if (left !== -1) conditions.push(g.op("GreaterOrEqual", [j, g.sub(diagonal, g.int64(left))]));
   if (right !== -1 && !causal) conditions.push(g.op("LessOrEqual", [j, g.add(diagonal, g.int64(right))]));
   const allowed = conditions.length === 0 ? undefined : conditions.reduce((a, b) => g.and(a, b));
-  return { allowed, distance: () => g.sub(diagonal, j) };
+  return { allowed, rowValid, distance: () => g.sub(diagonal, j) };
 }
 
 /** Declares every input the config calls for and builds the working values of attention. */
@@ -130,12 +134,11 @@ export function attentionOperands(g: GraphBuilder, c: AttentionGraphConfig): Att
   let alibi5: string | undefined;
   if (c.alibiSlopes) {
     const distance = pairs5d(g.op("Abs", [g.cast(pos.distance(), ONNX_DTYPE.float)]));
-    const slopes =
-      c.alibiSlopes === "default"
-        ? g.floats(defaultAlibiSlopes(c.h), [1, c.hg, c.h / c.hg, 1, 1])
-        : c.alibiSlopes === "h"
-          ? g.reshape(g.input(N.alibiSlopes, "float", [c.h]), [1, c.hg, c.h / c.hg, 1, 1])
-          : g.reshape(g.input(N.alibiSlopes, "float", [c.b, c.h]), [c.b, c.hg, c.h / c.hg, 1, 1]);
+    const perBatch = c.alibiSlopes === "bh";
+    const shape = perBatch ? [c.b, c.h] : [c.h];
+    const values = c.alibiSlopes === "default" ? Array.from(defaultAlibiSlopes(c.h)) : c.alibiSlopeValues;
+    const given = values ? g.floats(values, shape) : g.input(N.alibiSlopes, "float", shape);
+    const slopes = g.reshape(given, [perBatch ? c.b : 1, c.hg, c.h / c.hg, 1, 1]);
     alibi5 = g.op("Neg", [g.mul(slopes, distance)]);
   }
 
@@ -158,6 +161,7 @@ export function attentionOperands(g: GraphBuilder, c: AttentionGraphConfig): Att
     alibi5,
     extraLogit,
     softmaxOffset,
+    queryRowValid: pos.rowValid,
     seqQ,
     seqKv,
   };

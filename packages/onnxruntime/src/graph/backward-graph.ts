@@ -1,6 +1,5 @@
 import { biasDims } from "@te/core";
 import type { GraphBuilder } from "../onnx/graph-builder.js";
-import { ONNX_DTYPE } from "../onnx/onnx-proto.js";
 import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
 import { attentionOperands, maskedScores, onnxDTypeOf, queryInput } from "./attention-operands.js";
 import { outputInFormat, toStorage } from "./forward-graph.js";
@@ -25,13 +24,7 @@ export function buildBackwardGraph(g: GraphBuilder, c: AttentionGraphConfig): vo
   const lseFinite = g.where(g.op("IsInf", [lse5]), g.float(0), lse5);
   const p = g.op("Exp", [g.sub(maskedScores(g, c, x), lseFinite)]);
 
-  let rowDot = g.reduceSum(g.mul(dO5, o5), [-1]);
-  if (c.format === "thd" && x.allowed) {
-    // Unpacked thd rows past a sequence's end repeat other rows of o and dO; only rows with an
-    // allowed key are real (the others have o = 0 by definition).
-    const rowIsReal = g.reduceMax(g.cast(x.allowed, ONNX_DTYPE.float), [-1]);
-    rowDot = g.mul(rowDot, rowIsReal);
-  }
+  const rowDot = g.reduceSum(g.mul(dO5, o5), [-1]);
   const dv5 = g.reduceSum(g.matmul(g.transpose(p, swapLast), dO5), [2]);
   const dP = g.matmul(dO5, x.vT5);
   const dS = g.mul(p, g.sub(dP, rowDot));
@@ -52,7 +45,9 @@ export function buildBackwardGraph(g: GraphBuilder, c: AttentionGraphConfig): vo
     g.output(N.dbias, toStorage(g, c, dbias), onnxDTypeOf(c), shape);
   }
   if (c.softmaxType === "learnable" && x.extraLogit) {
-    const pExtra = g.op("Exp", [g.sub(x.extraLogit, lse5)]);
+    // Rows past their sequence's length (lse -inf) do not exist: no share for the extra logit. (Their
+    // unpacked thd o and dO repeat other rows, so their rowDot is not 0.)
+    const pExtra = g.where(g.op("IsInf", [lse5]), g.float(0), g.op("Exp", [g.sub(x.extraLogit, lse5)]));
     const perHead = g.reduceSum(g.mul(pExtra, rowDot), [0, 3, 4]);
     g.output(N.dSoftmaxOffset, g.op("Neg", [g.reshape(perHead, [c.h])]), "float", [c.h]);
   }

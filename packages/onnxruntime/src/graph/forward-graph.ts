@@ -1,7 +1,7 @@
 import type { GraphBuilder } from "../onnx/graph-builder.js";
 import { ONNX_DTYPE } from "../onnx/onnx-proto.js";
 import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
-import { attentionOperands, formatShape, maskedScores, onnxDTypeOf } from "./attention-operands.js";
+import { type AttentionOperands, attentionOperands, formatShape, maskedScores, onnxDTypeOf } from "./attention-operands.js";
 import { from5d, type PackedSequences, packThd } from "./layout-ops.js";
 import { softmaxWithLse } from "./softmax-ops.js";
 
@@ -27,6 +27,16 @@ export function outputInFormat(
 }
 
 /**
+ * lse of rows past their sequence's length is -inf by contract. Rows without an allowed key get
+ * -inf from the softmax already, except with an extra logit (off_by_one, learnable), which gives
+ * every row a normaliser.
+ */
+export function rowsPastLengthAtMinusInf(g: GraphBuilder, x: AttentionOperands, lse: string): string {
+  if (!x.extraLogit || !x.queryRowValid) return lse;
+  return g.where(x.queryRowValid, lse, g.float(Number.NEGATIVE_INFINITY));
+}
+
+/**
  * The framework-native attention forward graph: O = softmax(mask(scale·QKᵀ + bias)) V with
  * MatMul, Where, Exp, ReduceSum, and the log-sum-exp of each row. Outputs o (format of q, head
  * dim dv) and lse fp32 [b, h, sq].
@@ -35,5 +45,5 @@ export function buildForwardGraph(g: GraphBuilder, c: AttentionGraphConfig): voi
   const x = attentionOperands(g, c);
   const { p, lse } = softmaxWithLse(g, maskedScores(g, c, x), x.extraLogit);
   outputInFormat(g, c, N.o, g.matmul(p, x.v5), "q", c.h, c.dv, x.seqQ);
-  g.output(N.lse, g.reshape(lse, [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
+  g.output(N.lse, g.reshape(rowsPastLengthAtMinusInf(g, x, lse), [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
 }
