@@ -1,5 +1,4 @@
 import {
-  type AttentionBackend,
   type AttentionInputs,
   type AttentionParams,
   type ForwardResult,
@@ -13,6 +12,7 @@ import type * as tf from "@tensorflow/tfjs-core";
 import { dropoutKeepScale } from "./dropout-mask.js";
 import { nativeAttention, nativeAttentionGradients } from "./native-attention.js";
 import { tfjsTensors } from "./tensor-bridge.js";
+import type { TfjsAttentionBackend } from "./tfjs-backend.js";
 
 /** Why tfjs.native cannot run a call; every other feature (masks, windows, biases, ALiBi, GQA, thd, softmax types) it runs. */
 export const TFJS_NATIVE_RULES: readonly Rule[] = [
@@ -43,7 +43,7 @@ class NativeSaved implements SavedForBackward {
  * tfjs.native: TE's UnfusedDotProductAttention as tfjs ops (matMul, softmax, where), on whatever tfjs
  * backend is active (cpu, wasm, webgl, webgpu). Gradients by tfjs autodiff.
  */
-export const tfjsNativeBackend: AttentionBackend<tf.Tensor> = {
+export const tfjsNativeBackend: TfjsAttentionBackend = {
   specificationVersion: "v1",
   id: "tfjs.native",
   family: "UnfusedDotProductAttention",
@@ -51,6 +51,14 @@ export const tfjsNativeBackend: AttentionBackend<tf.Tensor> = {
   dtypes: ["fp32"],
   rank: (context) => teRank("UnfusedDotProductAttention", context.cudaArch),
   explain: (p: AttentionParams) => evaluateRules(TFJS_NATIVE_RULES, p, undefined),
+  attend(inputs: AttentionInputs<tf.Tensor>, p: AttentionParams) {
+    const scale = dropoutKeepScale(inputs, p);
+    try {
+      return nativeAttention(inputs, inputs, p, scale ?? undefined);
+    } finally {
+      scale?.dispose();
+    }
+  },
   async forward(inputs: AttentionInputs<tf.Tensor>, p: AttentionParams): Promise<ForwardResult<tf.Tensor>> {
     const dropoutScale = dropoutKeepScale(inputs, p) ?? undefined;
     const { o, lse } = nativeAttention(inputs, inputs, p, dropoutScale);
