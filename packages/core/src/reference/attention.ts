@@ -47,11 +47,12 @@ function scoreRow(pr: Problem, bi: number, hh: number, i: number, row: Row): [nu
   const biasBase = bias ? bi * bias.strideB + hh * bias.strideH + i * skv : 0;
   const preScale = p.biasType === "pre_scale_bias";
   const slope = pr.slope?.(bi, hh);
+  const { q, k } = pr;
   for (let j = lo; j < hi; j++) {
     if (mask && mask.data[maskBase + j] !== 0) continue;
     let dot = 0;
     const kOff = kBase + j * d;
-    for (let c = 0; c < d; c++) dot += pr.q[qBase + c] * pr.k[kOff + c];
+    for (let c = 0; c < d; c++) dot += q[qBase + c] * k[kOff + c];
     let s: number;
     if (bias && preScale) s = p.softmaxScale * (dot + bias.values[biasBase + j]);
     else if (bias) s = p.softmaxScale * dot + bias.values[biasBase + j];
@@ -80,6 +81,7 @@ export function attentionForward(pr: Problem): ForwardValues {
   const o = new Float64Array(b * h * sq * dv);
   const lse = new Float64Array(b * h * sq).fill(Number.NEGATIVE_INFINITY);
   const row = newRow(skv);
+  const { v } = pr;
   for (let bi = 0; bi < b; bi++) {
     for (let hh = 0; hh < h; hh++) {
       const vBase = (bi * p.hg + kvHeadOf(p, hh)) * skv * dv;
@@ -100,7 +102,7 @@ export function attentionForward(pr: Problem): ForwardValues {
           const weight = Math.exp(row.scores[j] - rowLse) * row.dropScale[j];
           if (weight === 0) continue;
           const vOff = vBase + j * dv;
-          for (let c = 0; c < dv; c++) o[oBase + c] += weight * pr.v[vOff + c];
+          for (let c = 0; c < dv; c++) o[oBase + c] += weight * v[vOff + c];
         }
       }
     }
@@ -141,6 +143,7 @@ export function attentionBackward(
   const dOffset = p.softmaxType === "learnable" ? new Float64Array(h) : null;
   const row = newRow(skv);
   const scale = p.softmaxScale;
+  const { q, k, v } = pr;
   for (let bi = 0; bi < b; bi++) {
     for (let hh = 0; hh < h; hh++) {
       const kvBase = bi * hg + kvHeadOf(p, hh);
@@ -164,15 +167,15 @@ export function attentionBackward(
           const z = row.dropScale[j];
           const vOff = vBase + j * dv;
           let dPv = 0;
-          for (let c = 0; c < dv; c++) dPv += dO[oBase + c] * pr.v[vOff + c];
+          for (let c = 0; c < dv; c++) dPv += dO[oBase + c] * v[vOff + c];
           const dS = prob * (z * dPv - dDot);
           const pz = prob * z;
           for (let c = 0; c < dv; c++) dvOut[vOff + c] += pz * dO[oBase + c];
           const kOff = kBase + j * d;
           const g = scale * dS;
           for (let c = 0; c < d; c++) {
-            dq[qBase + c] += g * pr.k[kOff + c];
-            dk[kOff + c] += g * pr.q[qBase + c];
+            dq[qBase + c] += g * k[kOff + c];
+            dk[kOff + c] += g * q[qBase + c];
           }
           if (dbias) dbias[biasBase + j] += dbiasFactor * dS;
         }
