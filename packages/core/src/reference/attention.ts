@@ -91,15 +91,19 @@ export function attentionForward(pr: Problem): ForwardValues {
         let max = extra ?? Number.NEGATIVE_INFINITY;
         for (let j = lo; j < hi; j++) if (row.allowed[j] && row.scores[j] > max) max = row.scores[j];
         if (max === Number.NEGATIVE_INFINITY) continue; // nothing to attend to: o = 0, lse = -inf
+        // scores become exp(s - max) in place; P = exp(s - max) / sum.
         let sum = extra === undefined ? 0 : Math.exp(extra - max);
-        for (let j = lo; j < hi; j++) if (row.allowed[j]) sum += Math.exp(row.scores[j] - max);
-        const rowLse = max + Math.log(sum);
+        for (let j = lo; j < hi; j++) {
+          if (!row.allowed[j]) continue;
+          row.scores[j] = Math.exp(row.scores[j] - max);
+          sum += row.scores[j];
+        }
         const ri = (bi * h + hh) * sq + i;
-        lse[ri] = rowLse;
+        lse[ri] = max + Math.log(sum);
         const oBase = ri * dv;
         for (let j = lo; j < hi; j++) {
           if (!row.allowed[j]) continue;
-          const weight = Math.exp(row.scores[j] - rowLse) * row.dropScale[j];
+          const weight = (row.scores[j] / sum) * row.dropScale[j];
           if (weight === 0) continue;
           const vOff = vBase + j * dv;
           for (let c = 0; c < dv; c++) o[oBase + c] += weight * v[vOff + c];
