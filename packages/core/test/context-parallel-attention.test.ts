@@ -11,9 +11,12 @@ import {
   type HostTensor,
   makeParams,
   mergeSequenceFromRanks,
+  mergeThdFromRanks,
+  mergeThdLseFromRanks,
   runEmulatedRanks,
   sequenceAxisOf,
   splitSequenceForRank,
+  splitThdForRank,
 } from "../src/index.js";
 import { fromFloat64, referenceBackend, toFloat64 } from "../src/reference/index.js";
 
@@ -182,7 +185,10 @@ describe("context-parallel eligibility", () => {
     expect(reasonsOf({ ...base, dropout: 0.1 }, "all_gather")).toContain("cp.dropout");
     expect(reasonsOf({ ...base, sq: 12, skv: 12 }, "p2p")).toContain("cp.divisible");
     expect(reasonsOf({ ...base, skv: 32 }, "p2p")).toContain("cp.causal_lengths");
-    expect(reasonsOf({ ...base, qkvFormat: "thd", qkvLayout: "thd_thd_thd" }, "p2p")).toContain("cp.format");
+    const thd = { ...base, qkvFormat: "thd", qkvLayout: "thd_thd_thd" } as const;
+    expect(reasonsOf(thd, "all_gather")).toContain("cp.format");
+    expect(reasonsOf(thd, "p2p")).toEqual(["cp.mask"]);
+    expect(reasonsOf({ ...thd, maskType: "padding_causal" }, "p2p")).toEqual([]);
     expect(reasonsOf({ ...base, softmaxType: "off_by_one" }, "p2p")).toContain("cp.softmax");
     expect(reasonsOf({ ...base, softmaxType: "off_by_one" }, "all_gather")).toEqual([]);
     expect(reasonsOf(base, "a2a")).toContain("cp.a2a_heads");
@@ -239,4 +245,159 @@ describe("context-parallel eligibility", () => {
       (e: unknown) => ArgumentError.isInstance(e) && e.argument === "q.shape",
     );
   });
+});
+
+describe("context-parallel p2p on packed (thd) sequences matches the unsplit reference", () => {
+  interface ThdCase {
+    readonly cp: number;
+    readonly maskType: "padding" | "padding_causal";
+    readonly q: { lengths: number[]; padded?: number[] };
+    readonly kv?: { lengths: number[]; padded?: number[] };
+  }
+  const cumulative = (xs: number[]) =>
+    Int32Array.from([0, ...xs.map((_, i) => xs.slice(0, i + 1).reduce((a, b) => a + b, 0))]);
+
+  async function compareThd(c: ThdCase) {
+    const kvSide = c.kv ?? c.q;
+    const [h, hg, d, dv] = [4, 2, 8, 6];
+    const sides = [c.q, kvSide].map((s) => ({
+      cu: cumulative(s.lengths),
+      padded: s.padded ? cumulative(s.padded) : undefined,
+      offsets: cumulative(s.padded ?? s.lengths),
+      max: Math.max(...(s.padded ?? s.lengths)),
+    }));
+    const [qs, kvs] = sides;
+    const p = makeParams({
+      b: c.q.lengths.length,
+      h,
+      hg,
+      d,
+      dv,
+      sq: qs.max,
+      skv: kvs.max,
+      qkvFormat: "thd",
+      maskType: c.maskType,
+      tq: qs.offsets[c.q.lengths.length],
+      tkv: kvs.offsets[c.q.lengths.length],
+      paddedThd: true,
+      isTraining: true,
+      cpSize: c.cp,
+    });
+    const q = random("fp64", [p.tq, h, d]);
+    const k = random("fp64", [p.tkv, hg, d]);
+    const v = random("fp64", [p.tkv, hg, dv]);
+    const dO = random("fp64", [p.tq, h, dv]);
+    const sequences = {
+      cuSeqlensQ: qs.cu,
+      cuSeqlensKv: kvs.cu,
+      cuSeqlensQPadded: qs.offsets,
+      cuSeqlensKvPadded: kvs.offsets,
+    };
+    const whole: AttentionParams = { ...p, cpSize: 1 };
+    const expected = await referenceBackend.forward({ q, k, v, ...sequences }, whole);
+    const grads = await referenceBackend.backward(expected.saved, dO, whole);
+    const perRank = await runEmulatedRanks(c.cp, async (comm) => {
+      const part = (t: HostTensor, offsets: Int32Array) => splitThdForRank(t, offsets, c.cp, comm.rank);
+      const inputs = {
+        q: part(q, qs.offsets),
+        k: part(k, kvs.offsets),
+        v: part(v, kvs.offsets),
+        cuSeqlensQ: qs.cu,
+        cuSeqlensKv: kvs.cu,
+        cuSeqlensQPadded: qs.padded,
+        cuSeqlensKvPadded: kvs.padded,
+      };
+      const forward = await contextParallelForward(inputs, p, {
+        backend: referenceBackend,
+        comm,
+        algorithm: "p2p",
+      });
+      const g = await contextParallelBackward(forward.saved, part(dO, qs.offsets));
+      return { o: forward.o, lse: forward.lse, ...g };
+    });
+    const merged = (key: "o" | "dq" | "dk" | "dv", offsets: Int32Array) =>
+      toFloat64(
+        mergeThdFromRanks(
+          perRank.map((r) => r[key]),
+          offsets,
+        ),
+      );
+    /** Largest error over the valid rows; the padding rows of CP's results must be exactly 0. */
+    const rowsError = (got: Float64Array, want: HostTensor, side: typeof qs) => {
+      const w = toFloat64(want);
+      const width = got.length / side.offsets[side.offsets.length - 1];
+      let worst = 0;
+      for (let i = 0; i + 1 < side.cu.length; i++) {
+        const valid = side.cu[i + 1] - side.cu[i];
+        for (let row = side.offsets[i]; row < side.offsets[i + 1]; row++) {
+          for (let e = 0; e < width; e++) {
+            const x = got[row * width + e];
+            const err = row - side.offsets[i] < valid ? Math.abs(x - w[row * width + e]) : Math.abs(x);
+            if (!(err <= worst)) worst = Number.isNaN(err) ? Number.POSITIVE_INFINITY : err;
+          }
+        }
+      }
+      return worst;
+    };
+    const lse = toFloat64(
+      mergeThdLseFromRanks(
+        perRank.map((r) => r.lse),
+        qs.offsets,
+        p.sq,
+      ),
+    );
+    const wantLse = toFloat64(expected.lse);
+    let lseError = 0;
+    for (let i = 0; i + 1 < qs.cu.length; i++) {
+      for (let hh = 0; hh < h; hh++) {
+        for (let pos = 0; pos < qs.cu[i + 1] - qs.cu[i]; pos++) {
+          const at = (i * h + hh) * p.sq + pos;
+          lseError = Math.max(lseError, Math.abs(lse[at] - wantLse[at]) / Math.max(1, Math.abs(wantLse[at])));
+        }
+      }
+    }
+    return {
+      o: rowsError(merged("o", qs.offsets), expected.o, qs),
+      lse: lseError,
+      dq: rowsError(merged("dq", qs.offsets), grads.dq, qs),
+      dk: rowsError(merged("dk", kvs.offsets), grads.dk, kvs),
+      dv: rowsError(merged("dv", kvs.offsets), grads.dv, kvs),
+    };
+  }
+
+  const THD_CASES: [string, ThdCase][] = [
+    ["cp=2 padding_causal, no padding", { cp: 2, maskType: "padding_causal", q: { lengths: [4, 8, 12] } }],
+    [
+      "cp=2 padding_causal, padded sequences (lengths 5, 8, 3)",
+      { cp: 2, maskType: "padding_causal", q: { lengths: [5, 8, 3], padded: [8, 8, 4] } },
+    ],
+    [
+      "cp=4 padding_causal, padded sequences (lengths 5, 16, 1)",
+      { cp: 4, maskType: "padding_causal", q: { lengths: [5, 16, 1], padded: [8, 16, 8] } },
+    ],
+    [
+      "cp=2 padding, cross lengths",
+      {
+        cp: 2,
+        maskType: "padding",
+        q: { lengths: [5, 8, 3], padded: [8, 8, 4] },
+        kv: { lengths: [7, 2, 12], padded: [8, 4, 12] },
+      },
+    ],
+    [
+      "cp=4 padding, cross lengths",
+      {
+        cp: 4,
+        maskType: "padding",
+        q: { lengths: [9, 8], padded: [16, 8] },
+        kv: { lengths: [3, 16], padded: [8, 16] },
+      },
+    ],
+  ];
+  for (const [name, c] of THD_CASES) {
+    it(name, async () => {
+      const errors = await compareThd(c);
+      for (const value of Object.values(errors)) expect(value).toBeLessThan(5e-7);
+    });
+  }
 });

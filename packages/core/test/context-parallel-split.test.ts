@@ -1,13 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { mergeBlockInto, newRunningOutput } from "../src/context-parallel/lse-merge.js";
+import { bshdLayout, sbhdLayout } from "../src/context-parallel/token-layout.js";
 import {
   chunksOfRank,
   hostTensor,
   logAddExp,
   mergeSequenceFromRanks,
+  mergeThdFromRanks,
   splitSequenceForRank,
+  splitThdForRank,
 } from "../src/index.js";
+
+const ONE_ROW = [{ batch: 0, from: 0, to: 0, count: 1 }];
 
 describe("load-balanced sequence split", () => {
   it("gives rank r chunks r and 2cp-1-r (TE's order)", () => {
@@ -67,6 +72,41 @@ describe("load-balanced sequence split", () => {
     );
   });
 
+  it("thd: split then merge is the identity for packed sequences of any padded lengths (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        (cp, chunks, width) => {
+          const offsets = Int32Array.from([
+            0,
+            ...chunks.map((_, i) => 2 * cp * chunks.slice(0, i + 1).reduce((a, b) => a + b, 0)),
+          ]);
+          const rows = offsets[chunks.length];
+          const data = Float64Array.from({ length: rows * width }, () => Math.random());
+          const t = hostTensor("fp64", [rows, width], data);
+          const parts = Array.from({ length: cp }, (_, r) => splitThdForRank(t, offsets, cp, r));
+          for (const p of parts) expect(p.shape).toEqual([rows / cp, width]);
+          expect(Array.from(mergeThdFromRanks(parts, offsets).data)).toEqual(Array.from(data));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("thd: rank r holds chunks r and 2cp-1-r of every sequence", () => {
+    // Two sequences of padded lengths 4 and 8, cp = 2: chunks of 1 and 2 tokens.
+    const t = hostTensor(
+      "fp32",
+      [12, 1],
+      Float32Array.from({ length: 12 }, (_, i) => i),
+    );
+    const offsets = Int32Array.from([0, 4, 12]);
+    expect(Array.from(splitThdForRank(t, offsets, 2, 0).data)).toEqual([0, 3, 4, 5, 10, 11]);
+    expect(Array.from(splitThdForRank(t, offsets, 2, 1).data)).toEqual([1, 2, 6, 7, 8, 9]);
+  });
+
   it("rejects lengths that are not multiples of 2·cp", () => {
     const t = hostTensor("fp32", [1, 6]);
     expect(() => splitSequenceForRank(t, 1, 2, 0)).toThrow(/divisible by 2·cp = 4/);
@@ -96,12 +136,12 @@ describe("merging partial results by lse", () => {
             dv,
             logits.map(() => true),
           );
-          const acc = newRunningOutput("bshd", 1, 1, dv, 1);
+          const acc = newRunningOutput(bshdLayout(1, 1), 1, dv);
           for (let block = 0; block < 4; block++) {
             const member = logits.map((_, j) => blockOf[j] === block);
             if (!member.some(Boolean)) continue;
             const part = softmaxAverage(logits, values, dv, member);
-            mergeBlockInto(acc, part.o, new Float64Array([part.lse]), 0, 1);
+            mergeBlockInto(acc, part.o, new Float64Array([part.lse]), bshdLayout(1, 1), ONE_ROW);
           }
           expect(acc.lse[0]).toBeCloseTo(whole.lse, 10);
           for (let e = 0; e < dv; e++) expect(acc.o[e]).toBeCloseTo(whole.o[e], 10);
@@ -112,9 +152,10 @@ describe("merging partial results by lse", () => {
   });
 
   it("a block whose rows saw no key leaves the running output unchanged", () => {
-    const acc = newRunningOutput("sbhd", 1, 1, 2, 1);
-    mergeBlockInto(acc, new Float64Array([0.5, -1]), new Float64Array([0.25]), 0, 1);
-    mergeBlockInto(acc, new Float64Array([9, 9]), new Float64Array([Number.NEGATIVE_INFINITY]), 0, 1);
+    const acc = newRunningOutput(sbhdLayout(1, 1), 1, 2);
+    mergeBlockInto(acc, new Float64Array([0.5, -1]), new Float64Array([0.25]), sbhdLayout(1, 1), ONE_ROW);
+    const nothing = new Float64Array([Number.NEGATIVE_INFINITY]);
+    mergeBlockInto(acc, new Float64Array([9, 9]), nothing, sbhdLayout(1, 1), ONE_ROW);
     expect(Array.from(acc.o)).toEqual([0.5, -1]);
     expect(acc.lse[0]).toBe(0.25);
   });

@@ -5,7 +5,7 @@ import { type HostTensor, hostTensor } from "../tensor.js";
 import { backwardBlock, blockParams, forwardBlock, lseDtypeFor } from "./block-call.js";
 import { fromFloat64, packArrays, placeArray, sliceTensor, unpackArrays, withRows } from "./host-blocks.js";
 import { chunksOfRank, joinRankChunks, takeRankChunks } from "./load-balance.js";
-import type { AlgorithmRun, ContextParallelGradients, LocalProblem } from "./local-problem.js";
+import type { AlgorithmRun, ContextParallelGradients, SequenceProblem } from "./local-problem.js";
 
 /**
  * TE's AttnFuncWithCPAndKVAllGather: every rank gathers the whole K/V (back in natural order), then
@@ -25,7 +25,7 @@ interface GatheredCall {
 }
 
 function callsOf(
-  prob: LocalProblem<unknown>,
+  prob: SequenceProblem<unknown>,
 ): { qStart: number; qEnd: number; kvEnd: number; causal: boolean }[] {
   const { comm, sq } = prob;
   const fullKv = prob.skv * comm.size;
@@ -39,7 +39,7 @@ function callsOf(
   }));
 }
 
-async function gatherWholeKv(prob: LocalProblem<unknown>): Promise<{ k: HostTensor; v: HostTensor }> {
+async function gatherWholeKv(prob: SequenceProblem<unknown>): Promise<{ k: HostTensor; v: HostTensor }> {
   const { k, v, axis } = prob;
   const parts = await prob.comm.allGather(packArrays([k.data, v.data]));
   const split = parts.map((packed) => unpackArrays(packed, [k.data.length, v.data.length]));
@@ -58,7 +58,7 @@ async function gatherWholeKv(prob: LocalProblem<unknown>): Promise<{ k: HostTens
   return { k: whole(k, 0), v: whole(v, 1) };
 }
 
-export async function allGatherForward<T>(prob: LocalProblem<T>): Promise<AlgorithmRun> {
+export async function allGatherForward<T>(prob: SequenceProblem<T>): Promise<AlgorithmRun> {
   const { p, axis, format } = prob;
   const whole = await gatherWholeKv(prob);
   const o = new Float64Array(p.b * prob.sq * p.h * p.dv);
@@ -97,7 +97,7 @@ export async function allGatherForward<T>(prob: LocalProblem<T>): Promise<Algori
 }
 
 async function allGatherBackward<T>(
-  prob: LocalProblem<T>,
+  prob: SequenceProblem<T>,
   calls: readonly GatheredCall[],
   dO: HostTensor,
 ): Promise<ContextParallelGradients> {

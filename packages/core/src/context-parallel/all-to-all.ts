@@ -7,7 +7,7 @@ import { joinRankChunks, takeRankChunks } from "./load-balance.js";
 import {
   type AlgorithmRun,
   type ContextParallelGradients,
-  type LocalProblem,
+  type SequenceProblem,
   shapeIn,
 } from "./local-problem.js";
 
@@ -26,7 +26,7 @@ const HEAD_AXIS = 2;
  * format) to all rows (natural order) of its `heads/cp` heads.
  */
 async function sequenceToHeads(
-  prob: LocalProblem<unknown>,
+  prob: SequenceProblem<unknown>,
   values: Float64Array,
   local: readonly number[],
 ): Promise<Float64Array> {
@@ -41,7 +41,7 @@ async function sequenceToHeads(
 
 /** Head split → sequence split: from all rows of this rank's heads back to this rank's rows of all heads. */
 async function headsToSequence(
-  prob: LocalProblem<unknown>,
+  prob: SequenceProblem<unknown>,
   values: Float64Array,
   shape: readonly number[],
   seqAxis: number,
@@ -65,7 +65,7 @@ interface HeadGroupCall {
   readonly oShape: readonly number[];
 }
 
-export async function allToAllForward<T>(prob: LocalProblem<T>): Promise<AlgorithmRun> {
+export async function allToAllForward<T>(prob: SequenceProblem<T>): Promise<AlgorithmRun> {
   const { p, comm, format, axis } = prob;
   const cp = comm.size;
   const [h, hg] = [p.h / cp, p.hg / cp];
@@ -100,7 +100,7 @@ export async function allToAllForward<T>(prob: LocalProblem<T>): Promise<Algorit
 }
 
 async function allToAllBackward<T>(
-  prob: LocalProblem<T>,
+  prob: SequenceProblem<T>,
   call: HeadGroupCall,
   dO: HostTensor,
 ): Promise<ContextParallelGradients> {

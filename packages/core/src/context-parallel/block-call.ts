@@ -1,10 +1,9 @@
 import type { AttentionBackend, Gradients, SavedForBackward } from "../backend.js";
-import { qkvLayoutOf } from "../layout.js";
+import { type QkvFormat, qkvLayoutOf } from "../layout.js";
 import type { MaskType } from "../mask.js";
 import type { AttentionParams } from "../params.js";
 import type { HostDType, HostTensor } from "../tensor.js";
 import { toFloat64 } from "./host-blocks.js";
-import type { SequenceFormat } from "./load-balance.js";
 
 /**
  * One block of a context-parallel attention: some query rows against some key/value rows, run on any
@@ -35,12 +34,15 @@ export interface BlockShape {
   /** Query and k/v heads, when the block holds a subset of heads (all-to-all). */
   readonly h?: number;
   readonly hg?: number;
+  /** thd: rows of the packed block tensors (their sequences sit at padded offsets). */
+  readonly tq?: number;
+  readonly tkv?: number;
 }
 
 /** The params of a block: the call's params with the block's lengths, mask and heads, on one rank. */
 export function blockParams(
   p: AttentionParams,
-  format: SequenceFormat,
+  format: QkvFormat,
   device: string,
   shape: BlockShape,
 ): AttentionParams {
@@ -53,9 +55,10 @@ export function blockParams(
     hg: shape.hg ?? p.hg,
     sq: shape.sq,
     skv: shape.skv,
-    tq: p.b * shape.sq,
-    tkv: p.b * shape.skv,
+    tq: shape.tq ?? p.b * shape.sq,
+    tkv: shape.tkv ?? p.b * shape.skv,
     maskType: shape.maskType,
+    paddedThd: format === "thd",
     cpSize: 1,
   };
 }
@@ -64,6 +67,16 @@ export interface BlockTensors {
   readonly q: HostTensor;
   readonly k: HostTensor;
   readonly v: HostTensor;
+  /** thd: valid tokens and padded offsets of each sequence in the block tensors. */
+  readonly cuSeqlensQ?: Int32Array;
+  readonly cuSeqlensKv?: Int32Array;
+  readonly cuSeqlensQPadded?: Int32Array;
+  readonly cuSeqlensKvPadded?: Int32Array;
+}
+
+function sequenceInfoOf(block: BlockTensors) {
+  const { cuSeqlensQ, cuSeqlensKv, cuSeqlensQPadded, cuSeqlensKvPadded } = block;
+  return { cuSeqlensQ, cuSeqlensKv, cuSeqlensQPadded, cuSeqlensKvPadded };
 }
 
 export interface BlockForward {
@@ -99,7 +112,7 @@ export async function forwardBlock<T>(
   p: AttentionParams,
 ): Promise<BlockForward> {
   const [q, k, v] = await upload(backend, [block.q, block.k, block.v]);
-  const result = await backend.forward({ q, k, v }, p);
+  const result = await backend.forward({ q, k, v, ...sequenceInfoOf(block) }, p);
   try {
     const o = await download(backend, result.o);
     const lse = await download(backend, result.lse);
@@ -155,7 +168,10 @@ export async function backwardBlockFromStats<T>(
   const uploaded = await upload(backend, [block.q, block.k, block.v, stats.o, stats.lse, stats.dO]);
   const [q, k, v, o, lse, dO] = uploaded;
   try {
-    return await downloadGradients(backend, await backend.backwardFromStats({ q, k, v }, o, lse, dO, p));
+    return await downloadGradients(
+      backend,
+      await backend.backwardFromStats({ q, k, v, ...sequenceInfoOf(block) }, o, lse, dO, p),
+    );
   } finally {
     disposeAll(backend, uploaded);
   }

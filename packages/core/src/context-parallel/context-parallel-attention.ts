@@ -13,6 +13,7 @@ import {
   type ContextParallelGradients,
   type ContextParallelInputs,
   describeLocalProblem,
+  type LocalProblem,
 } from "./local-problem.js";
 import { p2pForward } from "./p2p.js";
 
@@ -69,12 +70,7 @@ export async function contextParallelForward<T>(
     );
   }
   const prob = describeLocalProblem(backend, comm, inputs, p);
-  const run =
-    algorithm === "p2p"
-      ? await p2pForward(prob, hasBackwardFromStats(backend) ? backend : null)
-      : algorithm === "all_gather"
-        ? await allGatherForward(prob)
-        : await allToAllForward(prob);
+  const run = await runAlgorithm(prob, algorithm);
   const saved: ContextParallelSaved = {
     release() {
       const entry = RUNS.get(saved);
@@ -86,6 +82,14 @@ export async function contextParallelForward<T>(
   };
   RUNS.set(saved, { run, oShape: run.o.shape, released: false });
   return { o: run.o, lse: run.lse, saved };
+}
+
+function runAlgorithm<T>(prob: LocalProblem<T>, algorithm: CpAlgorithm): Promise<AlgorithmRun> {
+  if (algorithm === "p2p") return p2pForward(prob, hasBackwardFromStats(prob.backend) ? prob.backend : null);
+  // The cp rules admit thd for p2p only.
+  if (prob.format === "thd")
+    throw new ArgumentError("params.qkvFormat", `bshd or sbhd for ${algorithm}`, "thd");
+  return algorithm === "all_gather" ? allGatherForward(prob) : allToAllForward(prob);
 }
 
 /**

@@ -1,15 +1,17 @@
 import type { AttentionBackend, SelectionContext } from "../backend.js";
-import { isCausal } from "../mask.js";
+import { isCausal, type MaskType } from "../mask.js";
 import type { AttentionParams } from "../params.js";
 import { type Eligibility, evaluateRules, type Reason, type Rule } from "../rules.js";
 import { type BlockShape, blockParams, hasBackwardFromStats, NO_STATS_MESSAGE } from "./block-call.js";
-import type { SequenceFormat } from "./load-balance.js";
 
 /** TE's cp_comm_type values. */
 export const CP_ALGORITHMS = ["p2p", "all_gather", "a2a"] as const;
 export type CpAlgorithm = (typeof CP_ALGORITHMS)[number];
 export const isCpAlgorithm = (x: unknown): x is CpAlgorithm =>
   (CP_ALGORITHMS as readonly unknown[]).includes(x);
+
+const SEQUENCE_MASKS: readonly MaskType[] = ["no_mask", "causal"];
+const THD_MASKS: readonly MaskType[] = ["padding", "padding_causal"];
 
 interface CpRuleContext {
   readonly algorithm: CpAlgorithm;
@@ -23,13 +25,16 @@ interface CpRuleContext {
 export const CP_RULES: readonly Rule<CpRuleContext>[] = [
   {
     id: "cp.format",
-    rejects: (p) => p.qkvFormat === "thd",
-    message: "context parallelism supports the bshd and sbhd formats here; thd is not implemented",
+    rejects: (p, c) => p.qkvFormat === "thd" && c.algorithm !== "p2p",
+    message: (_p, c) => `thd with context parallelism needs cp_comm_type p2p, not ${c.algorithm}`,
   },
   {
     id: "cp.mask",
-    rejects: (p) => p.maskType !== "no_mask" && p.maskType !== "causal",
-    message: (p) => `context parallelism supports no_mask and causal masks, not ${p.maskType}`,
+    rejects: (p) => !(p.qkvFormat === "thd" ? THD_MASKS : SEQUENCE_MASKS).includes(p.maskType),
+    message: (p) =>
+      p.qkvFormat === "thd"
+        ? `context parallelism on thd supports padding and padding_causal masks, not ${p.maskType}`
+        : `context parallelism on ${p.qkvFormat} supports no_mask and causal masks, not ${p.maskType}`,
   },
   {
     id: "cp.causal_lengths",
@@ -99,10 +104,13 @@ export function blockShapesOf(p: AttentionParams, algorithm: CpAlgorithm): Block
     if (!isCausal(p.maskType)) return [{ sq, skv: p.skv, maskType: "no_mask" }];
     return [{ sq: sq / 2, skv: skv / 2, maskType: "causal_bottom_right" }];
   }
-  if (!isCausal(p.maskType)) return [{ sq, skv, maskType: "no_mask" }];
+  const [full, diagonal] =
+    p.qkvFormat === "thd" ? (["padding", "padding_causal"] as const) : (["no_mask", "causal"] as const);
+  if (!isCausal(p.maskType)) return [{ sq, skv, maskType: full }];
   return [
-    { sq, skv, maskType: "causal" },
-    { sq, skv: skv / 2, maskType: "no_mask" },
+    { sq, skv, maskType: diagonal },
+    { sq, skv: skv / 2, maskType: full },
+    { sq: sq / 2, skv, maskType: full },
   ];
 }
 
@@ -122,9 +130,8 @@ export function explainContextParallel(
   if (!backend.dtypes.includes(p.dtype)) {
     reasons.push({ rule: "dtype", message: `${backend.id} does not support dtype ${p.dtype}` });
   }
-  const format = p.qkvFormat as SequenceFormat;
   for (const shape of blockShapesOf(p, algorithm)) {
-    const verdict = backend.explain(blockParams(p, format, backend.tensors.kind, shape), context);
+    const verdict = backend.explain(blockParams(p, p.qkvFormat, backend.tensors.kind, shape), context);
     if (verdict.ok) continue;
     const where = `${algorithm} block (sq ${shape.sq}, skv ${shape.skv}, ${shape.maskType})`;
     for (const r of verdict.reasons) reasons.push({ rule: r.rule, message: `${where}: ${r.message}` });

@@ -12,9 +12,12 @@ export { createInMemoryGroup, runEmulatedRanks } from "./in-memory-communicator.
 export {
   chunksOfRank,
   mergeSequenceFromRanks,
+  mergeThdFromRanks,
+  mergeThdLseFromRanks,
   type SequenceFormat,
   sequenceAxisOf,
   splitSequenceForRank,
+  splitThdForRank,
 } from "./load-balance.js";
 export type { ContextParallelGradients, ContextParallelInputs } from "./local-problem.js";
 export { logAddExp } from "./lse-merge.js";

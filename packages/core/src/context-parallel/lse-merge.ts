@@ -1,4 +1,4 @@
-import type { SequenceFormat } from "./load-balance.js";
+import type { Segment, TokenLayout } from "./token-layout.js";
 
 /**
  * Merging partial attention results by their log-sum-exp (the online softmax): if rows of o₁ were
@@ -16,75 +16,49 @@ export function logAddExp(a: number, b: number): number {
 
 /** The output and lse of one rank's local query rows, accumulated over blocks of keys, in float64. */
 export interface RunningOutput {
-  readonly format: SequenceFormat;
-  readonly b: number;
+  readonly layout: TokenLayout;
   readonly h: number;
   readonly dv: number;
-  /** Local query rows. */
-  readonly s: number;
-  /** In the format's order, head dim dv: [b, s, h, dv] or [s, b, h, dv]. */
+  /** [rows, h, dv] in the layout's row order. */
   readonly o: Float64Array;
-  /** [b, h, s]. */
+  /** [b, h, layout.length]; −∞ until a block gives a row keys. */
   readonly lse: Float64Array;
 }
 
-export function newRunningOutput(
-  format: SequenceFormat,
-  b: number,
-  h: number,
-  dv: number,
-  s: number,
-): RunningOutput {
+export function newRunningOutput(layout: TokenLayout, h: number, dv: number): RunningOutput {
   return {
-    format,
-    b,
+    layout,
     h,
     dv,
-    s,
-    o: new Float64Array(b * s * h * dv),
-    lse: new Float64Array(b * h * s).fill(Number.NEGATIVE_INFINITY),
+    o: new Float64Array(layout.rows * h * dv),
+    lse: new Float64Array(layout.b * h * layout.length).fill(Number.NEGATIVE_INFINITY),
   };
 }
 
-/** Offset of row (batch, seq) head `head` of an output whose sequence has `s` rows. */
-export function outputRowOffset(
-  format: SequenceFormat,
-  b: number,
-  s: number,
-  h: number,
-  dv: number,
-  batch: number,
-  seq: number,
-  head: number,
-): number {
-  const token = format === "bshd" ? batch * s + seq : seq * b + batch;
-  return (token * h + head) * dv;
-}
-
 /**
- * Merges a block's output `o` ([b, rows, h, dv] in the format's order) and `lse` ([b, h, rows]),
- * computed for local query rows [rowStart, rowStart + rows), into `acc`.
+ * Merges a block's output `o` and `lse` (laid out as `blockLayout`) into `acc`: each segment maps
+ * block positions (`from`) to the accumulator's (`to`).
  */
 export function mergeBlockInto(
   acc: RunningOutput,
   o: Float64Array,
   lse: Float64Array,
-  rowStart: number,
-  rows: number,
+  blockLayout: TokenLayout,
+  segments: readonly Segment[],
 ): void {
-  const { format, b, h, dv, s } = acc;
-  for (let bi = 0; bi < b; bi++) {
-    for (let hi = 0; hi < h; hi++) {
-      for (let r = 0; r < rows; r++) {
-        const accRow = (bi * h + hi) * s + rowStart + r;
-        const blockLse = lse[(bi * h + hi) * rows + r];
+  const { layout, h, dv } = acc;
+  for (const s of segments) {
+    for (let hh = 0; hh < h; hh++) {
+      for (let t = 0; t < s.count; t++) {
+        const accRow = (s.batch * h + hh) * layout.length + s.to + t;
+        const blockLse = lse[(s.batch * h + hh) * blockLayout.length + s.from + t];
         const merged = logAddExp(acc.lse[accRow], blockLse);
         if (merged === Number.NEGATIVE_INFINITY) continue;
         const keep = Math.exp(acc.lse[accRow] - merged);
         const add = Math.exp(blockLse - merged);
         acc.lse[accRow] = merged;
-        const to = outputRowOffset(format, b, s, h, dv, bi, rowStart + r, hi);
-        const from = outputRowOffset(format, b, rows, h, dv, bi, r, hi);
+        const to = (layout.token(s.batch, s.to + t) * h + hh) * dv;
+        const from = (blockLayout.token(s.batch, s.from + t) * h + hh) * dv;
         for (let e = 0; e < dv; e++) acc.o[to + e] = keep * acc.o[to + e] + add * o[from + e];
       }
     }
