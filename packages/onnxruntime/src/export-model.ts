@@ -55,6 +55,8 @@ export interface ExportAttentionOptions {
   readonly dtype?: "fp32" | "fp16";
   /** "native": MatMul/Softmax-style graph (default); "fused": ORT's fused attention op. */
   readonly graph?: "native" | "fused";
+  /** Whether the forward model also outputs lse (default true); inference models rarely need it. */
+  readonly lse?: boolean;
   /** "forward" (default), or the backward graph of ort.native (inputs also o, lse, d_o; outputs dq, dk, dv, ...). */
   readonly pass?: "forward" | "backward";
 }
@@ -114,7 +116,7 @@ function paramsOf(o: ExportAttentionOptions): AttentionParams {
 /**
  * Writes attention as a standalone ONNX model that any ONNX tool can load: inputs q, k, v (and
  * cu_seqlens_q/cu_seqlens_kv for padding masks and thd, bias, attn_mask, softmax_offset as the
- * features ask), outputs o and lse (fp32 [b, h, sq]).
+ * features ask), outputs o and (unless `lse: false`) lse (fp32 [b, h, sq]).
  */
 export async function exportAttentionModel(options: ExportAttentionOptions): Promise<ExportedAttentionModel> {
   const p = paramsOf(options);
@@ -130,7 +132,14 @@ export async function exportAttentionModel(options: ExportAttentionOptions): Pro
   }
   const maskShape = options.maskBroadcast ? [...options.maskBroadcast] : undefined;
   const slopes = options.alibiSlopes?.flat() as number[] | undefined;
-  const c = { ...graphConfigOf(p, maskShape), ...(slopes ? { alibiSlopeValues: slopes } : {}) };
+  if (options.lse === false && pass === "backward") {
+    throw new ArgumentError("lse", "true for the backward pass (backward reads the forward's lse)", false);
+  }
+  const c = {
+    ...graphConfigOf(p, maskShape),
+    ...(slopes ? { alibiSlopeValues: slopes } : {}),
+    ...(options.lse === false ? { withLse: false } : {}),
+  };
 
   const g = new GraphBuilder(`te_attention_${graphKind}_${pass}`);
   let opsets: Record<string, number> = { "": NATIVE_OPSET };

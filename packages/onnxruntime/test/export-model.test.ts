@@ -121,6 +121,18 @@ describe("exportAttentionModel", () => {
     expectClose("dbias", grads.dbias, want.dbias as HostTensor);
   });
 
+  for (const graph of ["native", "fused"] as const) {
+    it(`exports ${graph} inference models without lse on request`, async () => {
+      const options = { graph, b: 2, h: 2, d: 8, sq: 6, skv: 4, mask: "causal_bottom_right", lse: false } as const;
+      const exported = await exportAttentionModel(options);
+      expect(exported.outputs.map((x) => x.name)).toEqual(["o"]);
+      const { inputs, feeds } = makeCall(exported.params);
+      const out = await (await ort.InferenceSession.create(exported.bytes)).run(feeds);
+      // Query rows 0 and 1 see no key on a bottom-right diagonal with sq > skv: their o must be 0.
+      expectClose("o", out.o, (await referenceBackend.forward(inputs, { ...exported.params, device: "host" })).o);
+    });
+  }
+
   it("writes models onnxruntime-web loads too", async () => {
     const exported = await exportAttentionModel({ b: 1, h: 2, d: 8, sq: 5, mask: "causal" });
     const session = await ortWeb.InferenceSession.create(exported.bytes, { executionProviders: ["wasm"] });

@@ -39,6 +39,8 @@ export interface AttentionGraphConfig {
   readonly alibiSlopeValues?: readonly number[];
   readonly softmaxType: SoftmaxType;
   readonly scale: number;
+  /** false: o only, no lse output (exported inference models); default true. */
+  readonly withLse?: boolean;
   /** [b|1, h|1] of the arbitrary mask; null without one. */
   readonly maskBroadcast: readonly [number, number] | null;
 }

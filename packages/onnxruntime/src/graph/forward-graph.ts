@@ -45,5 +45,6 @@ export function buildForwardGraph(g: GraphBuilder, c: AttentionGraphConfig): voi
   const x = attentionOperands(g, c);
   const { p, lse } = softmaxWithLse(g, maskedScores(g, c, x), x.extraLogit);
   outputInFormat(g, c, N.o, g.matmul(p, x.v5), "q", c.h, c.dv, x.seqQ);
+  if (c.withLse === false) return;
   g.output(N.lse, g.reshape(rowsPastLengthAtMinusInf(g, x, lse), [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
 }

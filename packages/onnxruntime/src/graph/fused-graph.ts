@@ -1,7 +1,15 @@
 import type { GraphBuilder } from "../onnx/graph-builder.js";
 import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
-import { additiveTerms, applyMask, attentionOperands, termsVaryByHead } from "./attention-operands.js";
-import { outputInFormat } from "./forward-graph.js";
+import { ONNX_DTYPE } from "../onnx/onnx-proto.js";
+import {
+  type AttentionOperands,
+  additiveTerms,
+  applyMask,
+  attentionOperands,
+  maskedScores,
+  termsVaryByHead,
+} from "./attention-operands.js";
+import { outputInFormat, rowsPastLengthAtMinusInf } from "./forward-graph.js";
 import { rowLogSumExp } from "./softmax-ops.js";
 
 /** The ORT op a fused graph is built around. */
@@ -16,10 +24,27 @@ const headsSplit = (g: GraphBuilder, c: AttentionGraphConfig, x: string, last: n
   g.reshape(x, [c.b, c.hg, c.h / c.hg, c.sq, last]);
 
 /**
+ * Outputs o and lse of a fused graph. The fused ops have no log-sum-exp output, so lse is computed
+ * beside them from q and k with the same terms and mask (asking the ops for their QK output instead
+ * takes a much slower path in ORT's CPU kernels). A row with no allowed key must give o = 0, which
+ * ORT's kernels do not all promise.
+ */
+function fusedOutputs(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands, o5: string): void {
+  let o = o5;
+  if (x.allowed !== undefined) {
+    const rowHasKey = g.cast(g.reduceMax(g.cast(x.allowed, ONNX_DTYPE.float), [-1]), ONNX_DTYPE.bool);
+    o = g.where(rowHasKey, o5, g.float(0));
+  }
+  outputInFormat(g, c, N.o, o, "q", c.h, c.dv, x.seqQ);
+  if (c.withLse === false) return;
+  const lse = rowsPastLengthAtMinusInf(g, x, rowLogSumExp(g, maskedScores(g, c, x), x.extraLogit));
+  g.output(N.lse, g.reshape(lse, [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
+}
+
+/**
  * ONNX Attention (opset 23): ORT's fused kernel computes O; the mask and every additive score term
  * (bias, ALiBi) go in as its attn_mask (boolean when there are no terms, else additive with -inf
- * where masked). The op has no log-sum-exp output, so lse is taken from its scaled QK output
- * (qk_matmul_output_mode 0) with the same terms and mask.
+ * where masked).
  */
 export function buildOnnxAttentionGraph(g: GraphBuilder, c: AttentionGraphConfig): void {
   const x = attentionOperands(g, c);
@@ -34,20 +59,14 @@ export function buildOnnxAttentionGraph(g: GraphBuilder, c: AttentionGraphConfig
   if (terms !== undefined) mask = to4d(applyMask(g, x, terms));
   else if (x.allowed !== undefined) mask = to4d(x.allowed);
 
-  const inputs = mask === undefined ? [q4, k4, v4] : [q4, k4, v4, mask];
-  const [y, , , qk] = g.opN("Attention", inputs, 4, { scale: { float: c.scale }, qk_matmul_output_mode: 0 });
-  const scores = headsSplit(g, c, qk, c.skv);
-  const lse = rowLogSumExp(g, applyMask(g, x, terms === undefined ? scores : g.add(scores, terms)));
-  // A row with no allowed key must give 0 (ORT's kernels differ on what they give there).
-  const o5 = g.where(g.op("IsInf", [lse]), g.float(0), headsSplit(g, c, y, c.dv));
-  outputInFormat(g, c, N.o, o5, "q", c.h, c.dv, x.seqQ);
-  g.output(N.lse, g.reshape(lse, [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
+  const y = g.op("Attention", mask === undefined ? [q4, k4, v4] : [q4, k4, v4, mask], { scale: { float: c.scale } });
+  fusedOutputs(g, c, x, headsSplit(g, c, y, c.dv));
 }
 
 /**
  * com.microsoft GroupQueryAttention: causal self-attention with GQA, sliding windows
  * (local_window_size = left + 1 keys) and the softmax variants TE calls off_by_one (smooth_softmax)
- * and learnable (head_sink). It takes [b, s, heads·d] inputs; lse comes from its scaled QK output.
+ * and learnable (head_sink). It takes [b, s, heads·d] inputs.
  */
 export function buildGroupQueryAttentionGraph(g: GraphBuilder, c: AttentionGraphConfig): void {
   const x = attentionOperands(g, c);
@@ -60,24 +79,20 @@ export function buildGroupQueryAttentionGraph(g: GraphBuilder, c: AttentionGraph
   const totalLength = g.constant("int32", [1], new Uint8Array(Int32Array.of(c.skv).buffer));
   const inputs = [q3, k3, v3, "", "", seqlensK, totalLength];
   if (c.softmaxType === "learnable") inputs.push("", "", "", "", x.softmaxOffset as string);
-  const [y, , , qk] = g.opN(
+  const [y] = g.opN(
     "GroupQueryAttention",
     inputs,
-    4,
+    3,
     {
       num_heads: c.h,
       kv_num_heads: c.hg,
       scale: { float: c.scale },
       local_window_size: c.window[0] === -1 ? -1 : c.window[0] + 1,
       smooth_softmax: c.softmaxType === "off_by_one" ? 1 : 0,
-      qk_output: 1,
     },
     MICROSOFT_DOMAIN,
   );
-  const lse = rowLogSumExp(g, applyMask(g, x, headsSplit(g, c, qk, c.skv)), x.extraLogit);
-  const y5 = g.transpose(g.reshape(y, [c.b, c.sq, c.hg, c.h / c.hg, c.dv]), [0, 2, 3, 1, 4]);
-  outputInFormat(g, c, N.o, y5, "q", c.h, c.dv, x.seqQ);
-  g.output(N.lse, g.reshape(lse, [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
+  fusedOutputs(g, c, x, g.transpose(g.reshape(y, [c.b, c.sq, c.hg, c.h / c.hg, c.dv]), [0, 2, 3, 1, 4]));
 }
 
 export const FUSED_GRAPHS: Record<FusedOp, { build: (g: GraphBuilder, c: AttentionGraphConfig) => void; opsets: Record<string, number> }> = {
