@@ -32,7 +32,7 @@ function shapeOf(format: Format, b: number, s: number, heads: number, dim: numbe
   return format === "bshd" ? [b, s, heads, dim] : [s, b, heads, dim];
 }
 
-function random(dtype: "fp64" | "fp32", shape: number[]): HostTensor {
+function random(dtype: "fp64" | "fp32" | "fp16", shape: number[]): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return fromFloat64(
     dtype,
@@ -58,7 +58,7 @@ interface Case {
   readonly cp: number;
   readonly format: Format;
   readonly maskType: "no_mask" | "causal";
-  readonly dtype: "fp64" | "fp32";
+  readonly dtype: "fp64" | "fp32" | "fp16";
   readonly skv?: number;
   readonly window?: readonly [number, number];
 }
@@ -80,6 +80,7 @@ async function compareWithReference(c: Case, backend: AttentionBackend<HostTenso
     window: c.window ?? [-1, -1],
     isTraining: true,
     cpSize: c.cp,
+    dtype: c.dtype === "fp16" ? "fp16" : "fp32",
   });
   const q = random(c.dtype, shapeOf(c.format, p.b, p.sq, p.h, p.d));
   const k = random(c.dtype, shapeOf(c.format, p.b, p.skv, p.hg, p.d));
@@ -119,6 +120,8 @@ async function compareWithReference(c: Case, backend: AttentionBackend<HostTenso
  * and match to float64 precision. The whole-sequence lse is fp32 for every algorithm.
  */
 function tolerances(c: Case) {
+  // fp16: each block's output and gradients are rounded to fp16 before they are merged or summed.
+  if (c.dtype === "fp16") return { values: 5e-3, lse: 1e-5 };
   if (c.dtype === "fp32") return { values: 1e-5, lse: 1e-5 };
   return { values: c.algorithm === "p2p" ? 5e-7 : 1e-10, lse: 5e-7 };
 }
@@ -131,6 +134,7 @@ for (const algorithm of ["p2p", "all_gather", "a2a"] as const)
         CASES.push({ algorithm, cp, format, maskType, dtype: "fp64" });
 for (const algorithm of ["p2p", "all_gather", "a2a"] as const) {
   CASES.push({ algorithm, cp: 2, format: "bshd", maskType: "causal", dtype: "fp32" });
+  CASES.push({ algorithm, cp: 4, format: "sbhd", maskType: "causal", dtype: "fp16" });
   // Cross attention (sq 16, skv 24) without a mask.
   CASES.push({ algorithm, cp: 2, format: "sbhd", maskType: "no_mask", dtype: "fp64", skv: 24 });
   CASES.push({ algorithm, cp: 4, format: "bshd", maskType: "no_mask", dtype: "fp64", skv: 24 });
