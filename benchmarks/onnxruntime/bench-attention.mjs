@@ -17,6 +17,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -24,15 +25,22 @@ const adapterDir = path.join(root, "packages/onnxruntime");
 const requireFromAdapter = createRequire(path.join(adapterDir, "package.json"));
 const load = (specifier) => import(pathToFileURL(requireFromAdapter.resolve(specifier)).href);
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
-);
-const seqs = (args.seqs ?? "512,1024,2048,4096").split(",").map(Number);
-const b = Number(args.b ?? 1);
-const h = Number(args.h ?? 8);
-const d = Number(args.d ?? 64);
-const mask = args.mask ?? "causal";
-const budgetMs = Number(args["budget-ms"] ?? 4000);
+const { values: args } = parseArgs({
+  options: {
+    seqs: { type: "string", default: "512,1024,2048,4096" },
+    b: { type: "string", default: "1" },
+    h: { type: "string", default: "8" },
+    d: { type: "string", default: "64" },
+    mask: { type: "string", default: "causal" },
+    "budget-ms": { type: "string", default: "4000" },
+  },
+});
+const seqs = args.seqs.split(",").map(Number);
+const b = Number(args.b);
+const h = Number(args.h);
+const d = Number(args.d);
+const mask = args.mask;
+const budgetMs = Number(args["budget-ms"]);
 
 const ort = await load("onnxruntime-node");
 const core = await load("@te/core");
@@ -49,7 +57,12 @@ if (existsSync(nativePackage)) {
   }
 }
 
-const random = (shape) => new ort.Tensor("float32", Float32Array.from({ length: shape.reduce((a, x) => a * x, 1) }, () => Math.random() * 2 - 1), shape);
+const random = (shape) =>
+  new ort.Tensor(
+    "float32",
+    Float32Array.from({ length: shape.reduce((a, x) => a * x, 1) }, () => Math.random() * 2 - 1),
+    shape,
+  );
 
 /** Median of the timed runs of `fn` after one warm-up run (which also builds the ORT session). */
 async function time(fn) {
@@ -123,8 +136,22 @@ const record = {
     // Other work on the machine skews CPU timings: the 1-minute load average before and after.
     loadAverage: [loadBefore, +os.loadavg()[0].toFixed(2)],
   },
-  versions: { node: process.version, "onnxruntime-node": ort.env.versions.node, "onnxruntime-common": ort.env.versions.common },
-  config: { b, h, hg: h, d, mask, dtype: "fp32", executionProvider: "cpu", timing: "median of runs after a warm-up (session build excluded)", nativeCpu: nativeNote },
+  versions: {
+    node: process.version,
+    "onnxruntime-node": ort.env.versions.node,
+    "onnxruntime-common": ort.env.versions.common,
+  },
+  config: {
+    b,
+    h,
+    hg: h,
+    d,
+    mask,
+    dtype: "fp32",
+    executionProvider: "cpu",
+    timing: "median of runs after a warm-up (session build excluded)",
+    nativeCpu: nativeNote,
+  },
   rows,
 };
 const resultsDir = path.join(root, "benchmarks/results");

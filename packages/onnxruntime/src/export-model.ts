@@ -4,8 +4,8 @@ import {
   type BiasShape,
   type BiasType,
   evaluateRules,
-  makeParams,
   type MaskType,
+  makeParams,
   type QkvLayout,
   qkvFormatOf,
   type SoftmaxType,
@@ -75,12 +75,17 @@ export interface ExportedAttentionModel {
 function paramsOf(o: ExportAttentionOptions): AttentionParams {
   const layout = o.layout ?? "bshd_bshd_bshd";
   if (!SEPARATE_LAYOUTS.includes(layout)) {
-    throw new ArgumentError("layout", `one of ${SEPARATE_LAYOUTS.join(", ")} (an exported model takes q, k, v as separate inputs)`, layout);
+    throw new ArgumentError(
+      "layout",
+      `one of ${SEPARATE_LAYOUTS.join(", ")} (an exported model takes q, k, v as separate inputs)`,
+      layout,
+    );
   }
   const format = qkvFormatOf(layout);
   const bias = o.bias ?? "no_bias";
   const usesBiasTensor = bias === "pre_scale_bias" || bias === "post_scale_bias";
-  if (usesBiasTensor && !o.biasShape) throw new ArgumentError("biasShape", `one of 1hss, b1ss, bhss, 11ss for ${bias}`);
+  if (usesBiasTensor && !o.biasShape)
+    throw new ArgumentError("biasShape", `one of 1hss, b1ss, bhss, 11ss for ${bias}`);
   const skv = o.skv ?? o.sq;
   if (format === "thd" && (o.tq === undefined || o.tkv === undefined)) {
     throw new ArgumentError("tq/tkv", "the total token counts of the packed thd inputs");
@@ -106,7 +111,8 @@ function paramsOf(o: ExportAttentionOptions): AttentionParams {
     biasType: bias,
     biasShape: usesBiasTensor ? (o.biasShape ?? null) : null,
     biasRequiresGrad: usesBiasTensor && o.pass === "backward",
-    alibiSlopes: bias !== "alibi" ? null : slopes === undefined ? "default" : Array.isArray(slopes[0]) ? "bh" : "h",
+    alibiSlopes:
+      bias !== "alibi" ? null : slopes === undefined ? "default" : Array.isArray(slopes[0]) ? "bh" : "h",
     softmaxType: o.softmaxType ?? "vanilla",
     softmaxScale: o.softmaxScale ?? 1 / Math.sqrt(o.d),
     isTraining: o.pass === "backward",
@@ -125,7 +131,11 @@ export async function exportAttentionModel(options: ExportAttentionOptions): Pro
   if (graphKind === "fused" && pass === "backward") {
     throw new ArgumentError("pass", '"forward" for graph "fused" (ORT\'s fused ops have no backward)', pass);
   }
-  const verdict = evaluateRules(graphKind === "fused" ? ORT_FUSED_RULES : ORT_NATIVE_RULES, { ...p, isTraining: false }, undefined);
+  const verdict = evaluateRules(
+    graphKind === "fused" ? ORT_FUSED_RULES : ORT_NATIVE_RULES,
+    { ...p, isTraining: false },
+    undefined,
+  );
   if (!verdict.ok) {
     const why = verdict.reasons.map((r) => `${r.message} [${r.rule}]`).join("; ");
     throw new ArgumentError("options", `a configuration the ${graphKind} graph supports (${why})`);
@@ -153,7 +163,11 @@ export async function exportAttentionModel(options: ExportAttentionOptions): Pro
     buildForwardGraph(g, c);
   }
   const docString = `Transformer Engine dot-product attention (${pass}, ${graphKind} graph) exported by @te/onnxruntime`;
-  const bytes = g.encode(opsets, { ...PRODUCER, docString, metadata: { te_attention_params: JSON.stringify(p) } });
+  const bytes = g.encode(opsets, {
+    ...PRODUCER,
+    docString,
+    metadata: { te_attention_params: JSON.stringify(p) },
+  });
   const graph = g.graph();
   if (options.path) {
     const fs = await import("node:fs/promises");

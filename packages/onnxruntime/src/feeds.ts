@@ -9,18 +9,30 @@ export type Feeds = Record<string, OrtTensor>;
 export function asType(Tensor: TensorConstructor, t: OrtTensor, type: "float32" | "float16"): OrtTensor {
   if (t.type === type) return t;
   const src = t.data as Float32Array | Uint16Array | Float64Array;
-  if (type === "float16") return new Tensor("float16", Uint16Array.from(src, (x) => fp16Bits(Number(x))), t.dims);
-  const values = t.type === "float16" ? Float32Array.from(src, (bits) => fp16Value(bits)) : Float32Array.from(src);
+  if (type === "float16")
+    return new Tensor(
+      "float16",
+      Uint16Array.from(src, (x) => fp16Bits(Number(x))),
+      t.dims,
+    );
+  const values =
+    t.type === "float16" ? Float32Array.from(src, (bits) => fp16Value(bits)) : Float32Array.from(src);
   return new Tensor("float32", values, t.dims);
 }
 
-const storageType = (c: AttentionGraphConfig): "float32" | "float16" => (c.dtype === "fp16" ? "float16" : "float32");
+const storageType = (c: AttentionGraphConfig): "float32" | "float16" =>
+  c.dtype === "fp16" ? "float16" : "float32";
 
 /** cu_seqlens of a batch with every sequence full length, for padding masks called without them. */
-const fullCuSeqlens = (b: number, s: number): Int32Array => Int32Array.from({ length: b + 1 }, (_, i) => i * s);
+const fullCuSeqlens = (b: number, s: number): Int32Array =>
+  Int32Array.from({ length: b + 1 }, (_, i) => i * s);
 
 /** The feeds of the inputs an attention graph of config `c` declares. */
-export function attentionFeeds(Tensor: TensorConstructor, inputs: AttentionInputs<OrtTensor>, c: AttentionGraphConfig): Feeds {
+export function attentionFeeds(
+  Tensor: TensorConstructor,
+  inputs: AttentionInputs<OrtTensor>,
+  c: AttentionGraphConfig,
+): Feeds {
   const type = storageType(c);
   const feeds: Feeds = {
     [N.q]: asType(Tensor, inputs.q, type),
@@ -38,7 +50,11 @@ export function attentionFeeds(Tensor: TensorConstructor, inputs: AttentionInput
   }
   if (c.alibiSlopes === "h" || c.alibiSlopes === "bh") {
     const slopes = inputs.alibiSlopes as Float32Array | Float64Array;
-    feeds[N.alibiSlopes] = new Tensor("float32", Float32Array.from(slopes), c.alibiSlopes === "h" ? [c.h] : [c.b, c.h]);
+    feeds[N.alibiSlopes] = new Tensor(
+      "float32",
+      Float32Array.from(slopes),
+      c.alibiSlopes === "h" ? [c.h] : [c.b, c.h],
+    );
   }
   if (c.maskBroadcast && inputs.attnMask) {
     feeds[N.attnMask] = new Tensor("bool", inputs.attnMask.data, [...inputs.attnMask.shape]);

@@ -6,7 +6,11 @@ import { ortNative } from "./backends/ort-native.js";
 export { hostKernelOnOrt, ortTe } from "./backends/host-kernel-on-ort.js";
 export { ortFused } from "./backends/ort-fused.js";
 export { ortNative } from "./backends/ort-native.js";
-export { type ExportAttentionOptions, type ExportedAttentionModel, exportAttentionModel } from "./export-model.js";
+export {
+  type ExportAttentionOptions,
+  type ExportedAttentionModel,
+  exportAttentionModel,
+} from "./export-model.js";
 export { configureOrtRuntime, type OrtModule, type OrtRuntimeOptions } from "./runtime/ort-runtime.js";
 export { type OrtTensor, ortTensors } from "./tensors.js";
 

@@ -16,7 +16,11 @@ import { ortModule } from "./runtime/ort-runtime.js";
 export type OrtTensor = Tensor;
 
 /** ORT element types that hold attention tensors, and our dtype for each. */
-const DTYPE_OF_ORT: Readonly<Record<string, HostDType>> = { float32: "fp32", float16: "fp16", float64: "fp64" };
+const DTYPE_OF_ORT: Readonly<Record<string, HostDType>> = {
+  float32: "fp32",
+  float16: "fp16",
+  float64: "fp64",
+};
 const ORT_OF_DTYPE: Readonly<Partial<Record<HostDType, "float32" | "float16" | "float64">>> = {
   fp32: "float32",
   fp16: "float16",
@@ -43,7 +47,8 @@ function contiguousData(t: HostTensor): HostTensor["data"] {
 
 export function ortDTypeOf(t: OrtTensor): HostDType {
   const dtype = DTYPE_OF_ORT[t.type];
-  if (!dtype) throw new ArgumentError("tensor.type", "an ORT tensor of type float32, float16 or float64", t.type);
+  if (!dtype)
+    throw new ArgumentError("tensor.type", "an ORT tensor of type float32, float16 or float64", t.type);
   return dtype;
 }
 
@@ -52,7 +57,12 @@ export const ortTensors: TensorBridge<OrtTensor> = {
   kind: "ort",
   async fromHost(t: HostTensor): Promise<OrtTensor> {
     const type = ORT_OF_DTYPE[t.dtype];
-    if (!type) throw new ArgumentError("tensor.dtype", "fp32, fp16 or fp64 (ONNX Runtime has no JS type for others)", t.dtype);
+    if (!type)
+      throw new ArgumentError(
+        "tensor.dtype",
+        "fp32, fp16 or fp64 (ONNX Runtime has no JS type for others)",
+        t.dtype,
+      );
     const ort = await ortModule();
     return new ort.Tensor(type, contiguousData(t) as Float32Array, [...t.shape]);
   },
@@ -63,7 +73,13 @@ export const ortTensors: TensorBridge<OrtTensor> = {
     return hostTensor(dtype, t.dims, (data as Float32Array).slice());
   },
   info(t: OrtTensor): TensorInfo {
-    return { shape: [...t.dims], strides: contiguousStrides(t.dims), dtype: ortDTypeOf(t), storage: t, offset: 0 };
+    return {
+      shape: [...t.dims],
+      strides: contiguousStrides(t.dims),
+      dtype: ortDTypeOf(t),
+      storage: t,
+      offset: 0,
+    };
   },
   dispose(t: OrtTensor): void {
     t.dispose();

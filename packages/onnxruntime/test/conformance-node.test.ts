@@ -1,5 +1,5 @@
-import * as ort from "onnxruntime-node";
 import { formatCaseResult, runConformance } from "@te/core";
+import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureOrtRuntime, ortFused, ortNative } from "../src/index.js";
 import { CONFORMANCE_DIR } from "./conformance-dir.js";
@@ -18,7 +18,12 @@ describe("conformance on onnxruntime-node (CPU execution provider)", () => {
     });
 
     it(`ort.fused passes every case it accepts in ${dtype} (forward) and gives reasons for the rest`, async () => {
-      const summary = await runConformance({ dir: CONFORMANCE_DIR, backend: ortFused, dtype, gradients: false });
+      const summary = await runConformance({
+        dir: CONFORMANCE_DIR,
+        backend: ortFused,
+        dtype,
+        gradients: false,
+      });
       expect(summary.failed, nonPassing(summary.results).join("\n")).toBe(0);
       for (const r of summary.results.filter((x) => x.status === "skip")) {
         expect(r.reasons.map((x) => x.rule).every((rule) => rule.startsWith("ort.fused.gqa_op."))).toBe(true);

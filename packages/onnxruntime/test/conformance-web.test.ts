@@ -1,5 +1,5 @@
-import * as ort from "onnxruntime-web";
 import { formatCaseResult, runConformance } from "@te/core";
+import * as ort from "onnxruntime-web";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureOrtRuntime, ortFused, ortNative } from "../src/index.js";
 import { CONFORMANCE_DIR } from "./conformance-dir.js";
@@ -17,8 +17,19 @@ describe("conformance on onnxruntime-web (wasm backend, in Node)", () => {
   });
 
   it("ort.fused passes the cases it accepts in fp32 (forward)", async () => {
-    const summary = await runConformance({ dir: CONFORMANCE_DIR, backend: ortFused, dtype: "fp32", gradients: false });
-    expect(summary.failed, summary.results.filter((r) => r.status === "fail").map(formatCaseResult).join("\n")).toBe(0);
+    const summary = await runConformance({
+      dir: CONFORMANCE_DIR,
+      backend: ortFused,
+      dtype: "fp32",
+      gradients: false,
+    });
+    expect(
+      summary.failed,
+      summary.results
+        .filter((r) => r.status === "fail")
+        .map(formatCaseResult)
+        .join("\n"),
+    ).toBe(0);
     expect(summary.passed).toBeGreaterThanOrEqual(summary.results.length - 2);
   });
 });

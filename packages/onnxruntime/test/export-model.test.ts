@@ -6,8 +6,8 @@ import {
   type AttentionInputs,
   type AttentionParams,
   biasDims,
-  compareValues,
   CONFORMANCE_TOLERANCES,
+  compareValues,
   type HostTensor,
   hostTensor,
   numel,
@@ -27,11 +27,20 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 const random = (shape: readonly number[]): HostTensor =>
-  hostTensor("fp32", shape, Float32Array.from({ length: numel(shape) }, () => Math.random() * 2 - 1));
-const cumulative = (lengths: readonly number[]) => Int32Array.from([0, ...lengths.map((_, i) => lengths.slice(0, i + 1).reduce((a, x) => a + x, 0))]);
+  hostTensor(
+    "fp32",
+    shape,
+    Float32Array.from({ length: numel(shape) }, () => Math.random() * 2 - 1),
+  );
+const cumulative = (lengths: readonly number[]) =>
+  Int32Array.from([0, ...lengths.map((_, i) => lengths.slice(0, i + 1).reduce((a, x) => a + x, 0))]);
 
 /** Random host inputs for the exported model's params, and the feeds of the same values. */
-function makeCall(p: AttentionParams, lengths?: { q: number[]; kv: number[] }, alibiSlopes?: readonly number[]) {
+function makeCall(
+  p: AttentionParams,
+  lengths?: { q: number[]; kv: number[] },
+  alibiSlopes?: readonly number[],
+) {
   const shapeOf = (which: "q" | "kv", heads: number, dim: number) => {
     if (p.qkvFormat === "thd") return [which === "q" ? p.tq : p.tkv, heads, dim];
     const s = which === "q" ? p.sq : p.skv;
@@ -61,23 +70,61 @@ function makeCall(p: AttentionParams, lengths?: { q: number[]; kv: number[] }, a
 function expectClose(name: string, got: ort.Tensor, want: HostTensor) {
   expect([...got.dims]).toEqual([...want.shape]);
   const check = compareValues(name, got.data as Float32Array, toFloat64(want), CONFORMANCE_TOLERANCES.fp32);
-  expect(check.passed, `${name}: max error ${check.maxAbsError}, first mismatch ${JSON.stringify(check.firstMismatch)}`).toBe(true);
+  expect(
+    check.passed,
+    `${name}: max error ${check.maxAbsError}, first mismatch ${JSON.stringify(check.firstMismatch)}`,
+  ).toBe(true);
 }
 
-const FORWARD_CASES: Record<string, { options: Omit<ExportAttentionOptions, "path">; lengths?: { q: number[]; kv: number[] } }> = {
+const FORWARD_CASES: Record<
+  string,
+  { options: Omit<ExportAttentionOptions, "path">; lengths?: { q: number[]; kv: number[] } }
+> = {
   "bshd causal GQA with post-scale bias": {
     options: { b: 2, h: 4, hg: 2, d: 16, sq: 12, mask: "causal", bias: "post_scale_bias", biasShape: "1hss" },
   },
   "sbhd padding_causal cross-attention with custom ALiBi slopes": {
-    options: { layout: "sbhd_sbhd_sbhd", b: 2, h: 2, d: 8, sq: 9, skv: 13, mask: "padding_causal_bottom_right", bias: "alibi", alibiSlopes: [0.5, 0.125] },
+    options: {
+      layout: "sbhd_sbhd_sbhd",
+      b: 2,
+      h: 2,
+      d: 8,
+      sq: 9,
+      skv: 13,
+      mask: "padding_causal_bottom_right",
+      bias: "alibi",
+      alibiSlopes: [0.5, 0.125],
+    },
     lengths: { q: [9, 4], kv: [13, 7] },
   },
   "thd padding with learnable softmax and a sliding window": {
-    options: { layout: "thd_thd_thd", b: 3, h: 2, d: 8, sq: 10, tq: 17, tkv: 17, mask: "padding", softmaxType: "learnable", window: [3, 1] },
+    options: {
+      layout: "thd_thd_thd",
+      b: 3,
+      h: 2,
+      d: 8,
+      sq: 10,
+      tq: 17,
+      tkv: 17,
+      mask: "padding",
+      softmaxType: "learnable",
+      window: [3, 1],
+    },
     lengths: { q: [10, 2, 5], kv: [10, 2, 5] },
   },
   "fused graph (ONNX Attention) with pre-scale bias and bottom-right causal mask": {
-    options: { graph: "fused", b: 2, h: 2, d: 16, dv: 8, sq: 6, skv: 11, mask: "causal_bottom_right", bias: "pre_scale_bias", biasShape: "b1ss" },
+    options: {
+      graph: "fused",
+      b: 2,
+      h: 2,
+      d: 16,
+      dv: 8,
+      sq: 6,
+      skv: 11,
+      mask: "causal_bottom_right",
+      bias: "pre_scale_bias",
+      biasShape: "b1ss",
+    },
   },
   "fused graph (GroupQueryAttention) with off_by_one softmax": {
     options: { graph: "fused", b: 1, h: 4, hg: 1, d: 16, sq: 8, mask: "causal", softmaxType: "off_by_one" },
@@ -103,15 +150,33 @@ describe("exportAttentionModel", () => {
   }
 
   it("exports the backward graph, whose gradients match the reference", async () => {
-    const options = { b: 2, h: 2, d: 8, sq: 7, skv: 9, mask: "causal_bottom_right", bias: "pre_scale_bias", biasShape: "11ss" } as const;
+    const options = {
+      b: 2,
+      h: 2,
+      d: 8,
+      sq: 7,
+      skv: 9,
+      mask: "causal_bottom_right",
+      bias: "pre_scale_bias",
+      biasShape: "11ss",
+    } as const;
     const forward = await exportAttentionModel(options);
-    const backward = await exportAttentionModel({ ...options, pass: "backward", path: path.join(dir, "backward.onnx") });
+    const backward = await exportAttentionModel({
+      ...options,
+      pass: "backward",
+      path: path.join(dir, "backward.onnx"),
+    });
     const p = backward.params;
     const { inputs, feeds } = makeCall(p);
     const fwd = await (await ort.InferenceSession.create(forward.bytes)).run(feeds);
     const dO = random([p.b, p.sq, p.h, p.dv]);
     const session = await ort.InferenceSession.create(path.join(dir, "backward.onnx"));
-    const grads = await session.run({ ...feeds, o: fwd.o, lse: fwd.lse, d_o: new ort.Tensor("float32", dO.data as Float32Array, [...dO.shape]) });
+    const grads = await session.run({
+      ...feeds,
+      o: fwd.o,
+      lse: fwd.lse,
+      d_o: new ort.Tensor("float32", dO.data as Float32Array, [...dO.shape]),
+    });
     const hostP = { ...p, device: "host" };
     const ref = await referenceBackend.forward(inputs, hostP);
     const want = await referenceBackend.backward(ref.saved, dO, hostP);
@@ -123,13 +188,26 @@ describe("exportAttentionModel", () => {
 
   for (const graph of ["native", "fused"] as const) {
     it(`exports ${graph} inference models without lse on request`, async () => {
-      const options = { graph, b: 2, h: 2, d: 8, sq: 6, skv: 4, mask: "causal_bottom_right", lse: false } as const;
+      const options = {
+        graph,
+        b: 2,
+        h: 2,
+        d: 8,
+        sq: 6,
+        skv: 4,
+        mask: "causal_bottom_right",
+        lse: false,
+      } as const;
       const exported = await exportAttentionModel(options);
       expect(exported.outputs.map((x) => x.name)).toEqual(["o"]);
       const { inputs, feeds } = makeCall(exported.params);
       const out = await (await ort.InferenceSession.create(exported.bytes)).run(feeds);
       // Query rows 0 and 1 see no key on a bottom-right diagonal with sq > skv: their o must be 0.
-      expectClose("o", out.o, (await referenceBackend.forward(inputs, { ...exported.params, device: "host" })).o);
+      expectClose(
+        "o",
+        out.o,
+        (await referenceBackend.forward(inputs, { ...exported.params, device: "host" })).o,
+      );
     });
   }
 
@@ -147,12 +225,14 @@ describe("exportAttentionModel", () => {
     await expect(exportAttentionModel({ layout: "bs3hd", b: 1, h: 1, d: 8, sq: 4 })).rejects.toSatisfy(
       (e) => ArgumentError.isInstance(e) && (e as ArgumentError).argument === "layout",
     );
-    await expect(exportAttentionModel({ b: 1, h: 1, d: 8, sq: 4, bias: "post_scale_bias" })).rejects.toSatisfy(
-      (e) => ArgumentError.isInstance(e) && (e as ArgumentError).argument === "biasShape",
-    );
-    await expect(exportAttentionModel({ graph: "fused", pass: "backward", b: 1, h: 1, d: 8, sq: 4 })).rejects.toThrow(/no backward/);
-    await expect(exportAttentionModel({ graph: "fused", b: 1, h: 1, d: 8, sq: 4, softmaxType: "learnable" })).rejects.toThrow(
-      /ort\.fused\.gqa_op\.mask/,
-    );
+    await expect(
+      exportAttentionModel({ b: 1, h: 1, d: 8, sq: 4, bias: "post_scale_bias" }),
+    ).rejects.toSatisfy((e) => ArgumentError.isInstance(e) && (e as ArgumentError).argument === "biasShape");
+    await expect(
+      exportAttentionModel({ graph: "fused", pass: "backward", b: 1, h: 1, d: 8, sq: 4 }),
+    ).rejects.toThrow(/no backward/);
+    await expect(
+      exportAttentionModel({ graph: "fused", b: 1, h: 1, d: 8, sq: 4, softmaxType: "learnable" }),
+    ).rejects.toThrow(/ort\.fused\.gqa_op\.mask/);
   });
 });

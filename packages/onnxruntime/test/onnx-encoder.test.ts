@@ -7,10 +7,29 @@ describe("protobuf writer", () => {
   test("varints, negative int64 and floats follow the wire format", () => {
     const bytes = new ProtobufWriter().int(1, 300).int(2, -1).float(3, 1.5).string(4, "é").finish();
     expect([...bytes]).toEqual([
-      0x08, 0xac, 0x02, // field 1 varint 300
-      0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, // field 2: -1 as ten bytes
-      0x1d, 0x00, 0x00, 0xc0, 0x3f, // field 3 fixed32 1.5
-      0x22, 0x02, 0xc3, 0xa9, // field 4 "é" in UTF-8
+      0x08,
+      0xac,
+      0x02, // field 1 varint 300
+      0x10,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0xff,
+      0x01, // field 2: -1 as ten bytes
+      0x1d,
+      0x00,
+      0x00,
+      0xc0,
+      0x3f, // field 3 fixed32 1.5
+      0x22,
+      0x02,
+      0xc3,
+      0xa9, // field 4 "é" in UTF-8
     ]);
   });
 });
@@ -23,7 +42,9 @@ describe("ONNX model encoding", () => {
     const summed = g.reduceSum(scaled, [0], false);
     g.output("y", g.add(summed, g.float(0.25)), "float", [2]);
     g.output("shape", g.op("Shape", [scaled]), "int64", [2]);
-    const session = await ort.InferenceSession.create(g.encode({ "": 21 }, { producerName: "test", producerVersion: "0" }));
+    const session = await ort.InferenceSession.create(
+      g.encode({ "": 21 }, { producerName: "test", producerVersion: "0" }),
+    );
     const values = Float32Array.from({ length: 6 }, () => Math.random() * 2 - 1);
     const out = await session.run({ x: new ort.Tensor("float32", values, [2, 3]) });
     const rowSum = (r: number) => values[r * 3] + values[r * 3 + 1] + values[r * 3 + 2];

@@ -5,8 +5,8 @@ import {
   BackendError,
   type Eligibility,
   type ForwardResult,
-  getBackend,
   type Gradients,
+  getBackend,
   type HostTensor,
   isContiguous,
   numel,
@@ -16,12 +16,15 @@ import {
   teRank,
 } from "@te/core";
 import { ortModule } from "../runtime/ort-runtime.js";
-import { ortDTypeOf, type OrtTensor, ortTensors } from "../tensors.js";
+import { type OrtTensor, ortDTypeOf, ortTensors } from "../tensors.js";
 
 /** A CPU-resident ORT tensor as a host tensor over the same memory (no copy; kernels never write inputs). */
 function hostView(t: OrtTensor, name: string, backendId: string): HostTensor {
   if (t.location !== "cpu") {
-    throw new BackendError(backendId, `${name} is an ORT tensor on "${t.location}"; this backend runs on CPU tensors`);
+    throw new BackendError(
+      backendId,
+      `${name} is an ORT tensor on "${t.location}"; this backend runs on CPU tensors`,
+    );
   }
   const shape = [...t.dims];
   const strides = shape.map((_, i) => numel(shape.slice(i + 1)));
@@ -30,7 +33,8 @@ function hostView(t: OrtTensor, name: string, backendId: string): HostTensor {
 
 /** A host result as an ORT tensor: a contiguous result's memory is handed over, a strided one copied. */
 async function ortOf(t: HostTensor): Promise<OrtTensor> {
-  if (!isContiguous(t) || t.offset !== 0 || t.data.length !== numel(t.shape) || t.dtype === "fp64") return ortTensors.fromHost(t);
+  if (!isContiguous(t) || t.offset !== 0 || t.data.length !== numel(t.shape) || t.dtype === "fp64")
+    return ortTensors.fromHost(t);
   const { Tensor } = await ortModule();
   return new Tensor(t.dtype === "fp16" ? "float16" : "float32", t.data as Float32Array, [...t.shape]);
 }
@@ -56,10 +60,12 @@ export function hostKernelOnOrt(options: {
   readonly family: TeFamily;
 }): AttentionBackend<OrtTensor> {
   const { id, innerId, innerPackage } = options;
-  const inner = (): AttentionBackend<HostTensor> | undefined => getBackend(innerId) as AttentionBackend<HostTensor> | undefined;
+  const inner = (): AttentionBackend<HostTensor> | undefined =>
+    getBackend(innerId) as AttentionBackend<HostTensor> | undefined;
   const required = (): AttentionBackend<HostTensor> => {
     const backend = inner();
-    if (!backend) throw new BackendError(id, `${innerId} is not registered (import ${innerPackage})`, "TE_UNSUPPORTED");
+    if (!backend)
+      throw new BackendError(id, `${innerId} is not registered (import ${innerPackage})`, "TE_UNSUPPORTED");
     return backend;
   };
   const innerParams = (p: AttentionParams, backend: AttentionBackend<HostTensor>): AttentionParams => ({
@@ -85,20 +91,40 @@ export function hostKernelOnOrt(options: {
     explain(p: AttentionParams, context: SelectionContext): Eligibility {
       const backend = inner();
       if (!backend) {
-        return { ok: false, reasons: [{ rule: `${id}.not_loaded`, message: `needs ${innerId}, which is not loaded (import ${innerPackage})` }] };
+        return {
+          ok: false,
+          reasons: [
+            {
+              rule: `${id}.not_loaded`,
+              message: `needs ${innerId}, which is not loaded (import ${innerPackage})`,
+            },
+          ],
+        };
       }
       if (backend.tensors.kind !== "host") {
-        return { ok: false, reasons: [{ rule: `${id}.tensor_kind`, message: `${innerId} runs on ${backend.tensors.kind} tensors, not CPU memory` }] };
+        return {
+          ok: false,
+          reasons: [
+            {
+              rule: `${id}.tensor_kind`,
+              message: `${innerId} runs on ${backend.tensors.kind} tensors, not CPU memory`,
+            },
+          ],
+        };
       }
       if (!backend.dtypes.includes(p.dtype)) {
-        return { ok: false, reasons: [{ rule: `${id}.dtype`, message: `${innerId} does not support dtype ${p.dtype}` }] };
+        return {
+          ok: false,
+          reasons: [{ rule: `${id}.dtype`, message: `${innerId} does not support dtype ${p.dtype}` }],
+        };
       }
       const verdict = backend.explain(innerParams(p, backend), context);
       return verdict.ok ? { ok: true, note: `${innerId} on ORT CPU tensors` } : verdict;
     },
     async forward(inputs: AttentionInputs<OrtTensor>, p: AttentionParams): Promise<ForwardResult<OrtTensor>> {
       const backend = required();
-      const view = (t: OrtTensor | undefined, name: string) => (t === undefined ? undefined : hostView(t, name, id));
+      const view = (t: OrtTensor | undefined, name: string) =>
+        t === undefined ? undefined : hostView(t, name, id);
       const hostInputs: AttentionInputs<HostTensor> = {
         ...inputs,
         q: hostView(inputs.q, "q", id),
@@ -110,9 +136,14 @@ export function hostKernelOnOrt(options: {
       const out = await backend.forward(hostInputs, innerParams(p, backend));
       return { o: await ortOf(out.o), lse: await ortOf(out.lse), saved: new SavedByInner(out.saved) };
     },
-    async backward(saved: SavedForBackward, dO: OrtTensor, p: AttentionParams): Promise<Gradients<OrtTensor>> {
+    async backward(
+      saved: SavedForBackward,
+      dO: OrtTensor,
+      p: AttentionParams,
+    ): Promise<Gradients<OrtTensor>> {
       const backend = required();
-      if (!(saved instanceof SavedByInner)) throw new BackendError(id, "backward was given state saved by another backend's forward");
+      if (!(saved instanceof SavedByInner))
+        throw new BackendError(id, "backward was given state saved by another backend's forward");
       const g = await backend.backward(saved.inner, hostView(dO, "dO", id), innerParams(p, backend));
       return {
         dq: await ortOf(g.dq),
@@ -126,4 +157,9 @@ export function hostKernelOnOrt(options: {
 }
 
 /** ort.te: TE's own CPU kernels (native.cpu from @te/native) on ONNX Runtime CPU tensors. */
-export const ortTe = hostKernelOnOrt({ id: "ort.te", innerId: "native.cpu", innerPackage: "@te/native", family: "FlashAttention" });
+export const ortTe = hostKernelOnOrt({
+  id: "ort.te",
+  innerId: "native.cpu",
+  innerPackage: "@te/native",
+  family: "FlashAttention",
+});

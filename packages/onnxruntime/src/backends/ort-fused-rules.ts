@@ -1,4 +1,4 @@
-import { type AttentionParams, type Rule } from "@te/core";
+import type { AttentionParams, Rule } from "@te/core";
 import type { FusedOp } from "../graph/fused-graph.js";
 import { MAX_SCORE_ELEMENTS, ORT_GRAPH_RULES, scoreElements } from "./ort-native-rules.js";
 
@@ -7,7 +7,8 @@ import { MAX_SCORE_ELEMENTS, ORT_GRAPH_RULES, scoreElements } from "./ort-native
  * and additive bias), com.microsoft GroupQueryAttention for off_by_one (its smooth_softmax) and
  * learnable (its head_sink), which ONNX Attention does not have.
  */
-export const fusedOpOf = (p: AttentionParams): FusedOp => (p.softmaxType === "vanilla" ? "Attention" : "GroupQueryAttention");
+export const fusedOpOf = (p: AttentionParams): FusedOp =>
+  p.softmaxType === "vanilla" ? "Attention" : "GroupQueryAttention";
 
 const usesGqaOp = (p: AttentionParams): boolean => fusedOpOf(p) === "GroupQueryAttention";
 const GQA_OP = "com.microsoft GroupQueryAttention (the ORT op with off_by_one/learnable softmax)";
@@ -22,27 +23,32 @@ export const ORT_FUSED_RULES: readonly Rule[] = [
   {
     id: "ort.fused.score_size",
     rejects: (p) => scoreElements(p) > MAX_SCORE_ELEMENTS,
-    message: (p) => `would materialise a ${p.b}x${p.h}x${p.sq}x${p.skv} QK output for the log-sum-exp (limit ${MAX_SCORE_ELEMENTS} elements)`,
+    message: (p) =>
+      `would materialise a ${p.b}x${p.h}x${p.sq}x${p.skv} QK output for the log-sum-exp (limit ${MAX_SCORE_ELEMENTS} elements)`,
   },
   {
     id: "ort.fused.gqa_op.mask",
     rejects: (p) => usesGqaOp(p) && p.maskType !== "causal" && p.maskType !== "causal_bottom_right",
-    message: (p) => `does not support softmax_type=${p.softmaxType} with mask ${p.maskType}: ${GQA_OP} is causal only`,
+    message: (p) =>
+      `does not support softmax_type=${p.softmaxType} with mask ${p.maskType}: ${GQA_OP} is causal only`,
   },
   {
     id: "ort.fused.gqa_op.cross_attention",
     rejects: (p) => usesGqaOp(p) && p.sq !== p.skv,
-    message: (p) => `does not support softmax_type=${p.softmaxType} with sq != skv (${p.sq} vs ${p.skv}): ${GQA_OP} is self-attention only`,
+    message: (p) =>
+      `does not support softmax_type=${p.softmaxType} with sq != skv (${p.sq} vs ${p.skv}): ${GQA_OP} is self-attention only`,
   },
   {
     id: "ort.fused.gqa_op.bias",
     rejects: (p) => usesGqaOp(p) && p.biasType !== "no_bias",
-    message: (p) => `does not support softmax_type=${p.softmaxType} with ${p.biasType}: ${GQA_OP} takes no bias here`,
+    message: (p) =>
+      `does not support softmax_type=${p.softmaxType} with ${p.biasType}: ${GQA_OP} takes no bias here`,
   },
   {
     id: "ort.fused.gqa_op.head_dim",
     rejects: (p) => usesGqaOp(p) && (p.d % 8 !== 0 || p.dv !== p.d),
-    message: (p) => `does not support softmax_type=${p.softmaxType} with head dims d=${p.d}, dv=${p.dv}: ${GQA_OP} needs d = dv, a multiple of 8`,
+    message: (p) =>
+      `does not support softmax_type=${p.softmaxType} with head dims d=${p.d}, dv=${p.dv}: ${GQA_OP} needs d = dv, a multiple of 8`,
   },
   {
     id: "ort.fused.gqa_op.thd",

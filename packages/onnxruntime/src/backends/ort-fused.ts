@@ -10,7 +10,7 @@ import {
   teRank,
 } from "@te/core";
 import { attentionFeeds } from "../feeds.js";
-import { configKey, GRAPH_NAMES as N, graphConfigOf } from "../graph/attention-config.js";
+import { configKey, graphConfigOf, GRAPH_NAMES as N } from "../graph/attention-config.js";
 import { FUSED_GRAPHS } from "../graph/fused-graph.js";
 import { modelBytes } from "../graph/model-bytes.js";
 import { ortModule } from "../runtime/ort-runtime.js";
@@ -49,6 +49,10 @@ export const ortFused: AttentionBackend<OrtTensor> = {
     return { o: out[N.o], lse: out[N.lse], saved: NOTHING_SAVED };
   },
   async backward(): Promise<Gradients<OrtTensor>> {
-    throw new BackendError("ort.fused", "has no backward: ORT's fused attention ops are inference only", "TE_UNSUPPORTED");
+    throw new BackendError(
+      "ort.fused",
+      "has no backward: ORT's fused attention ops are inference only",
+      "TE_UNSUPPORTED",
+    );
   },
 };

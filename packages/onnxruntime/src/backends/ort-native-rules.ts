@@ -13,17 +13,20 @@ export const ORT_GRAPH_RULES: readonly Rule[] = [
   {
     id: "ort.dropout",
     rejects: (p) => p.dropout > 0,
-    message: (p) => `does not support dropout (p=${p.dropout}): ONNX Dropout's RNG is not TE's counter-based RNG`,
+    message: (p) =>
+      `does not support dropout (p=${p.dropout}): ONNX Dropout's RNG is not TE's counter-based RNG`,
   },
   {
     id: "ort.padded_thd",
     rejects: (p) => p.paddedThd,
-    message: "does not support thd with padding between sequences (cu_seqlens_q_padded / cu_seqlens_kv_padded)",
+    message:
+      "does not support thd with padding between sequences (cu_seqlens_q_padded / cu_seqlens_kv_padded)",
   },
   {
     id: "ort.context_parallel",
     rejects: (p) => p.cpSize > 1,
-    message: "does not run context parallelism itself (split the call with @te/core's context-parallel helpers)",
+    message:
+      "does not run context parallelism itself (split the call with @te/core's context-parallel helpers)",
   },
 ];
 

@@ -10,11 +10,16 @@ import {
   type SavedForBackward,
   teRank,
 } from "@te/core";
-import { type AttentionGraphConfig, configKey, GRAPH_NAMES as N, graphConfigOf } from "../graph/attention-config.js";
+import { asType, attentionFeeds, type Feeds } from "../feeds.js";
+import {
+  type AttentionGraphConfig,
+  configKey,
+  graphConfigOf,
+  GRAPH_NAMES as N,
+} from "../graph/attention-config.js";
 import { buildBackwardGraph } from "../graph/backward-graph.js";
 import { buildForwardGraph } from "../graph/forward-graph.js";
 import { modelBytes } from "../graph/model-bytes.js";
-import { asType, attentionFeeds, type Feeds } from "../feeds.js";
 import { ortModule } from "../runtime/ort-runtime.js";
 import { SessionCache } from "../runtime/session-cache.js";
 import { type OrtTensor, ortTensors } from "../tensors.js";
@@ -65,7 +70,12 @@ export const ortNative: AttentionBackend<OrtTensor> = {
     }
     const c = { ...saved.config, biasGrad: p.biasRequiresGrad };
     const storage = c.dtype === "fp16" ? "float16" : "float32";
-    const feeds: Feeds = { ...saved.feeds, [N.o]: saved.o, [N.lse]: saved.lse, [N.dO]: asType((await ortModule()).Tensor, dO, storage) };
+    const feeds: Feeds = {
+      ...saved.feeds,
+      [N.o]: saved.o,
+      [N.lse]: saved.lse,
+      [N.dO]: asType((await ortModule()).Tensor, dO, storage),
+    };
     const build = () => modelBytes("te_attention_backward", c, buildBackwardGraph);
     const out = await runGraph(this.id, backwardSessions, configKey(c), build, feeds);
     return {

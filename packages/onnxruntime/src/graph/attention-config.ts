@@ -93,7 +93,11 @@ export function graphConfigOf(p: AttentionParams, maskShape?: readonly number[])
     softmaxType: p.softmaxType,
     scale: p.softmaxScale,
     maskBroadcast:
-      p.maskType !== "arbitrary" ? null : maskShape ? [maskShape[0] === 1 ? 1 : p.b, maskShape[1] === 1 ? 1 : p.h] : [p.b, 1],
+      p.maskType !== "arbitrary"
+        ? null
+        : maskShape
+          ? [maskShape[0] === 1 ? 1 : p.b, maskShape[1] === 1 ? 1 : p.h]
+          : [p.b, 1],
   };
 }
 

@@ -36,13 +36,23 @@ export interface AttentionOperands {
 export const onnxDTypeOf = (c: AttentionGraphConfig): OnnxDType => (c.dtype === "fp16" ? "float16" : "float");
 
 /** Declares a tensor input of the storage dtype and casts it to fp32 when stored in fp16. */
-export function floatInput(g: GraphBuilder, c: AttentionGraphConfig, name: string, shape: readonly number[]): string {
+export function floatInput(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  name: string,
+  shape: readonly number[],
+): string {
   const x = g.input(name, onnxDTypeOf(c), shape);
   return c.dtype === "fp16" ? g.cast(x, ONNX_DTYPE.float) : x;
 }
 
 /** Shape of a q-like (heads = h) or kv-like tensor in the config's format. */
-export function formatShape(c: AttentionGraphConfig, which: "q" | "kv", heads: number, dim: number): number[] {
+export function formatShape(
+  c: AttentionGraphConfig,
+  which: "q" | "kv",
+  heads: number,
+  dim: number,
+): number[] {
   const s = which === "q" ? c.sq : c.skv;
   const t = which === "q" ? c.tq : c.tkv;
   if (c.format === "thd") return [t, heads, dim];
@@ -50,7 +60,10 @@ export function formatShape(c: AttentionGraphConfig, which: "q" | "kv", heads: n
 }
 
 /** The packed-sequence bookkeeping, when the config needs sequence lengths. */
-export function declareSequences(g: GraphBuilder, c: AttentionGraphConfig): { seqQ?: PackedSequences; seqKv?: PackedSequences } {
+export function declareSequences(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+): { seqQ?: PackedSequences; seqKv?: PackedSequences } {
   if (!usesSeqlens(c)) return {};
   const cuQ = g.input(N.cuSeqlensQ, "int32", [c.b + 1]);
   const cuKv = g.input(N.cuSeqlensKv, "int32", [c.b + 1]);
@@ -61,19 +74,36 @@ export function declareSequences(g: GraphBuilder, c: AttentionGraphConfig): { se
 }
 
 /** A q-like input (q, o, dO) of the format, to [b, hg, g, sq, dim]. */
-export function queryInput(g: GraphBuilder, c: AttentionGraphConfig, name: string, dim: number, seqQ?: PackedSequences): string {
+export function queryInput(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  name: string,
+  dim: number,
+  seqQ?: PackedSequences,
+): string {
   const x = floatInput(g, c, name, formatShape(c, "q", c.h, dim));
   return queryTo5d(g, c, c.format === "thd" ? unpackThd(g, x, seqQ!, c.b) : x, dim);
 }
 
-function keyInput(g: GraphBuilder, c: AttentionGraphConfig, name: string, dim: number, seqKv?: PackedSequences) {
+function keyInput(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  name: string,
+  dim: number,
+  seqKv?: PackedSequences,
+) {
   const x = floatInput(g, c, name, formatShape(c, "kv", c.hg, dim));
   const unpacked = c.format === "thd" ? unpackThd(g, x, seqKv!, c.b) : x;
   return { plain: keyTo5d(g, c, unpacked, dim, false), transposed: keyTo5d(g, c, unpacked, dim, true) };
 }
 
 /** [B, H, ...] → [B, hg, g, ...] for H = h, [B, 1, 1, ...] for H = 1. */
-export function headsTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, shape: readonly number[]): string {
+export function headsTo5d(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  x: string,
+  shape: readonly number[],
+): string {
   const [lead, heads, ...rest] = shape;
   return g.reshape(x, heads === 1 ? [lead, 1, 1, ...rest] : [lead, c.hg, c.h / c.hg, ...rest]);
 }
@@ -82,7 +112,12 @@ export function headsTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, s
  * Which (query, key) pairs are allowed, from positions: i < lq, j < lk, the causal diagonal and the
  * sliding window, with off = lk - lq on a bottom-right diagonal. Also returns i + off - j for ALiBi.
  */
-function positions(g: GraphBuilder, c: AttentionGraphConfig, seqQ?: PackedSequences, seqKv?: PackedSequences) {
+function positions(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  seqQ?: PackedSequences,
+  seqKv?: PackedSequences,
+) {
   const i = g.int64s(range(c.sq), [c.sq, 1]);
   const j = g.int64s(range(c.skv), [1, c.skv]);
   const conditions: string[] = [];
@@ -168,7 +203,11 @@ export function attentionOperands(g: GraphBuilder, c: AttentionGraphConfig): Att
 }
 
 /** The terms added to scale·QK: scale·bias (pre_scale_bias), bias (post_scale_bias) and ALiBi. */
-export function additiveTerms(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands): string | undefined {
+export function additiveTerms(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  x: AttentionOperands,
+): string | undefined {
   let terms: string | undefined;
   if (x.bias5) terms = c.biasType === "pre_scale_bias" ? g.mul(x.bias5, g.float(c.scale)) : x.bias5;
   if (x.alibi5) terms = terms === undefined ? x.alibi5 : g.add(terms, x.alibi5);

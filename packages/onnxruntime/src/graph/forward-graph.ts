@@ -1,7 +1,13 @@
 import type { GraphBuilder } from "../onnx/graph-builder.js";
 import { ONNX_DTYPE } from "../onnx/onnx-proto.js";
 import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
-import { type AttentionOperands, attentionOperands, formatShape, maskedScores, onnxDTypeOf } from "./attention-operands.js";
+import {
+  type AttentionOperands,
+  attentionOperands,
+  formatShape,
+  maskedScores,
+  onnxDTypeOf,
+} from "./attention-operands.js";
 import { from5d, type PackedSequences, packThd } from "./layout-ops.js";
 import { softmaxWithLse } from "./softmax-ops.js";
 
@@ -46,5 +52,9 @@ export function buildForwardGraph(g: GraphBuilder, c: AttentionGraphConfig): voi
   const { p, lse } = softmaxWithLse(g, maskedScores(g, c, x), x.extraLogit);
   outputInFormat(g, c, N.o, g.matmul(p, x.v5), "q", c.h, c.dv, x.seqQ);
   if (c.withLse === false) return;
-  g.output(N.lse, g.reshape(rowsPastLengthAtMinusInf(g, x, lse), [c.b, c.h, c.sq]), "float", [c.b, c.h, c.sq]);
+  g.output(N.lse, g.reshape(rowsPastLengthAtMinusInf(g, x, lse), [c.b, c.h, c.sq]), "float", [
+    c.b,
+    c.h,
+    c.sq,
+  ]);
 }

@@ -1,6 +1,6 @@
 import type { GraphBuilder } from "../onnx/graph-builder.js";
-import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
 import { ONNX_DTYPE } from "../onnx/onnx-proto.js";
+import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
 import {
   type AttentionOperands,
   additiveTerms,
@@ -59,7 +59,9 @@ export function buildOnnxAttentionGraph(g: GraphBuilder, c: AttentionGraphConfig
   if (terms !== undefined) mask = to4d(applyMask(g, x, terms));
   else if (x.allowed !== undefined) mask = to4d(x.allowed);
 
-  const y = g.op("Attention", mask === undefined ? [q4, k4, v4] : [q4, k4, v4, mask], { scale: { float: c.scale } });
+  const y = g.op("Attention", mask === undefined ? [q4, k4, v4] : [q4, k4, v4, mask], {
+    scale: { float: c.scale },
+  });
   fusedOutputs(g, c, x, headsSplit(g, c, y, c.dv));
 }
 
@@ -75,7 +77,11 @@ export function buildGroupQueryAttentionGraph(g: GraphBuilder, c: AttentionGraph
   const q3 = flat(x.q5, c.h, c.sq, c.d);
   const k3 = flat(x.k5, c.hg, c.skv, c.d);
   const v3 = flat(x.v5, c.hg, c.skv, c.dv);
-  const seqlensK = g.constant("int32", [c.b], new Uint8Array(Int32Array.from({ length: c.b }, () => c.skv - 1).buffer));
+  const seqlensK = g.constant(
+    "int32",
+    [c.b],
+    new Uint8Array(Int32Array.from({ length: c.b }, () => c.skv - 1).buffer),
+  );
   const totalLength = g.constant("int32", [1], new Uint8Array(Int32Array.of(c.skv).buffer));
   const inputs = [q3, k3, v3, "", "", seqlensK, totalLength];
   if (c.softmaxType === "learnable") inputs.push("", "", "", "", x.softmaxOffset as string);
@@ -95,7 +101,10 @@ export function buildGroupQueryAttentionGraph(g: GraphBuilder, c: AttentionGraph
   fusedOutputs(g, c, x, g.transpose(g.reshape(y, [c.b, c.sq, c.hg, c.h / c.hg, c.dv]), [0, 2, 3, 1, 4]));
 }
 
-export const FUSED_GRAPHS: Record<FusedOp, { build: (g: GraphBuilder, c: AttentionGraphConfig) => void; opsets: Record<string, number> }> = {
+export const FUSED_GRAPHS: Record<
+  FusedOp,
+  { build: (g: GraphBuilder, c: AttentionGraphConfig) => void; opsets: Record<string, number> }
+> = {
   Attention: { build: buildOnnxAttentionGraph, opsets: { "": ATTENTION_OPSET } },
   GroupQueryAttention: { build: buildGroupQueryAttentionGraph, opsets: { "": 21, [MICROSOFT_DOMAIN]: 1 } },
 };

@@ -19,7 +19,13 @@ export interface PackedSequences {
   readonly maxLength: number;
 }
 
-export function packedSequences(g: GraphBuilder, cuInt32: string, b: number, tokens: number, maxLength: number): PackedSequences {
+export function packedSequences(
+  g: GraphBuilder,
+  cuInt32: string,
+  b: number,
+  tokens: number,
+  maxLength: number,
+): PackedSequences {
   const cu = g.cast(cuInt32, ONNX_DTYPE.int64);
   const starts = g.op("Slice", [cu, g.int64s([0]), g.int64s([b]), g.int64s([0])]);
   const ends = g.op("Slice", [cu, g.int64s([1]), g.int64s([b + 1]), g.int64s([0])]);
@@ -36,7 +42,14 @@ export function unpackThd(g: GraphBuilder, x: string, seq: PackedSequences, b: n
 }
 
 /** [b, s, H, D] → thd [t, H, D]: the valid rows of each sequence, concatenated. */
-export function packThd(g: GraphBuilder, x: string, seq: PackedSequences, b: number, heads: number, dim: number): string {
+export function packThd(
+  g: GraphBuilder,
+  x: string,
+  seq: PackedSequences,
+  b: number,
+  heads: number,
+  dim: number,
+): string {
   const tokens = g.int64s(range(seq.tokens), [seq.tokens, 1]);
   const ends = g.reshape(g.op("Slice", [seq.cu, g.int64s([1]), g.int64s([b + 1]), g.int64s([0])]), [1, b]);
   // The sequence a token belongs to is the number of sequence ends at or before it.
@@ -55,7 +68,8 @@ const axesOf = (format: AttentionGraphConfig["format"]): { batch: number; seq: n
   format === "sbhd" ? { batch: 1, seq: 0 } : { batch: 0, seq: 1 };
 
 /** The batch and sequence dims in the format's order (thd: already unpacked to bshd). */
-const leadingDims = (c: AttentionGraphConfig, s: number): number[] => (c.format === "sbhd" ? [s, c.b] : [c.b, s]);
+const leadingDims = (c: AttentionGraphConfig, s: number): number[] =>
+  c.format === "sbhd" ? [s, c.b] : [c.b, s];
 
 /**
  * A query-like tensor (q, o, dO; h heads) of the format to [b, hg, g, s, dim]. thd tensors must
@@ -68,14 +82,27 @@ export function queryTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, d
 }
 
 /** A key-like tensor (k, v; hg heads) to [b, hg, 1, s, dim], or transposed to [b, hg, 1, dim, s]. */
-export function keyTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, dim: number, transposed: boolean): string {
+export function keyTo5d(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  x: string,
+  dim: number,
+  transposed: boolean,
+): string {
   const { batch, seq } = axesOf(c.format);
   const split = g.reshape(x, [...leadingDims(c, c.skv), c.hg, 1, dim]);
   return g.transpose(split, transposed ? [batch, 2, 3, 4, seq] : [batch, 2, 3, seq, 4]);
 }
 
 /** [b, hg, g, s, dim] back to the format's 4D shape (bshd for thd, to be packed after) with hg*g heads. */
-export function from5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, s: number, heads: number, dim: number): string {
+export function from5d(
+  g: GraphBuilder,
+  c: AttentionGraphConfig,
+  x: string,
+  s: number,
+  heads: number,
+  dim: number,
+): string {
   const perm = c.format === "sbhd" ? [3, 0, 1, 2, 4] : [0, 3, 1, 2, 4];
   return g.reshape(g.transpose(x, perm), [...leadingDims(c, s), heads, dim]);
 }

@@ -26,7 +26,11 @@ export function rowLogSumExp(g: GraphBuilder, scores: string, extraLogit?: strin
  * because attention also needs the log-sum-exp, and because a row with no allowed key must give
  * probabilities 0 and lse -inf instead of NaN.
  */
-export function softmaxWithLse(g: GraphBuilder, scores: string, extraLogit?: string): { p: string; lse: string } {
+export function softmaxWithLse(
+  g: GraphBuilder,
+  scores: string,
+  extraLogit?: string,
+): { p: string; lse: string } {
   const { shift, e, z } = rowExp(g, scores, extraLogit);
   // z is 0 only in rows with every key masked, where e is 0 too: any positive divisor gives p = 0.
   const p = g.div(e, g.op("Max", [z, g.float(1e-30)]));

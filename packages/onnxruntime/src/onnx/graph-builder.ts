@@ -74,7 +74,12 @@ export class GraphBuilder {
   }
 
   /** Adds one node with one output; returns the output's name. */
-  op(opType: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>, domain?: string): string {
+  op(
+    opType: string,
+    inputs: readonly string[],
+    attributes?: Record<string, AttributeValue>,
+    domain?: string,
+  ): string {
     return this.opN(opType, inputs, 1, attributes, domain)[0];
   }
 

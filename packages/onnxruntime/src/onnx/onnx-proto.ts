@@ -118,7 +118,8 @@ function encodeNode(w: ProtobufWriter, n: NodeSpec): void {
   for (const o of n.outputs) w.string(2, o);
   if (n.name !== undefined) w.string(3, n.name);
   w.string(4, n.opType);
-  for (const [name, value] of Object.entries(n.attributes ?? {})) w.message(5, (a) => encodeAttribute(a, name, value));
+  for (const [name, value] of Object.entries(n.attributes ?? {}))
+    w.message(5, (a) => encodeAttribute(a, name, value));
   if (n.domain) w.string(7, n.domain);
 }
 

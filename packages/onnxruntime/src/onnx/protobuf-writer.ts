@@ -1,6 +1,6 @@
 /**
  * A minimal protobuf wire-format writer: just what encoding ONNX messages needs (varints,
- * length-delimited bytes and sub-messages, packed repeated scalars, fixed32 floats).
+ * length-delimited bytes and sub-messages, packed repeated varints, fixed32 floats).
  * Field numbers and types live with the messages (onnx-proto.ts); this file knows only the wire format.
  */
 
@@ -73,14 +73,6 @@ export class ProtobufWriter {
     const inner = new ProtobufWriter();
     for (const v of values) inner.varint(v);
     return this.bytes(field, inner.finish());
-  }
-
-  /** A packed repeated float field. */
-  packedFloats(field: number, values: readonly number[]): this {
-    const b = new Uint8Array(values.length * 4);
-    const view = new DataView(b.buffer);
-    values.forEach((v, i) => view.setFloat32(i * 4, v, true));
-    return this.bytes(field, b);
   }
 
   finish(): Uint8Array {

@@ -6,7 +6,9 @@ import type { InferenceSession, TensorConstructor } from "onnxruntime-common";
  * come from the one module the application uses; their types are onnxruntime-common's).
  */
 export interface OrtModule {
-  readonly InferenceSession: { create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession> };
+  readonly InferenceSession: {
+    create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
+  };
   readonly Tensor: TensorConstructor;
 }
 
@@ -57,7 +59,9 @@ async function importRuntime(): Promise<OrtModule> {
       failures.push(`${name}: ${(e as Error).message}`);
     }
   }
-  throw new Error(`no ONNX Runtime could be loaded (${failures.join("; ")}); install onnxruntime-node or onnxruntime-web`);
+  throw new Error(
+    `no ONNX Runtime could be loaded (${failures.join("; ")}); install onnxruntime-node or onnxruntime-web`,
+  );
 }
 
 /** The runtime module, loading it on first use. */
