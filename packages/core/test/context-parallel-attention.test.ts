@@ -141,6 +141,23 @@ for (const algorithm of ["p2p", "all_gather", "a2a"] as const) {
 }
 // a2a keeps whole rows on one rank, so a sliding window works there.
 CASES.push({ algorithm: "a2a", cp: 2, format: "bshd", maskType: "causal", dtype: "fp64", window: [3, 0] });
+// all_gather's bottom-right causal blocks align a causal window too.
+CASES.push({
+  algorithm: "all_gather",
+  cp: 2,
+  format: "sbhd",
+  maskType: "causal",
+  dtype: "fp64",
+  window: [3, 0],
+});
+CASES.push({
+  algorithm: "all_gather",
+  cp: 4,
+  format: "bshd",
+  maskType: "causal",
+  dtype: "fp64",
+  window: [5, 0],
+});
 
 describe("context-parallel attention on emulated ranks matches the unsplit reference", () => {
   for (const c of CASES) {
@@ -186,6 +203,8 @@ describe("context-parallel eligibility", () => {
     expect(reasonsOf({ ...base, maskType: "padding_causal" }, "p2p")).toContain("cp.mask");
     expect(reasonsOf({ ...base, window: [4, 0] }, "p2p")).toContain("cp.window");
     expect(reasonsOf({ ...base, window: [4, 0] }, "a2a")).not.toContain("cp.window");
+    expect(reasonsOf({ ...base, window: [4, 0] }, "all_gather")).toEqual([]);
+    expect(reasonsOf({ ...base, maskType: "no_mask", window: [4, 4] }, "all_gather")).toContain("cp.window");
     expect(reasonsOf({ ...base, dropout: 0.1 }, "all_gather")).toContain("cp.dropout");
     expect(reasonsOf({ ...base, sq: 12, skv: 12 }, "p2p")).toContain("cp.divisible");
     expect(reasonsOf({ ...base, skv: 32 }, "p2p")).toContain("cp.causal_lengths");

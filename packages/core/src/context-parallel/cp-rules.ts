@@ -68,9 +68,14 @@ export const CP_RULES: readonly Rule<CpRuleContext>[] = [
     message: "context parallelism here does not support FP8",
   },
   {
+    // a2a keeps whole rows on one rank; all_gather attends each query chunk to its whole key prefix
+    // with a bottom-right causal mask, which aligns a window correctly; p2p splits rows.
     id: "cp.window",
-    rejects: (p, c) => c.algorithm !== "a2a" && (p.window[0] !== -1 || p.window[1] !== -1),
-    message: (_p, c) => `sliding windows with context parallelism need cp_comm_type a2a, not ${c.algorithm}`,
+    rejects: (p, c) =>
+      (p.window[0] !== -1 || p.window[1] !== -1) &&
+      !(c.algorithm === "a2a" || (c.algorithm === "all_gather" && isCausal(p.maskType))),
+    message: (_p, c) =>
+      `sliding windows with context parallelism need cp_comm_type a2a, or all_gather with a causal mask (got ${c.algorithm})`,
   },
   {
     id: "cp.softmax",
