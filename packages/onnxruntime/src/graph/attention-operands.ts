@@ -226,7 +226,8 @@ export const termsVaryByHead = (c: AttentionGraphConfig): boolean =>
 
 /** The scaled, biased scores [b, hg, g, sq, skv] with disallowed pairs at -inf. */
 export function maskedScores(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands): string {
-  const scaled = g.mul(g.matmul(x.q5, x.kT5), g.float(c.scale));
+  // Scaling q (b·h·sq·d values) costs less than scaling the scores (b·h·sq·skv).
+  const scaled = g.matmul(g.mul(x.q5, g.float(c.scale)), x.kT5);
   const terms = additiveTerms(g, c, x);
   return applyMask(g, x, terms === undefined ? scaled : g.add(scaled, terms));
 }
