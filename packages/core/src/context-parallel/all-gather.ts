@@ -62,7 +62,7 @@ export async function allGatherForward<T>(prob: SequenceProblem<T>): Promise<Alg
   const { p, axis, format } = prob;
   const whole = await gatherWholeKv(prob);
   const o = new Float64Array(p.b * prob.sq * p.h * p.dv);
-  const oShape = withRows(prob.q.shape.slice(0, 3).concat(p.dv), axis, prob.sq);
+  const oShape = [...prob.q.shape.slice(0, 3), p.dv];
   const lse = new Float64Array(p.b * p.h * prob.sq);
   const calls: GatheredCall[] = [];
   try {
