@@ -1,5 +1,6 @@
 import type { AttentionParams, Rule } from "@te/core";
 import type { FusedOp } from "../graph/fused-graph.js";
+import { ortRuntimeVersion, versionAtLeast } from "../runtime/ort-runtime.js";
 import { MAX_SCORE_ELEMENTS, ORT_GRAPH_RULES, scoreElements } from "./ort-native-rules.js";
 
 /**
@@ -13,8 +14,19 @@ export const fusedOpOf = (p: AttentionParams): FusedOp =>
 const usesGqaOp = (p: AttentionParams): boolean => fusedOpOf(p) === "GroupQueryAttention";
 const GQA_OP = "com.microsoft GroupQueryAttention (the ORT op with off_by_one/learnable softmax)";
 
+/** ONNX Attention (opset 23) and GroupQueryAttention's head_sink arrived in ONNX Runtime 1.23. */
+const FUSED_OPS_SINCE = [1, 23] as const;
+
 export const ORT_FUSED_RULES: readonly Rule[] = [
   ...ORT_GRAPH_RULES,
+  {
+    id: "ort.fused.runtime_version",
+    rejects: () => {
+      const version = ortRuntimeVersion();
+      return version !== undefined && !versionAtLeast(version, ...FUSED_OPS_SINCE);
+    },
+    message: () => `needs ONNX Runtime ${FUSED_OPS_SINCE.join(".")} or later for its fused attention ops (this is ${ortRuntimeVersion()})`,
+  },
   {
     id: "ort.fused.training",
     rejects: (p) => p.isTraining,

@@ -10,6 +10,7 @@ export interface OrtModule {
     create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
   };
   readonly Tensor: TensorConstructor;
+  readonly env?: { readonly versions?: { readonly common?: string } };
 }
 
 export interface OrtRuntimeOptions {
@@ -26,12 +27,14 @@ export interface OrtRuntimeOptions {
 
 let runtimeOptions: OrtRuntimeOptions = {};
 let loaded: Promise<OrtModule> | undefined;
+let loadedVersion: string | undefined;
 const listeners = new Set<() => void>();
 
 /** Sets the runtime, execution providers and session options; sessions made before are dropped. */
 export function configureOrtRuntime(options: OrtRuntimeOptions): void {
   runtimeOptions = { ...options };
   loaded = options.ort ? Promise.resolve(options.ort) : undefined;
+  loadedVersion = options.ort?.env?.versions?.common;
   for (const listener of listeners) listener();
 }
 
@@ -66,8 +69,22 @@ async function importRuntime(): Promise<OrtModule> {
 
 /** The runtime module, loading it on first use. */
 export function ortModule(): Promise<OrtModule> {
-  loaded ??= importRuntime();
+  loaded ??= importRuntime().then((ort) => {
+    loadedVersion = ort.env?.versions?.common;
+    return ort;
+  });
   return loaded;
+}
+
+/** The version of the runtime in use, once it is configured or loaded (selection is synchronous). */
+export function ortRuntimeVersion(): string | undefined {
+  return loadedVersion;
+}
+
+/** Whether `version` (major.minor.patch) is at least major.minor. */
+export function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const [a, b] = version.split(".").map((x) => Number.parseInt(x, 10));
+  return a > major || (a === major && b >= minor);
 }
 
 /** Creates a session for model bytes with the configured providers. */
