@@ -30,6 +30,26 @@ describe("te conformance", () => {
     expect(r.lines.at(-1)).toBe("3 passed, 0 failed, 0 skipped");
   });
 
+  it("--layout feeds packed views and skips the cases that cannot be packed", () => {
+    const r = te(
+      "conformance",
+      casesDir,
+      "--backend",
+      "reference",
+      "--filter",
+      "mask_causal_b",
+      "--layout",
+      "3hd",
+    );
+    expect(r.code).toBe(0);
+    expect(r.lines.slice(0, -1).map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual([
+      "SKIP mask_causal_bottom_right_kv_longer",
+      "PASS mask_causal_bottom_right_self",
+      "SKIP mask_causal_br_decode",
+    ]);
+    expect(r.lines.at(-1)).toBe("1 passed, 0 failed, 2 skipped");
+  });
+
   it("exits 1 when a case fails", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "te-cli-"));
     await cp(path.join(casesDir, "base_d32"), path.join(dir, "base_d32"), { recursive: true });
@@ -51,6 +71,9 @@ describe("te conformance", () => {
     expect(noBackend.err).toMatch(/usage|te conformance DIR/);
     expect(te("conformance", casesDir, "--backend", "reference", "--dtype", "fp64").code).toBe(2);
     expect(te("conformance", casesDir, "--backend", "reference", "--bogus").code).toBe(2);
+    expect(te("conformance", casesDir, "--backend", "reference", "--layout", "4hd").err).toMatch(
+      /--layout: expected one of 3hd/,
+    );
     expect(te("conformance", path.join(os.tmpdir(), "no-such-te-dir"), "--backend", "reference").code).toBe(
       2,
     );

@@ -27,6 +27,32 @@ describe("conformance of the reference backend", () => {
     expect(summary.results.length).toBeGreaterThanOrEqual(50);
   }, 180_000);
 
+  it("passes every case that packs as 3hd (q, k, v views of one buffer) and skips the others with a reason", async () => {
+    const summary = await runConformance({ dir: casesDir, backend: referenceBackend, layoutGroup: "3hd" });
+    expect(summary.results.filter((r) => r.status === "fail").map(formatCaseResult)).toEqual([]);
+    expect(summary.passed).toBeGreaterThanOrEqual(15);
+    const skipped = summary.results.filter((r) => r.status === "skip");
+    expect(skipped.map((r) => r.name)).toContain("gqa_4to2");
+    expect(skipped.every((r) => r.reasons[0].rule === "conformance.layout")).toBe(true);
+  }, 180_000);
+
+  it("passes the GQA and MLA cases with k and v packed as hd_h2d", async () => {
+    const summary = await runConformance({
+      dir: casesDir,
+      backend: referenceBackend,
+      layoutGroup: "hd_h2d",
+      filter: (name) =>
+        ["gqa_4to2", "mqa_causal", "thd_padding_causal", "base_sbhd", "base_mla_dv"].includes(name),
+    });
+    expect(summary.results.map((r) => [r.name, r.status])).toEqual([
+      ["base_mla_dv", "skip"],
+      ["base_sbhd", "pass"],
+      ["gqa_4to2", "pass"],
+      ["mqa_causal", "pass"],
+      ["thd_padding_causal", "pass"],
+    ]);
+  }, 60_000);
+
   for (const dtype of ["fp16", "bf16"] as const) {
     it(`passes a subset in ${dtype} (inputs quantised, outputs rounded)`, async () => {
       const summary = await runConformance({

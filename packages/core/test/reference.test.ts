@@ -1,14 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { AttentionInputs } from "../src/backend.js";
+import { inLayoutGroup } from "../src/conformance/packed-views.js";
 import { dropoutKeep } from "../src/dropout-rng.js";
 import { ArgumentError } from "../src/errors.js";
 import { getBackend } from "../src/index.js";
-import { QKV_LAYOUTS, type QkvLayout, qkvFormatOf, qkvLayoutGroupOf } from "../src/layout.js";
+import { QKV_LAYOUTS, qkvFormatOf, qkvLayoutGroupOf } from "../src/layout.js";
 import { makeParams } from "../src/params.js";
 import { referenceBackend } from "../src/reference/backend.js";
 import { fromFloat64, toFloat64 } from "../src/reference/host-values.js";
 import { selectBackend } from "../src/selection.js";
-import { contiguousStrides, type HostTensor } from "../src/tensor.js";
+import type { HostTensor } from "../src/tensor.js";
 import { freshSeed, randomCall, randomTensor } from "./reference-helpers.js";
 
 type Inputs = AttentionInputs<HostTensor>;
@@ -23,60 +24,6 @@ async function run(inputs: Inputs, dO: HostTensor, p: ReturnType<typeof makePara
     dk: toFloat64(g.dk),
     dv: toFloat64(g.dv),
   };
-}
-
-/**
- * Views of `parts` (contiguous tensors of shape [...lead, h, d]) packed into one buffer with the pack
- * axis before the heads (`3hd`, `2hd`) or after them (`h3d`, `h2d`).
- */
-function packed(parts: HostTensor[], headsFirst: boolean): HostTensor[] {
-  const shape = parts[0].shape;
-  const lead = shape.slice(0, -2);
-  const [h, d] = shape.slice(-2);
-  const n = parts.length;
-  const bufferShape = headsFirst ? [...lead, h, n, d] : [...lead, n, h, d];
-  const strides = contiguousStrides(bufferShape);
-  const packAxis = headsFirst ? lead.length + 1 : lead.length;
-  const viewStrides = strides.filter((_, i) => i !== packAxis);
-  const data = new Float64Array(bufferShape.reduce((a, x) => a * x, 1));
-  const views = parts.map((_, idx) => ({
-    dtype: "fp64" as const,
-    shape: [...shape],
-    strides: viewStrides,
-    offset: idx * strides[packAxis],
-    data,
-  }));
-  // Write each part through its view (odometer over the logical index).
-  parts.forEach((part, idx) => {
-    const values = toFloat64(part);
-    const view = views[idx];
-    const index = new Array(shape.length).fill(0);
-    for (let k = 0; k < values.length; k++) {
-      data[view.offset + index.reduce((a, x, i) => a + x * view.strides[i], 0)] = values[k];
-      for (let ax = shape.length - 1; ax >= 0; ax--) {
-        if (++index[ax] < shape[ax]) break;
-        index[ax] = 0;
-      }
-    }
-  });
-  return views;
-}
-
-/** The inputs of a call in `layout`, with the same logical values as the separate tensors. */
-function inLayout(
-  layout: QkvLayout,
-  q: HostTensor,
-  k: HostTensor,
-  v: HostTensor,
-): [HostTensor, HostTensor, HostTensor] {
-  const group = qkvLayoutGroupOf(layout);
-  if (group === "3hd" || group === "h3d")
-    return packed([q, k, v], group === "h3d") as [HostTensor, HostTensor, HostTensor];
-  if (group === "hd_2hd" || group === "hd_h2d") {
-    const [pk, pv] = packed([k, v], group === "hd_h2d");
-    return [q, pk, pv];
-  }
-  return [q, k, v];
 }
 
 describe("the reference backend", () => {
@@ -122,7 +69,9 @@ describe("the reference backend", () => {
       } else {
         ({ inputs, dO } = randomCall(p, seed));
       }
-      const [q, k, v] = inLayout(layout, inputs.q, inputs.k, inputs.v);
+      const packed = inLayoutGroup(qkvLayoutGroupOf(layout), inputs.q, inputs.k, inputs.v);
+      if ("reason" in packed) throw new Error(packed.reason);
+      const { q, k, v } = packed;
       const cu = Int32Array.from([0, 5, 8]);
       const call = { q, k, v, cuSeqlensQ: cu, cuSeqlensKv: cu };
       const separate = await run({ ...inputs, cuSeqlensQ: cu, cuSeqlensKv: cu }, dO, p);

@@ -1,10 +1,13 @@
-import { type ConformanceDType, formatCaseResult, runConformance } from "@te/core";
+import { type ConformanceDType, formatCaseResult, QKV_LAYOUT_GROUPS, runConformance } from "@te/core";
 import { type Command, oneOf, parseCommandLine, UsageError } from "../command.js";
 import { backendById } from "../load-backends.js";
 
 const usage = `te conformance DIR --backend ID [--dtype fp32|fp16|bf16] [--filter SUBSTRING] [--no-gradients]
+                   [--layout ${QKV_LAYOUT_GROUPS.join("|")}]
   Runs every case under DIR (folders with case.json and expected .npy files) against the backend.
-  Prints PASS|FAIL|SKIP per case, then "N passed, M failed, K skipped". Exit code 1 on any failure.`;
+  Prints PASS|FAIL|SKIP per case, then "N passed, M failed, K skipped". Exit code 1 on any failure.
+  --layout  feed q/k/v as strided views of packed buffers (3hd: one qkv buffer, hd_2hd: q + one kv buffer,
+            ...); cases that cannot be packed so are skipped`;
 
 export const conformanceCommand: Command = {
   name: "conformance",
@@ -18,6 +21,7 @@ export const conformanceCommand: Command = {
         dtype: { type: "string" },
         filter: { type: "string" },
         "no-gradients": { type: "boolean" },
+        layout: { type: "string" },
       },
       true,
     );
@@ -26,6 +30,7 @@ export const conformanceCommand: Command = {
     if (values.backend === undefined)
       throw new UsageError("--backend ID is required (see te info for the ids)");
     const dtype: ConformanceDType = oneOf("dtype", values.dtype, ["fp32", "fp16", "bf16"] as const) ?? "fp32";
+    const layoutGroup = oneOf("layout", values.layout, QKV_LAYOUT_GROUPS);
     const backend = await backendById(values.backend);
     const summary = await runConformance({
       dir: positionals[0],
@@ -33,6 +38,7 @@ export const conformanceCommand: Command = {
       dtype,
       filter: values.filter,
       gradients: !values["no-gradients"],
+      layoutGroup,
       onResult: (r) => io.out(formatCaseResult(r)),
     });
     io.out(`${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);

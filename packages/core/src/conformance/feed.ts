@@ -2,13 +2,14 @@ import type { AttentionInputs, MaskTensor } from "../backend.js";
 import { biasDims } from "../bias.js";
 import { roundTo } from "../codec.js";
 import { ArgumentError } from "../errors.js";
-import type { QkvFormat } from "../layout.js";
+import { type QkvFormat, type QkvLayoutGroup, qkvLayoutOf } from "../layout.js";
 import { isPadding } from "../mask.js";
 import { type AttentionParams, makeParams } from "../params.js";
 import { fromFloat64, toFloat64 } from "../reference/host-values.js";
 import { type HostTensor, numel } from "../tensor.js";
 import type { ConformanceCase } from "./case.js";
 import { generateValues, INPUT_STREAMS, uniformStream } from "./inputs.js";
+import { inLayoutGroup } from "./packed-views.js";
 
 /** Storage dtypes the conformance cases are run in. */
 export type ConformanceDType = "fp32" | "fp16" | "bf16";
@@ -63,13 +64,14 @@ export function generateCaseValues(c: ConformanceCase, dtype: ConformanceDType):
 /** The canonical params of a case. */
 export function caseParams(
   c: ConformanceCase,
-  options: { dtype: ConformanceDType; device: string; isTraining: boolean },
+  options: { dtype: ConformanceDType; device: string; isTraining: boolean; layoutGroup?: QkvLayoutGroup },
 ): AttentionParams {
   const sum = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0);
   const thd = c.qkvFormat === "thd";
   const customSlopes = c.alibiSlopes === null ? null : Array.isArray(c.alibiSlopes[0]) ? "bh" : "h";
   return makeParams({
     qkvFormat: c.qkvFormat,
+    qkvLayout: qkvLayoutOf(c.qkvFormat, options.layoutGroup ?? "hd_hd_hd"),
     dtype: options.dtype,
     device: options.device,
     b: c.b,
@@ -186,19 +188,40 @@ export interface HostCall {
 }
 
 /**
+ * Why a case cannot be fed in a layout group, or null: `3hd`/`h3d` pack q, k, v in one buffer (equal
+ * heads, head dims and lengths), `hd_2hd`/`hd_h2d` pack k and v (equal head dims).
+ */
+export function layoutGroupProblem(c: ConformanceCase, group: QkvLayoutGroup): string | null {
+  const sameLengths = c.sq === c.skv && c.seqlensQ.every((l, i) => l === c.seqlensKv[i]);
+  if ((group === "3hd" || group === "h3d") && !(c.h === c.hg && c.d === c.dv && sameLengths)) {
+    return `cannot be fed as ${group}: packing q, k, v needs h = hg, d = dv and equal q/kv lengths`;
+  }
+  if ((group === "hd_2hd" || group === "hd_h2d") && c.d !== c.dv) {
+    return `cannot be fed as ${group}: packing k and v needs d = dv`;
+  }
+  return null;
+}
+
+/**
  * Feeds a case's values in its format: bshd as generated, sbhd transposed, thd as the valid tokens
  * with cu_seqlens; padding masks as cu_seqlens in every format, the arbitrary mask as a MaskTensor
- * [b, 1, sq, skv], custom ALiBi slopes as Float64Array, the learnable offset as fp32 [h].
+ * [b, 1, sq, skv], custom ALiBi slopes as Float64Array, the learnable offset as fp32 [h]. With a
+ * layout group other than hd_hd_hd, q/k/v are strided views of packed buffers (see packedViews).
  */
 export function hostCall(
   c: ConformanceCase,
   values: CaseValues,
-  options: { dtype: ConformanceDType; device?: string; isTraining?: boolean },
+  options: { dtype: ConformanceDType; device?: string; isTraining?: boolean; layoutGroup?: QkvLayoutGroup },
 ): HostCall {
+  const group = options.layoutGroup ?? "hd_hd_hd";
+  const problem = layoutGroupProblem(c, group);
+  if (problem !== null)
+    throw new ArgumentError("layoutGroup", `a layout group the case fits (${problem})`, group);
   const params = caseParams(c, {
     dtype: options.dtype,
     device: options.device ?? "host",
     isTraining: options.isTraining ?? true,
+    layoutGroup: group,
   });
   const f = c.qkvFormat;
   const qDims = (x: number) => ({ b: c.b, s: c.sq, heads: c.h, x, lengths: c.seqlensQ });
@@ -207,10 +230,15 @@ export function hostCall(
   const attnMask: MaskTensor | undefined = values.mask && { shape: [c.b, 1, c.sq, c.skv], data: values.mask };
   const slopes =
     c.alibiSlopes === null ? undefined : Float64Array.from((c.alibiSlopes as (number | number[])[]).flat());
+  const qkv = inLayoutGroup(
+    group,
+    toFormat(values.q, f, qDims(c.d), options.dtype),
+    toFormat(values.k, f, kvDims(c.d), options.dtype),
+    toFormat(values.v, f, kvDims(c.dv), options.dtype),
+  );
+  if ("reason" in qkv) throw new ArgumentError("layoutGroup", qkv.reason, group);
   const inputs: AttentionInputs<HostTensor> = {
-    q: toFormat(values.q, f, qDims(c.d), options.dtype),
-    k: toFormat(values.k, f, kvDims(c.d), options.dtype),
-    v: toFormat(values.v, f, kvDims(c.dv), options.dtype),
+    ...qkv,
     cuSeqlensQ: withLengths ? cuSeqlensOf(c.seqlensQ) : undefined,
     cuSeqlensKv: withLengths ? cuSeqlensOf(c.seqlensKv) : undefined,
     bias:

@@ -1,12 +1,19 @@
 import type { AttentionBackend, SelectionContext } from "../backend.js";
 import { processEnv } from "../env.js";
 import { describeValue } from "../errors.js";
+import type { QkvLayoutGroup } from "../layout.js";
 import { toFloat64 } from "../reference/host-values.js";
 import type { Reason } from "../rules.js";
 import { getCudaArch } from "../selection.js";
 import type { HostTensor } from "../tensor.js";
 import { CONFORMANCE_TOLERANCES, compareValues, type TensorCheck, type Tolerance } from "./compare.js";
-import { type ConformanceDType, fromFormat, generateCaseValues, hostCall } from "./feed.js";
+import {
+  type ConformanceDType,
+  fromFormat,
+  generateCaseValues,
+  hostCall,
+  layoutGroupProblem,
+} from "./feed.js";
 import { type CaseOnDisk, listCases, readExpected } from "./files.js";
 
 export interface CaseResult {
@@ -36,6 +43,11 @@ export interface ConformanceOptions<T> {
   readonly context?: SelectionContext;
   /** Overrides the dtype's tolerance. */
   readonly tolerance?: Tolerance;
+  /**
+   * Feed q/k/v as views of packed buffers of this layout group (default hd_hd_hd: separate tensors);
+   * cases that cannot be packed so (GQA, dv != d, ...) are skipped with the reason.
+   */
+  readonly layoutGroup?: QkvLayoutGroup;
 }
 
 export interface ConformanceSummary {
@@ -94,10 +106,20 @@ export async function runConformanceCase<T>(
     ...rest,
   });
 
+  const layoutGroup = options.layoutGroup ?? "hd_hd_hd";
+  const layoutProblem = layoutGroupProblem(c, layoutGroup);
+  if (layoutProblem !== null) {
+    return done({
+      status: "skip",
+      reasons: [{ rule: "conformance.layout", message: layoutProblem }],
+      checks: [],
+    });
+  }
   const call = hostCall(c, generateCaseValues(c, dtype), {
     dtype,
     device: bridge.kind,
     isTraining: gradients,
+    layoutGroup,
   });
   const p = call.params;
   if (!backend.dtypes.includes(dtype)) {
