@@ -230,6 +230,24 @@ describe("context-parallel eligibility", () => {
     ).rejects.toSatisfy((e: unknown) => e instanceof BackendError && /backwardFromStats/.test(e.message));
   });
 
+  it("a backend failing mid-ring fails every rank cleanly", async () => {
+    let calls = 0;
+    const flaky: AttentionBackend<HostTensor> = {
+      ...referenceBackend,
+      forward: async (inputs, p) => {
+        calls++;
+        if (calls === 3) throw new Error("block kernel failed");
+        return referenceBackend.forward(inputs, p);
+      },
+    };
+    await expect(
+      compareWithReference(
+        { algorithm: "p2p", cp: 2, format: "bshd", maskType: "causal", dtype: "fp64" },
+        flaky,
+      ),
+    ).rejects.toThrow("block kernel failed");
+  });
+
   it("passes the backend's own reasons for its blocks through", () => {
     const picky: AttentionBackend<HostTensor> = {
       ...referenceBackend,

@@ -214,6 +214,15 @@ class TravellingKv {
   }
 }
 
+/**
+ * An exchange started before a block is computed: if the block throws, nobody awaits the exchange,
+ * so its failure (the group being aborted) must not surface as an unhandled rejection.
+ */
+function inFlight<X>(exchange: Promise<X>): Promise<X> {
+  exchange.catch(() => undefined);
+  return exchange;
+}
+
 export async function p2pForward<T>(
   prob: LocalProblem<T>,
   backend: BackendWithStats<T> | null,
@@ -225,7 +234,7 @@ export async function p2pForward<T>(
   for (let step = 0; step < comm.size; step++) {
     const source = (comm.rank - step + comm.size) % comm.size;
     // Start the next exchange before computing, as TE overlaps communication with the block.
-    const next = step < comm.size - 1 ? kv.passOn(prob) : null;
+    const next = step < comm.size - 1 ? inFlight(kv.passOn(prob)) : null;
     const block = ringBlock(prob, source);
     const result = await forwardBlock(prob.backend, block.tensors(kv.k, kv.v), block.params);
     result.saved.release();
@@ -262,7 +271,7 @@ async function p2pBackward<T>(
   let dkv = new Float64Array(prob.k.data.length + prob.v.data.length);
   for (let step = 0; step < comm.size; step++) {
     const source = (comm.rank - step + comm.size) % comm.size;
-    const nextKv = step < comm.size - 1 ? kv.passOn(prob) : null;
+    const nextKv = step < comm.size - 1 ? inFlight(kv.passOn(prob)) : null;
     const block = ringBlock(prob, source);
     const stats = {
       o: gatherSide(prob, o, qLocal, block.q),
