@@ -76,13 +76,18 @@ export function sequenceView(
 export function gather(t: HostTensor, view: SequenceView, dims: SequenceDims): Float64Array {
   const { b, s, heads, x } = dims;
   const out = new Float64Array(b * heads * s * x);
+  // fp32/fp64 storage holds the values themselves: no per-element decoding.
+  const direct = t.dtype === "fp32" || t.dtype === "fp64";
+  const { data } = t;
+  const step = view.channelStride;
   for (let bi = 0; bi < b; bi++) {
     for (let i = 0; i < dims.lengths[bi]; i++) {
       const row = view.row(bi, i);
       for (let hh = 0; hh < heads; hh++) {
         const base = ((bi * heads + hh) * s + i) * x;
         const at = row + hh * view.headStride;
-        for (let c = 0; c < x; c++) out[base + c] = decodeValue(t.dtype, t.data[at + c * view.channelStride]);
+        if (direct) for (let c = 0; c < x; c++) out[base + c] = data[at + c * step];
+        else for (let c = 0; c < x; c++) out[base + c] = decodeValue(t.dtype, data[at + c * step]);
       }
     }
   }
