@@ -25,13 +25,17 @@ export function buildBackwardGraph(g: GraphBuilder, c: AttentionGraphConfig): vo
   const p = g.op("Exp", [g.sub(maskedScores(g, c, x), lseFinite)]);
 
   const rowDot = g.reduceSum(g.mul(dO5, o5), [-1]);
-  const dv5 = g.reduceSum(g.matmul(g.transpose(p, swapLast), dO5), [2]);
+  // Pᵀ·dO as (dOᵀ·P)ᵀ: transposing the small [.., s, dv] operand and result instead of the
+  // [.., sq, skv] probabilities (ORT's Transpose of the big matrix costs more than the MatMul).
+  const transposedProduct = (small: string, big: string): string =>
+    g.transpose(g.matmul(g.transpose(small, swapLast), big), swapLast);
+  const dv5 = g.reduceSum(transposedProduct(dO5, p), [2]);
   const dP = g.matmul(dO5, x.vT5);
   const dS = g.mul(p, g.sub(dP, rowDot));
   const scale = g.float(c.scale);
   const dScaled = g.mul(dS, scale);
   const dq5 = g.matmul(dScaled, x.k5);
-  const dk5 = g.reduceSum(g.matmul(g.transpose(dScaled, swapLast), x.q5), [2]);
+  const dk5 = g.reduceSum(transposedProduct(x.q5, dScaled), [2]);
 
   outputInFormat(g, c, N.dq, dq5, "q", c.h, c.d, x.seqQ);
   outputInFormat(g, c, N.dk, dk5, "kv", c.hg, c.d, x.seqKv);
