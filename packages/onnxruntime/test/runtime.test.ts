@@ -24,7 +24,15 @@ describe("ONNX Runtime configuration", () => {
       InferenceSession: { create: async () => Promise.reject(new Error("no execution provider here")) },
     };
     configureOrtRuntime({ ort: failing });
-    const x = await ortTensors.fromHost({ dtype: "fp32", shape: [1, 8, 2, 16], strides: [256, 32, 16, 1], offset: 0, data: new Float32Array(256) });
-    await expect(ortNative.forward({ q: x, k: x, v: x }, p)).rejects.toThrow(/\[ort\.native\] ONNX Runtime failed: no execution provider here/);
+    const x = await ortTensors.fromHost({
+      dtype: "fp32",
+      shape: [1, 8, 2, 16],
+      strides: [256, 32, 16, 1],
+      offset: 0,
+      data: new Float32Array(256),
+    });
+    await expect(ortNative.forward({ q: x, k: x, v: x }, p)).rejects.toThrow(
+      /\[ort\.native\] ONNX Runtime failed: no execution provider here/,
+    );
   });
 });

@@ -25,7 +25,8 @@ export const ORT_FUSED_RULES: readonly Rule[] = [
       const version = ortRuntimeVersion();
       return version !== undefined && !versionAtLeast(version, ...FUSED_OPS_SINCE);
     },
-    message: () => `needs ONNX Runtime ${FUSED_OPS_SINCE.join(".")} or later for its fused attention ops (this is ${ortRuntimeVersion()})`,
+    message: () =>
+      `needs ONNX Runtime ${FUSED_OPS_SINCE.join(".")} or later for its fused attention ops (this is ${ortRuntimeVersion()})`,
   },
   {
     id: "ort.fused.training",
