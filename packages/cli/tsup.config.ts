@@ -9,5 +9,5 @@ export default defineConfig({
   clean: true,
   target: "node20",
   platform: "node",
-  external: [/^@te\//],
+  external: [/^@te\//, /^@tensorflow\//],
 });

@@ -49,10 +49,24 @@ function explainImportFailure(name: string, e: unknown): string {
   return `${name} failed to load: ${message.split("\n")[0]}`;
 }
 
+/**
+ * What the CLI, as the application, sets up before a package's tensors can be made: TensorFlow.js needs
+ * a backend and its gradient functions (the full @tensorflow/tfjs registers both; the pure-JS "cpu"
+ * backend is chosen unless the process already picked one).
+ */
+const PACKAGE_SETUP: Readonly<Record<string, () => Promise<void>>> = {
+  "@te/tfjs": async () => {
+    const tf = await import("@tensorflow/tfjs");
+    if (!tf.getBackend()) await tf.setBackend("cpu");
+    await tf.ready();
+  },
+};
+
 /** Imports a backend package (which registers its backends). */
 export async function loadPackage(name: string): Promise<PackageStatus> {
   try {
     await import(name);
+    await PACKAGE_SETUP[name]?.();
     return { name, loaded: true, version: versionOf(name) };
   } catch (e) {
     return { name, loaded: false, version: versionOf(name), problem: explainImportFailure(name, e) };
