@@ -1,0 +1,223 @@
+// Flash-attention backward with recomputation (FlashAttention-2 scheme).
+//   1. flash_bwd_dot_kernel: Dvec[e, h, i] = sum_d dO * O (and the learnable-softmax offset gradient).
+//   2. flash_bwd_kernel: one CTA per (key block, kv head, batch entry) loops over the query heads of its
+//      GQA group and the query blocks that can see its keys; recomputes P from lse, accumulates dK and
+//      dV in registers (so GQA needs no atomics and no replicated K/V), and adds dQ = dS K * scale into
+//      an fp32 buffer with atomics.
+//   3. flash_bwd_dq_convert_kernel: the fp32 dQ buffer to q's dtype and layout.
+// 8 warps; every product reads both operands from shared memory (ldmatrix / ldmatrix.trans).
+#pragma once
+#include "../common/attention_math.cuh"
+#include "../common/warp_mma.cuh"
+#include "flash_workspace.h"
+
+namespace te_cuda {
+
+template <typename T, int DV>
+__global__ void flash_bwd_dot_kernel(const AttentionArgs a) {
+  // One warp per row (e, hh, i).
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= int64_t(a.b) * a.h * a.sq) return;
+  const int i = int(row % a.sq), hh = int((row / a.sq) % a.h), e = int(row / (int64_t(a.sq) * a.h));
+  const Entry en = entry_of(a, e);
+  float dot = 0.f;
+  if (i < en.lq) {
+    const T* o = static_cast<const T*>(a.o) + e * a.o_st.b + hh * a.o_st.h + (en.q_row0 + i) * a.o_st.s;
+    const T* d_o = static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + (en.q_row0 + i) * a.do_st.s;
+    for (int c = lane; c < DV; c += 32) dot += to_f32(o[c]) * to_f32(d_o[c]);
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+  if (lane == 0) {
+    bwd_workspace(a).dvec[row] = dot;
+    if (a.softmax == kLearnable && i < en.lq) {
+      // d(offset_h) = sum_i P_sink(i) * (0 - Dvec_i), P_sink = exp(offset - lse).
+      const float lse = a.lse[row];
+      const float p_sink = lse == -INFINITY ? 0.f : expf(a.softmax_offset[hh] - lse);
+      atomicAdd(a.dsoftmax_offset + hh, -p_sink * dot);
+    }
+  }
+}
+
+template <typename T, int D, int DV>
+struct FlashBwdShape {
+  static constexpr int kBr = 64, kBc = 64, kWarps = 8, kThreads = 256;
+  static constexpr int kLdK = D + 8, kLdV = DV + 8, kLdP = kBc + 8;
+  static constexpr int kSmemBytes =
+      (2 * kBc * kLdK + 0 + kBc * kLdV + kBr * kLdV + 2 * kBr * kLdP) * int(sizeof(T)) + 2 * kBr * 4;
+};
+
+template <typename T, int D, int DV>
+__global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
+  using S = FlashBwdShape<T, D, DV>;
+  constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads, kLdK = S::kLdK, kLdV = S::kLdV,
+                kLdP = S::kLdP;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* sK = reinterpret_cast<T*>(smem_raw);
+  T* sQ = sK + kBc * kLdK;
+  T* sV = sQ + kBr * kLdK;
+  T* sdO = sV + kBc * kLdV;
+  T* sP = sdO + kBr * kLdV;
+  T* sdS = sP + kBr * kLdP;
+  float* sLse = reinterpret_cast<float*>(sdS + kBr * kLdP);
+  float* sDvec = sLse + kBr;
+
+  const int e = blockIdx.z, hk = blockIdx.y, group = a.h / a.hkv;
+  const Entry en = entry_of(a, e);
+  const int k0 = blockIdx.x * kBc;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  T* dk_base = static_cast<T*>(a.dk) + e * a.dk_st.b + hk * a.dk_st.h + en.kv_row0 * a.dk_st.s;
+  T* dv_base = static_cast<T*>(a.dv_out) + e * a.dv_st.b + hk * a.dv_st.h + en.kv_row0 * a.dv_st.s;
+
+  // Phase roles of this warp: S/dP rows (16 queries x 32 keys), dQ (16 queries x D/2), dK/dV (16 keys x D/2).
+  const int pr = (warp & 3) * 16, pc = (warp >> 2) * 32;
+  const int dq_c = (warp >> 2) * (D / 2);
+  const int kr = (warp & 3) * 16, dk_c = (warp >> 2) * (D / 2), dv_c = (warp >> 2) * (DV / 2);
+
+  float dk_acc[D / 16][4], dv_acc[DV / 16][4];
+#pragma unroll
+  for (int n = 0; n < D / 16; ++n) dk_acc[n][0] = dk_acc[n][1] = dk_acc[n][2] = dk_acc[n][3] = 0.f;
+#pragma unroll
+  for (int n = 0; n < DV / 16; ++n) dv_acc[n][0] = dv_acc[n][1] = dv_acc[n][2] = dv_acc[n][3] = 0.f;
+
+  if (k0 < en.lk) {
+    // Queries that may see a key of this block: i in [q_lo, q_hi).
+    const int k_last = min(k0 + kBc, en.lk) - 1;
+    int q_lo = 0, q_hi = en.lq;
+    if (a.causal) q_lo = max(q_lo, k0 - en.offset);
+    if (a.window_right != -1) q_lo = max(q_lo, k0 - en.offset - a.window_right);
+    if (a.window_left != -1) q_hi = min(q_hi, k_last - en.offset + a.window_left + 1);
+    const int qb_begin = q_lo / kBr, qb_end = q_hi > q_lo ? (q_hi + kBr - 1) / kBr : qb_begin;
+
+    const T* kbase = static_cast<const T*>(a.k) + e * a.k_st.b + hk * a.k_st.h + (en.kv_row0 + k0) * a.k_st.s;
+    const T* vbase = static_cast<const T*>(a.v) + e * a.v_st.b + hk * a.v_st.h + (en.kv_row0 + k0) * a.v_st.s;
+    load_tile_async<kBc, D, kThreads>(sK, kLdK, kbase, a.k_st.s, en.lk - k0);
+    load_tile_async<kBc, DV, kThreads>(sV, kLdV, vbase, a.v_st.s, en.lk - k0);
+    cp_async_commit();
+
+    const BwdWorkspace ws = bwd_workspace(a);
+    const bool plain_logits = a.bias_kind == kNoBias && a.alibi == nullptr;
+    const float scale2 = a.scale * kLog2e;
+    const uint32_t threshold = a.dropout > 0.f ? dropout_threshold(a.dropout) : 0u;
+    const float keep_scale = 1.f / (1.f - a.dropout);
+
+    for (int hh = hk * group; hh < (hk + 1) * group; ++hh) {
+      const T* qhead = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + en.q_row0 * a.q_st.s;
+      const T* dohead = static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + en.q_row0 * a.do_st.s;
+      const int64_t stat_row = (int64_t(e) * a.h + hh) * a.sq;
+      float* dq_head = ws.dq_acc + stat_row * a.d;
+      for (int qb = qb_begin; qb < qb_end; ++qb) {
+        const int q0 = qb * kBr;
+        load_tile_async<kBr, D, kThreads>(sQ, kLdK, qhead + q0 * a.q_st.s, a.q_st.s, en.lq - q0);
+        load_tile_async<kBr, DV, kThreads>(sdO, kLdV, dohead + q0 * a.do_st.s, a.do_st.s, en.lq - q0);
+        cp_async_commit();
+        if (threadIdx.x < kBr) {
+          const int i = q0 + threadIdx.x;
+          const bool live = i < en.lq;
+          sLse[threadIdx.x] = live ? a.lse[stat_row + i] * kLog2e : -INFINITY;
+          sDvec[threadIdx.x] = live ? ws.dvec[stat_row + i] : 0.f;
+        }
+        cp_async_wait<0>();
+        __syncthreads();
+
+        // Phase 1: S and dP for 16 queries x 32 keys; P (dropped) and dS to shared memory.
+        float s[4][4], dp[4][4];
+#pragma unroll
+        for (int n = 0; n < 4; ++n) {
+          s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+          dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
+        }
+        warp_gemm<4, D / 16, false, false>(s, sQ, kLdK, pr, 0, sK, kLdK, 0, pc);
+        warp_gemm<4, DV / 16, false, false>(dp, sdO, kLdV, pr, 0, sV, kLdV, 0, pc);
+        const bool masked = block_needs_mask(a, en, q0, q0 + kBr, k0, k0 + kBc);
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int r = pr + g + half * 8, i = q0 + r;
+          int lo = 0, hi = 0;
+          if (masked) allowed_keys(a, en, i, lo, hi);
+          const float lse2 = sLse[r], dvec = sDvec[r];
+#pragma unroll
+          for (int n = 0; n < 4; ++n) {
+            const int c = pc + n * 8 + 2 * t, j = k0 + c;
+            float pv[2], dsv[2];
+            uint32_t keep = 3u;
+            if (threshold) keep = dropout_keep_pair(a, threshold, e, hh, i, j);
+#pragma unroll
+            for (int u = 0; u < 2; ++u) {
+              const float raw = s[n][2 * half + u];
+              float x = plain_logits ? raw * scale2 : logit2<T>(a, en, e, hh, i, j + u, raw);
+              if (masked && (j + u < lo || j + u >= hi)) x = -INFINITY;
+              const float p = lse2 == -INFINITY ? 0.f : exp2f(x - lse2);
+              const bool kept = (keep >> u) & 1u;
+              const float ks = threshold ? (kept ? keep_scale : 0.f) : 1.f;
+              pv[u] = p * ks;
+              dsv[u] = p * (dp[n][2 * half + u] * ks - dvec);
+            }
+            *reinterpret_cast<uint32_t*>(sP + r * kLdP + c) = Mma<T>::pack(pv[0], pv[1]);
+            *reinterpret_cast<uint32_t*>(sdS + r * kLdP + c) = Mma<T>::pack(dsv[0], dsv[1]);
+          }
+        }
+        __syncthreads();
+
+        // Phase 2: dQ[16 queries x D/2] += dS K * scale (fp32 atomics).
+        {
+          float dq[D / 16][4];
+#pragma unroll
+          for (int n = 0; n < D / 16; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+          warp_gemm<D / 16, kBc / 16, false, true>(dq, sdS, kLdP, pr, 0, sK, kLdK, 0, dq_c);
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const int i = q0 + pr + g + half * 8;
+            if (i >= en.lq) continue;
+            float* dst = dq_head + int64_t(i) * a.d + dq_c + 2 * t;
+#pragma unroll
+            for (int n = 0; n < D / 16; ++n) {
+              atomicAdd(dst + n * 8, dq[n][2 * half] * a.scale);
+              atomicAdd(dst + n * 8 + 1, dq[n][2 * half + 1] * a.scale);
+            }
+          }
+        }
+        // Phase 3: dV += P^T dO, dK += dS^T Q for 16 keys x D/2.
+        warp_gemm<DV / 16, kBr / 16, true, true>(dv_acc, sP, kLdP, kr, 0, sdO, kLdV, 0, dv_c);
+        warp_gemm<D / 16, kBr / 16, true, true>(dk_acc, sdS, kLdP, kr, 0, sQ, kLdK, 0, dk_c);
+        __syncthreads();
+      }
+    }
+    cp_async_wait<0>();
+  }
+
+  // dK, dV of this warp's 16 keys; rows past the entry's end get zeros (not for thd: no storage there).
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int j = k0 + kr + g + half * 8;
+    if (j >= a.skv || (j >= en.lk && a.thd)) continue;
+    const bool live = j < en.lk;
+    T* dkr = dk_base + int64_t(j) * a.dk_st.s + dk_c + 2 * t;
+    T* dvr = dv_base + int64_t(j) * a.dv_st.s + dv_c + 2 * t;
+#pragma unroll
+    for (int n = 0; n < D / 16; ++n)
+      *reinterpret_cast<uint32_t*>(dkr + n * 8) = Mma<T>::pack(live ? dk_acc[n][2 * half] * a.scale : 0.f,
+                                                                live ? dk_acc[n][2 * half + 1] * a.scale : 0.f);
+#pragma unroll
+    for (int n = 0; n < DV / 16; ++n)
+      *reinterpret_cast<uint32_t*>(dvr + n * 8) =
+          Mma<T>::pack(live ? dv_acc[n][2 * half] : 0.f, live ? dv_acc[n][2 * half + 1] : 0.f);
+  }
+}
+
+template <typename T>
+__global__ void flash_bwd_dq_convert_kernel(const AttentionArgs a) {
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t total = int64_t(a.b) * a.h * a.sq * a.d;
+  if (idx >= total) return;
+  const int c = int(idx % a.d);
+  const int64_t row = idx / a.d;
+  const int i = int(row % a.sq), hh = int((row / a.sq) % a.h), e = int(row / (int64_t(a.sq) * a.h));
+  const Entry en = entry_of(a, e);
+  if (i >= en.lq && a.thd) return;
+  T* dst = static_cast<T*>(a.dq) + e * a.dq_st.b + hh * a.dq_st.h + (en.q_row0 + i) * a.dq_st.s + c;
+  *dst = from_f32<T>(i < en.lq ? bwd_workspace(a).dq_acc[idx] : 0.f);
+}
+
+}  // namespace te_cuda

@@ -1,0 +1,389 @@
+// Standalone test and benchmark driver of the cuda.flash kernels (builds with nvcc alone, no Node):
+//   flash_test check [--json FILE]   fresh random inputs per case, poisoned outputs, float64 CPU reference
+//   flash_test bench [--json FILE]   forward and forward+backward times (median of cudaEvent timings)
+// Exit status 1 when any case fails.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+#include "../flash/flash_api.h"
+#include "attention_reference.h"
+
+using te_cuda::AttentionArgs;
+
+#define CK(x)                                                                                        \
+  do {                                                                                               \
+    cudaError_t err_ = (x);                                                                          \
+    if (err_ != cudaSuccess) {                                                                       \
+      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(err_));           \
+      exit(2);                                                                                       \
+    }                                                                                                \
+  } while (0)
+
+struct Case {
+  std::string name;
+  int elem;  // te_cuda::kF16 / kBF16
+  int b, h, hkv, d, dv, sq, skv;
+  bool causal = false, bottom_right = false;
+  int left = -1, right = -1;
+  std::string format = "bshd";  // bshd, sbhd, thd
+  bool varlen = false;          // random per-entry lengths (cu_seqlens)
+  bool alibi = false;
+  int softmax = 0;
+  bool bias = false;
+  double dropout = 0;
+};
+
+static double round_to(int elem, double x) {
+  return elem == te_cuda::kF16 ? double(__half2float(__float2half_rn(float(x))))
+                               : double(__bfloat162float(__float2bfloat16_rn(float(x))));
+}
+static uint16_t bits_of(int elem, double x) {
+  if (elem == te_cuda::kF16) {
+    __half h = __float2half_rn(float(x));
+    return *reinterpret_cast<uint16_t*>(&h);
+  }
+  __nv_bfloat16 h = __float2bfloat16_rn(float(x));
+  return *reinterpret_cast<uint16_t*>(&h);
+}
+static double value_of(int elem, uint16_t u) {
+  if (elem == te_cuda::kF16) return __half2float(*reinterpret_cast<__half*>(&u));
+  return __bfloat162float(*reinterpret_cast<__nv_bfloat16*>(&u));
+}
+
+// Storage of one [entries][positions][heads][dim] tensor in a format, with strides.
+struct Layout {
+  te_cuda::Strides st;
+  size_t elems;
+  std::vector<int> tok;  // thd: first token of each entry
+};
+static Layout layout_of(const std::string& fmt, int b, int s, int h, int d, const std::vector<int>& lens) {
+  Layout L;
+  if (fmt == "bshd") L.st = {int64_t(s) * h * d, int64_t(h) * d, d}, L.elems = size_t(b) * s * h * d;
+  else if (fmt == "sbhd") L.st = {int64_t(h) * d, int64_t(b) * h * d, d}, L.elems = size_t(b) * s * h * d;
+  else {
+    L.st = {0, int64_t(h) * d, d};
+    int t = 0;
+    for (int e = 0; e < b; ++e) L.tok.push_back(t), t += lens[e];
+    L.tok.push_back(t);
+    L.elems = size_t(std::max(t, 1)) * h * d;
+  }
+  return L;
+}
+static size_t offset_of(const Layout& L, int e, int i, int hh) {
+  const int64_t row0 = L.tok.empty() ? 0 : L.tok[e];
+  return size_t(e * L.st.b + (row0 + i) * L.st.s + hh * L.st.h);
+}
+
+struct DevTensor {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit DevTensor(size_t n) : bytes(n) { CK(cudaMalloc(&p, std::max<size_t>(n, 16))); }
+  ~DevTensor() { cudaFree(p); }
+};
+
+// Dense [e][i][h][c] host values -> device storage of a layout (values already rounded).
+static void upload(DevTensor& t, int elem, const Layout& L, const std::vector<double>& x, int b, int s, int h, int c,
+                   const std::vector<int>& lens) {
+  std::vector<uint16_t> buf(L.elems, 0);
+  for (int e = 0; e < b; ++e)
+    for (int i = 0; i < (L.tok.empty() ? s : lens[e]); ++i)
+      for (int hh = 0; hh < h; ++hh)
+        for (int cc = 0; cc < c; ++cc) buf[offset_of(L, e, i, hh) + cc] = bits_of(elem, x[((size_t(e) * s + i) * h + hh) * c + cc]);
+  CK(cudaMemcpy(t.p, buf.data(), buf.size() * 2, cudaMemcpyHostToDevice));
+}
+
+struct Err {
+  double max_err = 0, max_ref = 0;
+  bool nan = false;
+  double rel() const { return nan ? INFINITY : max_err / std::max(max_ref, 1e-6); }
+};
+// Compares device storage with the dense reference on valid rows; rows past an entry's end (non-thd)
+// must be exactly zero.
+static Err compare(const DevTensor& t, int elem, const Layout& L, const std::vector<double>& ref, int b, int s, int h,
+                   int c, const std::vector<int>& lens) {
+  std::vector<uint16_t> buf(L.elems);
+  CK(cudaMemcpy(buf.data(), t.p, buf.size() * 2, cudaMemcpyDeviceToHost));
+  Err E;
+  for (int e = 0; e < b; ++e)
+    for (int i = 0; i < (L.tok.empty() ? s : lens[e]); ++i)
+      for (int hh = 0; hh < h; ++hh)
+        for (int cc = 0; cc < c; ++cc) {
+          const double got = value_of(elem, buf[offset_of(L, e, i, hh) + cc]);
+          const double want = i < lens[e] ? ref[((size_t(e) * s + i) * h + hh) * c + cc] : 0.0;
+          if (std::isnan(got)) E.nan = true;
+          E.max_err = std::max(E.max_err, std::fabs(got - want));
+          E.max_ref = std::max(E.max_ref, std::fabs(want));
+        }
+  return E;
+}
+
+struct Problem {
+  Case c;
+  std::vector<int> lq, lk;
+  Layout Lq, Lk, Lv, Lo, Ldq, Ldk, Ldv;
+  std::vector<double> q, k, v, dout, bias, alibi, offset;
+};
+
+static Problem make_problem(const Case& c, std::mt19937_64& rng) {
+  Problem P;
+  P.c = c;
+  std::uniform_int_distribution<int> lenq(1, c.sq), lenk(1, c.skv);
+  for (int e = 0; e < c.b; ++e) {
+    P.lq.push_back(c.varlen ? lenq(rng) : c.sq);
+    P.lk.push_back(c.varlen ? lenk(rng) : c.skv);
+  }
+  if (c.varlen) P.lq[0] = c.sq, P.lk[0] = c.skv;  // one full-length entry keeps the max meaningful
+  P.Lq = layout_of(c.format, c.b, c.sq, c.h, c.d, P.lq);
+  P.Lo = layout_of(c.format, c.b, c.sq, c.h, c.dv, P.lq);
+  P.Lk = layout_of(c.format, c.b, c.skv, c.hkv, c.d, P.lk);
+  P.Lv = layout_of(c.format, c.b, c.skv, c.hkv, c.dv, P.lk);
+  std::normal_distribution<double> N(0, 1);
+  auto fill = [&](std::vector<double>& x, size_t n, double sd) {
+    x.resize(n);
+    for (auto& y : x) y = round_to(c.elem, N(rng) * sd);
+  };
+  fill(P.q, size_t(c.b) * c.sq * c.h * c.d, 1);
+  fill(P.k, size_t(c.b) * c.skv * c.hkv * c.d, 1);
+  fill(P.v, size_t(c.b) * c.skv * c.hkv * c.dv, 1);
+  fill(P.dout, size_t(c.b) * c.sq * c.h * c.dv, 1);
+  if (c.bias) fill(P.bias, size_t(c.h) * c.sq * c.skv, 1);
+  if (c.alibi)
+    for (int hh = 0; hh < c.h; ++hh) P.alibi.push_back(std::pow(2.0, -8.0 * (hh + 1) / c.h));
+  if (c.softmax == 2)
+    for (int hh = 0; hh < c.h; ++hh) P.offset.push_back(N(rng));
+  return P;
+}
+
+struct DeviceProblem {
+  DevTensor q, k, v, o, lse, dout, dq, dk, dv, cu_q, cu_kv, tok_q, tok_kv, bias, alibi, offset, doffset, ws;
+  AttentionArgs a{};
+  DeviceProblem(Problem& P)
+      : q(P.Lq.elems * 2), k(P.Lk.elems * 2), v(P.Lv.elems * 2), o(P.Lo.elems * 2),
+        lse(size_t(P.c.b) * P.c.h * P.c.sq * 4), dout(P.Lo.elems * 2), dq(P.Lq.elems * 2), dk(P.Lk.elems * 2),
+        dv(P.Lv.elems * 2), cu_q((P.c.b + 1) * 4), cu_kv((P.c.b + 1) * 4), tok_q((P.c.b + 1) * 4),
+        tok_kv((P.c.b + 1) * 4), bias(P.bias.size() * 2), alibi(P.alibi.size() * 4), offset(P.c.h * 4),
+        doffset(P.c.h * 4), ws(16) {
+    const Case& c = P.c;
+    upload(q, c.elem, P.Lq, P.q, c.b, c.sq, c.h, c.d, P.lq);
+    upload(k, c.elem, P.Lk, P.k, c.b, c.skv, c.hkv, c.d, P.lk);
+    upload(v, c.elem, P.Lv, P.v, c.b, c.skv, c.hkv, c.dv, P.lk);
+    upload(dout, c.elem, P.Lo, P.dout, c.b, c.sq, c.h, c.dv, P.lq);
+    std::vector<int> cq(1, 0), ck(1, 0);
+    for (int e = 0; e < c.b; ++e) cq.push_back(cq.back() + P.lq[e]), ck.push_back(ck.back() + P.lk[e]);
+    CK(cudaMemcpy(cu_q.p, cq.data(), cq.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(cu_kv.p, ck.data(), ck.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(tok_q.p, cq.data(), cq.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(tok_kv.p, ck.data(), ck.size() * 4, cudaMemcpyHostToDevice));
+    a.elem = c.elem;
+    a.q = q.p, a.k = k.p, a.v = v.p, a.o = o.p, a.lse = static_cast<float*>(lse.p);
+    a.q_st = P.Lq.st, a.k_st = P.Lk.st, a.v_st = P.Lv.st, a.o_st = P.Lo.st;
+    a.b = c.b, a.h = c.h, a.hkv = c.hkv, a.d = c.d, a.dv = c.dv, a.sq = c.sq, a.skv = c.skv;
+    const bool lens = c.varlen || c.format == "thd";
+    a.cu_q = lens ? static_cast<int*>(cu_q.p) : nullptr;
+    a.cu_kv = lens ? static_cast<int*>(cu_kv.p) : nullptr;
+    a.thd = c.format == "thd";
+    a.tok_q = static_cast<int*>(tok_q.p), a.tok_kv = static_cast<int*>(tok_kv.p);
+    a.scale = float(1.0 / std::sqrt(double(c.d)));
+    a.causal = c.causal, a.window_left = c.left, a.window_right = c.right, a.bottom_right = c.bottom_right;
+    if (c.alibi) {
+      std::vector<float> s(P.alibi.begin(), P.alibi.end());
+      CK(cudaMemcpy(alibi.p, s.data(), s.size() * 4, cudaMemcpyHostToDevice));
+      a.alibi = static_cast<float*>(alibi.p), a.alibi_bstride = 0;
+    }
+    if (c.bias) {
+      std::vector<uint16_t> bb(P.bias.size());
+      for (size_t i = 0; i < bb.size(); ++i) bb[i] = bits_of(c.elem, P.bias[i]);
+      CK(cudaMemcpy(bias.p, bb.data(), bb.size() * 2, cudaMemcpyHostToDevice));
+      a.bias_kind = te_cuda::kPostScaleBias, a.bias = bias.p;
+      a.bias_st = {0, c.skv, int64_t(c.sq) * c.skv};  // [1, h, sq, skv]: {b, s (row i), h}
+    }
+    a.softmax = c.softmax;
+    if (c.softmax == 2) {
+      std::vector<float> s(P.offset.begin(), P.offset.end());
+      CK(cudaMemcpy(offset.p, s.data(), s.size() * 4, cudaMemcpyHostToDevice));
+      a.softmax_offset = static_cast<float*>(offset.p);
+      a.dsoftmax_offset = static_cast<float*>(doffset.p);
+    }
+    a.dropout = float(c.dropout), a.seed = 0x123456789abcull, a.rng_offset = 7;
+    a.d_o = dout.p, a.do_st = P.Lo.st, a.dq = dq.p, a.dk = dk.p, a.dv_out = dv.p;
+    a.dq_st = P.Lq.st, a.dk_st = P.Lk.st, a.dv_st = P.Lv.st;
+    const size_t wsb = te_cuda_flash_bwd_workspace_bytes(&a);
+    CK(cudaFree(ws.p));
+    CK(cudaMalloc(&ws.p, wsb));
+    a.workspace = ws.p;
+  }
+  void poison() {
+    for (DevTensor* t : {&o, &lse, &dq, &dk, &dv}) CK(cudaMemset(t->p, 0xff, t->bytes));
+    CK(cudaMemset(doffset.p, 0, doffset.bytes));
+  }
+};
+
+static std::string describe(const Case& c) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s %s b%d h%d/%d d%d/%d s%d/%d %s%s%s w[%d,%d]%s%s%s%s p%.2f", c.name.c_str(),
+           c.elem == te_cuda::kF16 ? "fp16" : "bf16", c.b, c.h, c.hkv, c.d, c.dv, c.sq, c.skv, c.format.c_str(),
+           c.causal ? " causal" : "", c.bottom_right ? " br" : "", c.left, c.right, c.varlen ? " varlen" : "",
+           c.alibi ? " alibi" : "", c.bias ? " bias" : "", c.softmax ? (c.softmax == 1 ? " off_by_one" : " learnable") : "",
+           c.dropout);
+  return buf;
+}
+
+static std::vector<Case> check_cases() {
+  std::vector<Case> cs;
+  for (int elem : {te_cuda::kBF16, te_cuda::kF16})
+    for (int d : {64, 128})
+      for (bool causal : {false, true}) {
+        Case c{"basic", elem, 2, 4, 4, d, d, 256, 256};
+        c.causal = causal;
+        cs.push_back(c);
+      }
+  auto add = [&](Case c) { cs.push_back(c); };
+  const int bf = te_cuda::kBF16, hf = te_cuda::kF16;
+  { Case c{"odd_len", bf, 2, 4, 4, 128, 128, 200, 333}; c.causal = true; c.bottom_right = true; add(c); }
+  { Case c{"odd_len_tl", hf, 2, 4, 4, 64, 64, 333, 200}; c.causal = true; add(c); }
+  { Case c{"cross_no_mask", bf, 1, 2, 2, 128, 128, 77, 300}; add(c); }
+  { Case c{"gqa", bf, 2, 8, 2, 128, 128, 256, 256}; c.causal = true; add(c); }
+  { Case c{"mqa", hf, 1, 8, 1, 64, 64, 192, 192}; add(c); }
+  { Case c{"sbhd", bf, 2, 4, 4, 64, 64, 160, 160}; c.format = "sbhd"; c.causal = true; add(c); }
+  { Case c{"thd", bf, 3, 4, 2, 128, 128, 300, 300}; c.format = "thd"; c.varlen = true; c.causal = true; c.bottom_right = true; add(c); }
+  { Case c{"bshd_padding", hf, 3, 4, 4, 64, 64, 200, 250}; c.varlen = true; add(c); }
+  { Case c{"window", bf, 2, 4, 4, 128, 128, 384, 384}; c.left = 70; c.right = 0; c.causal = true; add(c); }
+  { Case c{"window_2sided", hf, 1, 4, 4, 64, 64, 300, 300}; c.left = 33; c.right = 17; add(c); }
+  { Case c{"window_br", bf, 2, 2, 2, 64, 64, 100, 280}; c.left = 50; c.right = 10; c.bottom_right = true; add(c); }
+  { Case c{"alibi", bf, 2, 4, 4, 128, 128, 256, 256}; c.alibi = true; c.causal = true; add(c); }
+  { Case c{"bias", hf, 2, 4, 4, 64, 64, 128, 192}; c.bias = true; add(c); }
+  { Case c{"off_by_one", bf, 2, 4, 4, 64, 64, 130, 130}; c.softmax = 1; c.causal = true; add(c); }
+  { Case c{"learnable", hf, 2, 4, 4, 64, 64, 130, 130}; c.softmax = 2; add(c); }
+  { Case c{"dropout", bf, 2, 4, 4, 64, 64, 128, 128}; c.dropout = 0.2; c.causal = true; add(c); }
+  { Case c{"dropout_fp16", hf, 1, 2, 2, 128, 128, 96, 160}; c.dropout = 0.5; add(c); }
+  { Case c{"empty_rows_br", bf, 1, 2, 2, 64, 64, 300, 100}; c.causal = true; c.bottom_right = true; add(c); }
+  for (int d : {32, 96, 256}) { Case c{"headdim", bf, 1, 4, 4, d, d, 200, 200}; c.causal = true; add(c); }
+  { Case c{"headdim", hf, 1, 4, 2, 192, 128, 200, 200}; add(c); }
+  { Case c{"headdim", hf, 1, 2, 2, 192, 192, 150, 150}; c.causal = true; add(c); }
+  { Case c{"medium", bf, 1, 2, 2, 128, 128, 1024, 1024}; c.causal = true; add(c); }
+  return cs;
+}
+
+static FILE* json_out = nullptr;
+
+static bool run_check(const Case& c, std::mt19937_64& rng) {
+  Problem P = make_problem(c, rng);
+  DeviceProblem D(P);
+  char reason[256];
+  if (!te_cuda_flash_explain(&D.a, 1, reason, sizeof reason)) {
+    printf("SKIP %s: %s\n", describe(c).c_str(), reason);
+    return true;
+  }
+  D.poison();
+  CK(cudaError_t(te_cuda_flash_forward(&D.a, nullptr)));
+  CK(cudaError_t(te_cuda_flash_backward(&D.a, nullptr)));
+  CK(cudaDeviceSynchronize());
+  RefProblem R{c.b, c.h, c.hkv, c.d, c.dv, P.lq, P.lk, c.sq, c.skv, 1.0 / std::sqrt(double(c.d)), c.causal, c.bottom_right};
+  R.scale = double(D.a.scale);
+  R.left = c.left, R.right = c.right, R.alibi = P.alibi, R.softmax = c.softmax, R.bias = P.bias;
+  for (double x : P.offset) R.offset.push_back(double(float(x)));
+  for (double& x : R.alibi) x = double(float(x));
+  R.dropout = double(D.a.dropout), R.seed = D.a.seed, R.rng_offset = D.a.rng_offset;
+  std::vector<double> o, lse, dq, dk, dv;
+  ref_attention(R, P.q, P.k, P.v, P.dout, o, lse, dq, dk, dv);
+  const Err eo = compare(D.o, c.elem, P.Lo, o, c.b, c.sq, c.h, c.dv, P.lq);
+  const Err edq = compare(D.dq, c.elem, P.Lq, dq, c.b, c.sq, c.h, c.d, P.lq);
+  const Err edk = compare(D.dk, c.elem, P.Lk, dk, c.b, c.skv, c.hkv, c.d, P.lk);
+  const Err edv = compare(D.dv, c.elem, P.Lv, dv, c.b, c.skv, c.hkv, c.dv, P.lk);
+  std::vector<float> glse(lse.size());
+  CK(cudaMemcpy(glse.data(), D.lse.p, glse.size() * 4, cudaMemcpyDeviceToHost));
+  double lse_err = 0;
+  for (size_t i = 0; i < lse.size(); ++i) {
+    if (std::isinf(lse[i]) || std::isinf(glse[i])) {
+      if (!(std::isinf(lse[i]) && std::isinf(glse[i]) && glse[i] < 0)) lse_err = INFINITY;
+    } else lse_err = std::max(lse_err, std::fabs(glse[i] - lse[i]));
+    if (std::isnan(glse[i])) lse_err = INFINITY;
+  }
+  const double tol_f = c.elem == te_cuda::kF16 ? 4e-3 : 2.5e-2, tol_b = c.elem == te_cuda::kF16 ? 1e-2 : 5e-2;
+  const bool ok = eo.rel() < tol_f && lse_err < 1e-3 && edq.rel() < tol_b && edk.rel() < tol_b && edv.rel() < tol_b;
+  printf("%s %s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e\n", ok ? "PASS" : "FAIL", describe(c).c_str(), eo.rel(),
+         lse_err, edq.rel(), edk.rel(), edv.rel());
+  if (json_out)
+    fprintf(json_out, "{\"case\":\"%s\",\"ok\":%s,\"o\":%.3e,\"lse\":%.3e,\"dq\":%.3e,\"dk\":%.3e,\"dv\":%.3e}\n",
+            describe(c).c_str(), ok ? "true" : "false", eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel());
+  fflush(stdout);
+  return ok;
+}
+
+static float median_ms(const std::vector<float>& t) {
+  std::vector<float> s = t;
+  std::sort(s.begin(), s.end());
+  return s[s.size() / 2];
+}
+
+static void run_bench(const Case& c, std::mt19937_64& rng, bool with_bias) {
+  Case cc = c;
+  cc.bias = with_bias;
+  // Inputs: random on the device side is not needed for timing; upload host randoms once.
+  Problem P = make_problem(cc, rng);
+  DeviceProblem D(P);
+  char reason[256];
+  if (!te_cuda_flash_explain(&D.a, 1, reason, sizeof reason)) {
+    printf("SKIP %s: %s\n", describe(cc).c_str(), reason);
+    return;
+  }
+  cudaEvent_t s0, s1;
+  CK(cudaEventCreate(&s0));
+  CK(cudaEventCreate(&s1));
+  const int iters = c.sq >= 4096 ? 30 : 100;
+  auto time = [&](bool bwd) {
+    std::vector<float> ts;
+    for (int it = 0; it < iters + 10; ++it) {
+      CK(cudaEventRecord(s0));
+      CK(cudaError_t(te_cuda_flash_forward(&D.a, nullptr)));
+      if (bwd) CK(cudaError_t(te_cuda_flash_backward(&D.a, nullptr)));
+      CK(cudaEventRecord(s1));
+      CK(cudaEventSynchronize(s1));
+      float ms;
+      CK(cudaEventElapsedTime(&ms, s0, s1));
+      if (it >= 10) ts.push_back(ms);
+    }
+    return median_ms(ts);
+  };
+  const float f = time(false), fb = time(true);
+  double flops = 4.0 * c.b * c.h * double(c.sq) * c.skv * c.d;
+  if (c.causal) flops /= 2;
+  printf("BENCH %-16s fwd %.4f ms (%.1f TFLOP/s)  fwd+bwd %.4f ms (%.1f TFLOP/s)\n", c.name.c_str(), f,
+         flops / f / 1e9, fb, 3.5 * flops / fb / 1e9);
+  if (json_out)
+    fprintf(json_out, "{\"name\":\"%s\",\"fwd_ms\":%.4f,\"fwd_bwd_ms\":%.4f,\"fwd_tflops\":%.1f,\"fwd_bwd_tflops\":%.1f}\n",
+            c.name.c_str(), f, fb, flops / f / 1e9, 3.5 * flops / fb / 1e9);
+  fflush(stdout);
+}
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "check";
+  for (int i = 2; i + 1 < argc; ++i)
+    if (!strcmp(argv[i], "--json")) json_out = fopen(argv[i + 1], "w");
+  std::mt19937_64 rng(std::random_device{}());
+  if (mode == "check") {
+    int failed = 0, n = 0;
+    for (const Case& c : check_cases()) failed += !run_check(c, rng), ++n;
+    printf("%d passed, %d failed\n", n - failed, failed);
+    return failed ? 1 : 0;
+  }
+  // The seed configs of ../shared/gpu/torch_sdpa_anchor.py (bf16, no dropout).
+  const int bf = te_cuda::kBF16;
+  std::vector<std::pair<Case, bool>> seeds = {
+      {Case{"test_0", bf, 2, 16, 16, 64, 64, 512, 512}, false},
+      {Case{"test_1", bf, 2, 16, 16, 128, 128, 2048, 2048}, false},
+      {Case{"test_2", bf, 2, 16, 16, 128, 128, 2048, 2048}, true},
+      {Case{"test_3", bf, 2, 32, 4, 128, 128, 8192, 8192}, false},
+      {Case{"long_4k_full", bf, 8, 16, 16, 128, 128, 4096, 4096}, false},
+      {Case{"long_4k_causal", bf, 8, 16, 16, 128, 128, 4096, 4096}, false},
+  };
+  for (auto& [c, bias] : seeds) c.causal = c.name != "test_0" && c.name != "long_4k_full";
+  for (auto& [c, bias] : seeds) run_bench(c, rng, bias);
+  return 0;
+}
