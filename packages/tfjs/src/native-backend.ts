@@ -8,11 +8,19 @@ import {
   evaluateRules,
   teRank,
 } from "@te/core";
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 import { dropoutKeepScale } from "./dropout-mask.js";
 import { nativeAttention, nativeAttentionGradients } from "./native-attention.js";
 import { tfjsTensors } from "./tensor-bridge.js";
 import type { TfjsAttentionBackend } from "./tfjs-backend.js";
+
+/**
+ * tfjs-core alone registers no gradients: @tensorflow/tfjs (and tfjs-node, which loads it) does. The
+ * ops the graph differentiates through are checked by one of them.
+ */
+function tfjsGradientsRegistered(): boolean {
+  return tf.getGradient("BatchMatMul") !== undefined;
+}
 
 /** Why tfjs.native cannot run a call; every other feature (masks, windows, biases, ALiBi, GQA, thd, softmax types) it runs. */
 export const TFJS_NATIVE_RULES: readonly Rule[] = [
@@ -20,6 +28,12 @@ export const TFJS_NATIVE_RULES: readonly Rule[] = [
     id: "tfjs.native.fp8",
     rejects: (p) => p.fp8 !== null,
     message: "does not support FP8 attention (tfjs has no FP8 dtype)",
+  },
+  {
+    id: "tfjs.native.gradients",
+    rejects: (p) => p.isTraining && !tfjsGradientsRegistered(),
+    message:
+      "needs tfjs's gradients for training, which are not registered (import @tensorflow/tfjs or @tensorflow/tfjs-node, not only @tensorflow/tfjs-core)",
   },
   {
     id: "tfjs.native.context_parallel",
