@@ -22,8 +22,7 @@ import { CALL_UNIFORMS, checkShape, put, viewOf } from "./call-layout.js";
 import { type DeviceFacts, deviceFacts } from "./limits.js";
 import { type Program, runPrograms } from "./program.js";
 import { webgpuBridge, type WebGpuTensor, wrapBuffer } from "./tensor.js";
-import { featuresKey } from "./wgsl/attention-common.js";
-import { biasGradWgsl, grid1d, rowStatsWgsl, sinkGradWgsl } from "./wgsl/elementwise.js";
+import { biasGradWgsl, grid1d, ROW_STATS_WGSL, SINK_GRAD_WGSL } from "./wgsl/elementwise.js";
 import { MAX_HEAD_DIM } from "./flash/tiles.js";
 
 export interface ForwardPlan {
@@ -85,9 +84,6 @@ interface Saved extends SavedForBackward {
   released: boolean;
 }
 
-function programBase(call: Call, name: string, key: string) {
-  return { name, key: `${featuresKey(call.features)}|${key}`, uniforms: CALL_UNIFORMS } as const;
-}
 
 export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
   const rules = [...SHARED_RULES, ...kernels.rules];
@@ -103,7 +99,7 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
     } finally {
       for (const b of plan.scratch) b.destroy();
     }
-    const [out] = await materialise(device, [{ region: { buffer: o, at: 0 }, shape: layout.shapes.o, dtype: call.features.dtype, label: `${kernels.id}.o` }]);
+    const [out] = await materialise(device, [{ region: { buffer: o, at: 0 }, shape: layout.shapes.o, dtype: call.dtype, label: `${kernels.id}.o` }]);
     const lse = wrapBuffer(lseBuffer, [p.b, p.h, p.sq], "fp32");
     const saved: Saved = {
       call,
@@ -127,7 +123,7 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
     const { call } = saved;
     const { device, layout, inputs } = call;
     checkShape("dO", dO, layout.shapes.o);
-    if (dO.dtype !== call.features.dtype) throw new ArgumentError("dO.dtype", call.features.dtype, dO.dtype);
+    if (dO.dtype !== call.dtype) throw new ArgumentError("dO.dtype", call.dtype, dO.dtype);
     const uniforms = { ...call.uniforms };
     put(uniforms, "do", viewOf(dO, p.qkvFormat));
     const withDo: Call = { ...call, uniforms };
@@ -135,8 +131,10 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
     const rows = p.b * p.h * p.sq;
     const stats = f32Buffer(device, 2 * rows, `${kernels.id}.stats`);
     const statsProgram: Program = {
-      ...programBase(call, "te.row_stats", `dv${p.dv}`),
-      source: () => rowStatsWgsl(call.features, p.dv),
+      name: "te.row_stats",
+      key: "",
+      uniforms: CALL_UNIFORMS,
+      source: () => ROW_STATS_WGSL,
       uniformValues: { ...uniforms, count: rows },
       bindings: [
         binding("aux", call.aux, "u32"),
@@ -177,8 +175,10 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
       dsink32 = f32Buffer(device, p.h, `${kernels.id}.dsink32`);
       extraScratch.push(dsink32);
       programs.push({
-        ...programBase(call, "te.softmax_offset_grad", ""),
-        source: () => sinkGradWgsl(call.features.sinkDtype, call.features),
+        name: "te.softmax_offset_grad",
+        key: "",
+        uniforms: CALL_UNIFORMS,
+        source: () => SINK_GRAD_WGSL,
         uniformValues: uniforms,
         bindings: [
           binding("aux", call.aux, "u32"),
@@ -191,7 +191,7 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
     }
     try {
       await runPrograms(device, programs);
-      const dtype = call.features.dtype;
+      const dtype = call.dtype;
       const items = [
         { region: plan.dq, shape: layout.shapes.dq, dtype, label: `${kernels.id}.dq` },
         { region: plan.dk, shape: layout.shapes.dk, dtype, label: `${kernels.id}.dk` },

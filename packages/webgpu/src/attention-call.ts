@@ -1,7 +1,7 @@
 /**
- * What the flash and unfused backends share around their kernels: the features baked into a call's programs,
- * bindings of tensors, the per-call `aux` buffer and uniforms, dropout's stream, and the conversion of f32
- * results into separate contiguous tensors of the call's dtype.
+ * What the flash and unfused backends share around their kernels: bindings of tensors, the per-call `aux`
+ * buffer and uniforms (shapes, strides, dtype codes and feature switches), dropout's stream, and the conversion
+ * of f32 results into separate contiguous tensors of the call's dtype.
  */
 import {
   ArgumentError,
@@ -16,27 +16,24 @@ import { getDevice } from "./device.js";
 import type { Binding, Program } from "./program.js";
 import { runPrograms } from "./program.js";
 import { WEBGPU_DTYPES, type WebGpuDType, type WebGpuTensor, wrapBuffer } from "./tensor.js";
-import type { AttentionFeatures } from "./wgsl/attention-common.js";
 import { grid1d, packWgsl } from "./wgsl/elementwise.js";
-import type { BiasKind } from "./wgsl/score.js";
-import { storageElement } from "./wgsl/storage.js";
+import { BIAS_KIND_CODE } from "./wgsl/score.js";
+import { DTYPE_CODE } from "./wgsl/storage.js";
+
+const SOFTMAX_CODE: Record<AttentionParams["softmaxType"], number> = { vanilla: 0, off_by_one: 1, learnable: 2 };
 
 export interface Call {
   readonly device: GPUDevice;
   readonly p: AttentionParams;
   readonly inputs: AttentionInputs<WebGpuTensor>;
-  readonly features: AttentionFeatures;
+  /** Storage dtype of q, k, v and dO (and of o, dq, dk, dv). */
+  readonly dtype: WebGpuDType;
   readonly layout: CallLayout;
   readonly uniforms: Record<string, number>;
   readonly aux: GPUBuffer;
+  /** Bound where a program declares an optional tensor (bias, softmax offset) the call does not have. */
+  readonly none: GPUBuffer;
 }
-
-const BIAS_KIND: Record<AttentionParams["biasType"], BiasKind> = {
-  no_bias: "none",
-  pre_scale_bias: "pre",
-  post_scale_bias: "post",
-  alibi: "alibi",
-};
 
 function dtypeOf(name: string, t: WebGpuTensor | undefined, expected?: WebGpuDType): WebGpuDType {
   if (!t) return "fp32";
@@ -55,8 +52,8 @@ export function binding(name: string, buffer: GPUBuffer, element: Binding["eleme
   return { name, access, element, buffer };
 }
 
-/** The binding `<name>_buf` of an input tensor, read through `ld_<name>`. */
-export const tensorBinding = (name: string, t: WebGpuTensor): Binding => binding(`${name}_buf`, t.buffer, storageElement(t.dtype));
+/** The binding `<name>_buf` of an input tensor (32-bit words), read through `ld_<name>`. */
+export const tensorBinding = (name: string, t: WebGpuTensor): Binding => binding(`${name}_buf`, t.buffer, "u32");
 
 /** Starts a call: checks the inputs, lays out its geometry and uploads `aux`. */
 export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: AttentionParams): Promise<Call> {
@@ -66,20 +63,22 @@ export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: Attent
   dtypeOf("v", inputs.v, dtype);
   const device = await getDevice();
   const layout = callLayout(inputs, p);
-  const features: AttentionFeatures = {
-    dtype,
-    bias: BIAS_KIND[p.biasType],
-    biasDtype: dtypeOf("bias", inputs.bias),
-    arbitraryMask: p.maskType === "arbitrary",
-    softmax: p.softmaxType,
-    sinkDtype: dtypeOf("softmaxOffset", inputs.softmaxOffset),
-    dropout: p.dropout > 0,
-  };
   if (p.softmaxType === "learnable" && !inputs.softmaxOffset) {
     throw new ArgumentError("inputs.softmaxOffset", "the learnable softmax offset [h] for softmax type learnable");
   }
-  const uniforms = { ...layout.uniforms };
-  if (features.dropout) {
+  const withBias = p.biasType === "pre_scale_bias" || p.biasType === "post_scale_bias";
+  const uniforms: Record<string, number> = {
+    ...layout.uniforms,
+    dt_qkv: DTYPE_CODE[dtype],
+    dt_bias: DTYPE_CODE[dtypeOf("bias", inputs.bias)],
+    dt_sink: DTYPE_CODE[dtypeOf("softmaxOffset", inputs.softmaxOffset)],
+    bias_kind: BIAS_KIND_CODE[p.biasType],
+    amask: p.maskType === "arbitrary" ? 1 : 0,
+    softmax: SOFTMAX_CODE[p.softmaxType],
+    dropout_on: p.dropout > 0 ? 1 : 0,
+    bias_grad: withBias && p.biasRequiresGrad ? 1 : 0,
+  };
+  if (p.dropout > 0) {
     // Without a caller's seed, draw one; it stays with the call so backward drops the same elements.
     const seed = inputs.dropoutSeed ?? Math.floor(Math.random() * 2 ** 32);
     const [lo, hi] = dropoutKey(seed);
@@ -91,15 +90,24 @@ export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: Attent
   }
   const aux = device.createBuffer({ label: "te.aux", size: Math.max(16, layout.aux.byteLength), usage: USAGE_STORAGE() });
   device.queue.writeBuffer(aux, 0, layout.aux);
-  return { device, p, inputs, features, layout, uniforms, aux };
+  const none = device.createBuffer({ label: "te.none", size: 16, usage: USAGE_STORAGE() });
+  return { device, p, inputs, dtype, layout, uniforms, aux, none };
 }
 
-/** Bindings every attention program of a call starts with: aux, then the tensors it reads. */
+/** A binding of an optional tensor of the call, or of the empty placeholder. */
+export function optionalBinding(call: Call, name: "bias" | "sink", t: WebGpuTensor | undefined): Binding {
+  return t ? tensorBinding(name, t) : binding(`${name}_buf`, call.none, "u32");
+}
+
+/** Bindings of the programs that evaluate scores: aux, the tensors read, then the bias. */
 export function inputBindings(call: Call, tensors: readonly ("q" | "k" | "v")[]): Binding[] {
-  const { inputs, features } = call;
-  const list = [binding("aux", call.aux, "u32"), ...tensors.map((t) => tensorBinding(t, inputs[t]))];
-  if ((features.bias === "pre" || features.bias === "post") && inputs.bias) list.push(tensorBinding("bias", inputs.bias));
-  return list;
+  const { inputs } = call;
+  const withBias = call.p.biasType === "pre_scale_bias" || call.p.biasType === "post_scale_bias";
+  return [
+    binding("aux", call.aux, "u32"),
+    ...tensors.map((t) => tensorBinding(t, inputs[t])),
+    optionalBinding(call, "bias", withBias ? inputs.bias : undefined),
+  ];
 }
 
 /** A region of an f32 result buffer: `count` values from word `at`. */
@@ -144,4 +152,5 @@ export async function materialise(
 
 export function endCall(call: Call): void {
   call.aux.destroy();
+  call.none.destroy();
 }

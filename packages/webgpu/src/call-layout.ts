@@ -20,7 +20,7 @@ import type { WebGpuTensor } from "./tensor.js";
 
 /** Every uniform the attention programs read (one struct for all of them keeps the programs simple). */
 export const CALL_UNIFORMS: readonly UniformField[] = [
-  ["b", "u32"], ["h", "u32"], ["hg", "u32"], ["sq", "u32"], ["skv", "u32"],
+  ["b", "u32"], ["h", "u32"], ["hg", "u32"], ["sq", "u32"], ["skv", "u32"], ["d", "u32"], ["dv", "u32"],
   ...(["q", "k", "v", "do"] as const).flatMap((t) =>
     (["off", "sb", "ss", "sh", "sd"] as const).map((s): UniformField => [`${t}_${s}`, "u32"]),
   ),
@@ -28,6 +28,9 @@ export const CALL_UNIFORMS: readonly UniformField[] = [
   ["bias_off", "u32"], ["bias_sb", "u32"], ["bias_sh", "u32"], ["bias_si", "u32"], ["bias_sj", "u32"],
   ["aux_slopes", "u32"], ["slope_sb", "u32"], ["aux_mask", "u32"], ["mask_sb", "u32"], ["mask_sh", "u32"],
   ["causal", "u32"], ["bottom_right", "u32"], ["win_left", "i32"], ["win_right", "i32"], ["scale", "f32"],
+  // Dtype codes (storage.ts) and feature switches: uniforms rather than pipeline variants.
+  ["dt_qkv", "u32"], ["dt_bias", "u32"], ["dt_sink", "u32"],
+  ["bias_kind", "u32"], ["amask", "u32"], ["softmax", "u32"], ["dropout_on", "u32"], ["bias_grad", "u32"],
   ["dropout_threshold", "u32"], ["dropout_scale", "f32"], ["seed_lo", "u32"], ["seed_hi", "u32"], ["rng_offset", "u32"],
   // Word offsets of the second region of a shared output buffer (dV after dK; dBias after dQ).
   ["dv_at", "u32"], ["dbias_at", "u32"],
@@ -106,7 +109,7 @@ export function callLayout(inputs: AttentionInputs<WebGpuTensor>, p: AttentionPa
   if (thd && !inputs.cuSeqlensQ) throw new ArgumentError("inputs.cuSeqlensQ", "cumulative sequence lengths for the thd format");
   if (thd && !inputs.cuSeqlensKv) throw new ArgumentError("inputs.cuSeqlensKv", "cumulative sequence lengths for the thd format");
 
-  const u: Record<string, number> = { b, h, hg, sq, skv };
+  const u: Record<string, number> = { b, h, hg, sq, skv, d, dv };
   put(u, "q", viewOf(inputs.q, format));
   put(u, "k", viewOf(inputs.k, format));
   put(u, "v", viewOf(inputs.v, format));

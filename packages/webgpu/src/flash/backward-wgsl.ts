@@ -6,23 +6,23 @@
  * - dQ: one workgroup per (BQ queries, head, batch entry) walks the key tiles; it also writes dS for dBias.
  * Both read the row statistics (lse, D = dO . O) made by the stats pass.
  */
-import { type AttentionFeatures, attentionWgsl } from "../wgsl/attention-common.js";
+import { attentionWgsl } from "../wgsl/attention-common.js";
 import { type Tile, WORKGROUP_SIZE } from "./tiles.js";
 
 /** Loads of a query tile (q rows, dO rows, lse and D) and of a key tile (k rows, v rows) into workgroup memory. */
 function tileLoads(): string {
   return `
 fn load_query_tile(s: Seq, bi: u32, hi: u32, i0: u32, tid: u32) {
-  for (var e = tid; e < BQ * D; e += WG) {
-    let i = i0 + e / D;
+  for (var e = tid; e < BQ * U.d; e += WG) {
+    let i = i0 + e / U.d;
     var x = 0.0;
-    if (i < s.lq) { x = ld_q(q_index(s, bi, i, hi, e % D)); }
+    if (i < s.lq) { x = ld_q(q_index(s, bi, i, hi, e % U.d)); }
     q_t[e] = x;
   }
-  for (var e = tid; e < BQ * DV; e += WG) {
-    let i = i0 + e / DV;
+  for (var e = tid; e < BQ * U.dv; e += WG) {
+    let i = i0 + e / U.dv;
     var x = 0.0;
-    if (i < s.lq) { x = ld_do(do_index(s, bi, i, hi, e % DV)); }
+    if (i < s.lq) { x = ld_do(do_index(s, bi, i, hi, e % U.dv)); }
     do_t[e] = x;
   }
   if (tid < BQ) {
@@ -38,35 +38,33 @@ fn load_query_tile(s: Seq, bi: u32, hi: u32, i0: u32, tid: u32) {
   }
 }
 fn load_key_tile(s: Seq, bi: u32, hk: u32, j0: u32, tid: u32) {
-  for (var e = tid; e < BK * D; e += WG) {
-    let j = j0 + e / D;
+  for (var e = tid; e < BK * U.d; e += WG) {
+    let j = j0 + e / U.d;
     var x = 0.0;
-    if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % D)); }
+    if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % U.d)); }
     k_t[e] = x;
   }
-  for (var e = tid; e < BK * DV; e += WG) {
-    let j = j0 + e / DV;
+  for (var e = tid; e < BK * U.dv; e += WG) {
+    let j = j0 + e / U.dv;
     var x = 0.0;
-    if (j < s.lk) { x = ld_v(v_index(s, bi, j, hk, e % DV)); }
+    if (j < s.lk) { x = ld_v(v_index(s, bi, j, hk, e % U.dv)); }
     v_t[e] = x;
   }
 }
 // (P', dS) of tile element (rr, jj).
 fn tile_grad(s: Seq, bi: u32, hi: u32, i0: u32, j0: u32, rr: u32, jj: u32) -> vec2<f32> {
   var qk = 0.0;
-  for (var c = 0u; c < D; c++) { qk += q_t[rr * D + c] * k_t[jj * D + c]; }
+  for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * k_t[jj * U.d + c]; }
   var dp = 0.0;
-  for (var c = 0u; c < DV; c++) { dp += do_t[rr * DV + c] * v_t[jj * DV + c]; }
+  for (var c = 0u; c < U.dv; c++) { dp += do_t[rr * U.dv + c] * v_t[jj * U.dv + c]; }
   let x = score(s, bi, hi, i0 + rr, j0 + jj, qk);
   return grad_of_score(bi, hi, i0 + rr, j0 + jj, x, dp, st_t[rr], st_t[BQ + rr]);
 }
 `;
 }
 
-function header(f: AttentionFeatures, d: number, dv: number, t: Tile): string {
-  return `${attentionWgsl(f, ["q", "k", "v", "do"])}
-const D = ${d}u;
-const DV = ${dv}u;
+function header(d: number, dv: number, t: Tile): string {
+  return `${attentionWgsl(["q", "k", "v", "do"], true)}
 const BQ = ${t.bq}u;
 const BK = ${t.bk}u;
 const WG = ${WORKGROUP_SIZE}u;
@@ -79,9 +77,9 @@ ${tileLoads()}`;
 }
 
 /** dK and dV into `out` (dK first, dV at U.dv_at). */
-export function flashDkDvWgsl(f: AttentionFeatures, d: number, dv: number, t: Tile): string {
+export function flashDkDvWgsl(d: number, dv: number, t: Tile): string {
   const tpk = WORKGROUP_SIZE / t.bk;
-  return `${header(f, d, dv, t)}
+  return `${header(d, dv, t)}
 const TPK = ${tpk}u;
 var<workgroup> p_t: array<f32, ${t.bq * t.bk}>;
 var<workgroup> ds_t: array<f32, ${t.bq * t.bk}>;
@@ -114,17 +112,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       workgroupBarrier();
       for (var u = 0u; u < ${Math.ceil(dv / tpk)}u; u++) {
         let c = lane + u * TPK;
-        if (c < DV) {
+        if (c < U.dv) {
           var x = 0.0;
-          for (var rr = 0u; rr < BQ; rr++) { x += p_t[rr * BK + kr] * do_t[rr * DV + c]; }
+          for (var rr = 0u; rr < BQ; rr++) { x += p_t[rr * BK + kr] * do_t[rr * U.dv + c]; }
           dv_acc[u] += x;
         }
       }
       for (var u = 0u; u < ${Math.ceil(d / tpk)}u; u++) {
         let c = lane + u * TPK;
-        if (c < D) {
+        if (c < U.d) {
           var x = 0.0;
-          for (var rr = 0u; rr < BQ; rr++) { x += ds_t[rr * BK + kr] * q_t[rr * D + c]; }
+          for (var rr = 0u; rr < BQ; rr++) { x += ds_t[rr * BK + kr] * q_t[rr * U.d + c]; }
           dk_acc[u] += x;
         }
       }
@@ -134,22 +132,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   if (j < s.lk) {
     for (var u = 0u; u < ${Math.ceil(d / tpk)}u; u++) {
       let c = lane + u * TPK;
-      if (c < D) { out[dk_index(s, bi, j, hk, c)] = dk_acc[u] * U.scale; }
+      if (c < U.d) { out[dk_index(s, bi, j, hk, c)] = dk_acc[u] * U.scale; }
     }
     for (var u = 0u; u < ${Math.ceil(dv / tpk)}u; u++) {
       let c = lane + u * TPK;
-      if (c < DV) { out[U.dv_at + dv_index(s, bi, j, hk, c)] = dv_acc[u]; }
+      if (c < U.dv) { out[U.dv_at + dv_index(s, bi, j, hk, c)] = dv_acc[u]; }
     }
   }
 }
 `;
 }
 
-/** dQ into `out`; with bias gradients also dS of every (b, h, i, j) at U.dbias_at. */
-export function flashDqWgsl(f: AttentionFeatures, d: number, dv: number, t: Tile, biasGrad: boolean): string {
+/** dQ into `out`; with U.bias_grad also dS of every (b, h, i, j) at U.dbias_at. */
+export function flashDqWgsl(d: number, dv: number, t: Tile): string {
   const tpr = WORKGROUP_SIZE / t.bq;
   const acc = Math.ceil(d / tpr);
-  return `${header(f, d, dv, t)}
+  return `${header(d, dv, t)}
 const TPR = ${tpr}u;
 var<workgroup> ds_t: array<f32, ${t.bq * t.bk}>;
 
@@ -175,14 +173,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let jj = e % BK;
       let ds = tile_grad(s, bi, hi, i0, j0, rr, jj).y;
       ds_t[e] = ds;
-      ${biasGrad ? "if (i0 + rr < s.lq && j0 + jj < s.lk) { out[U.dbias_at + row_index(bi, hi, i0 + rr) * U.skv + j0 + jj] = ds; }" : ""}
+      if (U.bias_grad != 0u && i0 + rr < s.lq && j0 + jj < s.lk) { out[U.dbias_at + row_index(bi, hi, i0 + rr) * U.skv + j0 + jj] = ds; }
     }
     workgroupBarrier();
     for (var u = 0u; u < ${acc}u; u++) {
       let c = lane + u * TPR;
-      if (c < D) {
+      if (c < U.d) {
         var x = 0.0;
-        for (var jj = 0u; jj < BK; jj++) { x += ds_t[r * BK + jj] * k_t[jj * D + c]; }
+        for (var jj = 0u; jj < BK; jj++) { x += ds_t[r * BK + jj] * k_t[jj * U.d + c]; }
         dq_acc[u] += x;
       }
     }
@@ -191,7 +189,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   if (i < s.lq) {
     for (var u = 0u; u < ${acc}u; u++) {
       let c = lane + u * TPR;
-      if (c < D) { out[dq_index(s, bi, i, hi, c)] = dq_acc[u] * U.scale; }
+      if (c < U.d) { out[dq_index(s, bi, i, hi, c)] = dq_acc[u] * U.scale; }
     }
   }
 }

@@ -5,16 +5,13 @@
  * in registers, rescaled by exp(m_old - m_new) whenever the max grows. Key tiles outside the causal/window band
  * of the query tile are skipped. Writes o (f32) and lse.
  */
-import { type AttentionFeatures, attentionWgsl, sinkExpression } from "../wgsl/attention-common.js";
+import { attentionWgsl } from "../wgsl/attention-common.js";
 import { type Tile, WORKGROUP_SIZE } from "./tiles.js";
 
-export function flashForwardWgsl(f: AttentionFeatures, d: number, dv: number, t: Tile): string {
+/** d and dv: the head-dim classes that size workgroup arrays and accumulators. */
+export function flashForwardWgsl(d: number, dv: number, t: Tile): string {
   const tpr = WORKGROUP_SIZE / t.bq;
-  const hasSink = f.softmax !== "vanilla";
-  const tensors = hasSink && f.softmax === "learnable" ? (["q", "k", "v", "sink"] as const) : (["q", "k", "v"] as const);
-  return `${attentionWgsl(f, tensors)}
-const D = ${d}u;
-const DV = ${dv}u;
+  return `${attentionWgsl(["q", "k", "v", "sink"], true)}
 const BQ = ${t.bq}u;
 const BK = ${t.bk}u;
 const WG = ${WORKGROUP_SIZE}u;
@@ -39,15 +36,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     if (tid < BQ && i0 + tid < U.sq) { lse_buf[row_index(bi, hi, i0 + tid)] = neg_inf(); }
     return;
   }
-  for (var e = tid; e < BQ * D; e += WG) {
-    let i = i0 + e / D;
+  for (var e = tid; e < BQ * U.d; e += WG) {
+    let i = i0 + e / U.d;
     var x = 0.0;
-    if (i < s.lq) { x = ld_q(q_index(s, bi, i, hi, e % D)); }
+    if (i < s.lq) { x = ld_q(q_index(s, bi, i, hi, e % U.d)); }
     q_t[e] = x;
   }
   if (tid < BQ) {
-    m_t[tid] = ${sinkExpression(f)};
-    l_t[tid] = ${hasSink ? "1.0" : "0.0"};
+    m_t[tid] = sink_of(hi);
+    l_t[tid] = select(0.0, 1.0, U.softmax != 0u);
   }
   var acc: array<f32, ACC>;
   let r = tid / TPR;
@@ -55,10 +52,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   for (var j0 = (keys.x / BK) * BK; j0 < keys.y; j0 += BK) {
     workgroupBarrier();
-    for (var e = tid; e < BK * D; e += WG) {
-      let j = j0 + e / D;
+    for (var e = tid; e < BK * U.d; e += WG) {
+      let j = j0 + e / U.d;
       var x = 0.0;
-      if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % D)); }
+      if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % U.d)); }
       kv_t[e] = x;
     }
     workgroupBarrier();
@@ -66,14 +63,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let rr = e / BK;
       let jj = e % BK;
       var qk = 0.0;
-      for (var c = 0u; c < D; c++) { qk += q_t[rr * D + c] * kv_t[jj * D + c]; }
+      for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * kv_t[jj * U.d + c]; }
       s_t[e] = score(s, bi, hi, i0 + rr, j0 + jj, qk);
     }
     workgroupBarrier();
-    for (var e = tid; e < BK * DV; e += WG) {
-      let j = j0 + e / DV;
+    for (var e = tid; e < BK * U.dv; e += WG) {
+      let j = j0 + e / U.dv;
       var x = 0.0;
-      if (j < s.lk) { x = ld_v(v_index(s, bi, j, hk, e % DV)); }
+      if (j < s.lk) { x = ld_v(v_index(s, bi, j, hk, e % U.dv)); }
       kv_t[e] = x;
     }
     if (tid < BQ) {
@@ -86,7 +83,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         var p = 0.0;
         if (!is_masked(x)) { p = exp(x - mx); }
         sum += p;
-        ${f.dropout ? "if (!dropout_keep(bi, hi, i0 + tid, j0 + jj)) { p = 0.0; } else { p *= U.dropout_scale; }" : ""}
+        if (U.dropout_on != 0u) {
+          if (dropout_keep(bi, hi, i0 + tid, j0 + jj)) { p *= U.dropout_scale; } else { p = 0.0; }
+        }
         s_t[tid * BK + jj] = p;
       }
       // m_old == mx gives 1; m_old == MASKED < mx gives exp(-huge) = 0.
@@ -99,9 +98,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let alpha = a_t[r];
     for (var u = 0u; u < ACC; u++) {
       let c = lane + u * TPR;
-      if (c < DV) {
+      if (c < U.dv) {
         var x = acc[u] * alpha;
-        for (var jj = 0u; jj < BK; jj++) { x += s_t[r * BK + jj] * kv_t[jj * DV + c]; }
+        for (var jj = 0u; jj < BK; jj++) { x += s_t[r * BK + jj] * kv_t[jj * U.dv + c]; }
         acc[u] = x;
       }
     }
@@ -114,7 +113,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     if (l > 0.0) { inv = 1.0 / l; }
     for (var u = 0u; u < ACC; u++) {
       let c = lane + u * TPR;
-      if (c < DV) { o_buf[o_index(s, bi, i, hi, c)] = acc[u] * inv; }
+      if (c < U.dv) { o_buf[o_index(s, bi, i, hi, c)] = acc[u] * inv; }
     }
   }
   if (lane == 0u && i < U.sq) {

@@ -3,15 +3,14 @@
  */
 import type { AttentionParams, Rule } from "@te/core";
 import type { ForwardPlan, BackwardPlan, Kernels } from "../attention-backend.js";
-import { type Call, binding, f32Buffer, inputBindings, tensorBinding } from "../attention-call.js";
+import { type Call, binding, f32Buffer, inputBindings, optionalBinding, tensorBinding } from "../attention-call.js";
 import { CALL_UNIFORMS } from "../call-layout.js";
 import type { DeviceFacts } from "../limits.js";
 import type { Program } from "../program.js";
 import type { WebGpuTensor } from "../tensor.js";
-import { featuresKey } from "../wgsl/attention-common.js";
 import { flashDkDvWgsl, flashDqWgsl } from "./backward-wgsl.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
-import { chooseTile, type FlashPass, PASS_BYTES, type Tile, TILES } from "./tiles.js";
+import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, type Tile, TILES } from "./tiles.js";
 
 function tileOrThrow(pass: FlashPass, call: Call): Tile {
   const tile = chooseTile(pass, call.p.d, call.p.dv, call.device.limits.maxComputeWorkgroupStorageSize);
@@ -19,11 +18,11 @@ function tileOrThrow(pass: FlashPass, call: Call): Tile {
   return tile;
 }
 
-const tileKey = (call: Call, t: Tile): string => `${featuresKey(call.features)}|d${call.p.d}.dv${call.p.dv}.q${t.bq}.k${t.bk}`;
+const tileKey = (call: Call, t: Tile): string => `d${headDimClass(call.p.d)}.dv${headDimClass(call.p.dv)}.q${t.bq}.k${t.bk}`;
 
 function smallestNeed(pass: FlashPass, p: AttentionParams): number {
   const smallest = TILES[TILES.length - 1];
-  return PASS_BYTES[pass](smallest, p.d, p.dv);
+  return PASS_BYTES[pass](smallest, headDimClass(p.d), headDimClass(p.dv));
 }
 
 const RULES: readonly Rule<DeviceFacts>[] = [
@@ -47,15 +46,15 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 ];
 
 function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
-  const { p, features } = call;
+  const { p } = call;
   const tile = tileOrThrow("forward", call);
   const bindings = inputBindings(call, ["q", "k", "v"]);
-  if (features.softmax === "learnable" && call.inputs.softmaxOffset) bindings.push(tensorBinding("sink", call.inputs.softmaxOffset));
+  bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const program: Program = {
     name: "te.flash_forward",
     key: tileKey(call, tile),
-    source: () => flashForwardWgsl(features, p.d, p.dv, tile),
+    source: () => flashForwardWgsl(headDimClass(p.d), headDimClass(p.dv), tile),
     uniforms: CALL_UNIFORMS,
     uniformValues: call.uniforms,
     bindings,
@@ -65,11 +64,11 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
 }
 
 function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan {
-  const { p, features, layout } = call;
+  const { p, layout } = call;
   const count = (shape: number[]) => shape.reduce((a, x) => a * x, 1);
   const dkCount = count(layout.shapes.dk);
   const dqCount = count(layout.shapes.dq);
-  const biasGrad = p.biasRequiresGrad && (features.bias === "pre" || features.bias === "post");
+  const biasGrad = call.uniforms.bias_grad !== 0;
   const dsCount = biasGrad ? p.b * p.h * p.sq * p.skv : 0;
   const kv = f32Buffer(call.device, dkCount + count(layout.shapes.dv), "webgpu.flash.dkdv");
   const q = f32Buffer(call.device, dqCount + dsCount, "webgpu.flash.dq");
@@ -80,7 +79,7 @@ function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan 
   const dkdv: Program = {
     name: "te.flash_dkdv",
     key: tileKey(call, kvTile),
-    source: () => flashDkDvWgsl(features, p.d, p.dv, kvTile),
+    source: () => flashDkDvWgsl(headDimClass(p.d), headDimClass(p.dv), kvTile),
     uniforms: CALL_UNIFORMS,
     uniformValues: { ...call.uniforms, dv_at: dkCount },
     bindings: [...reads, binding("out", kv, "f32", "read_write")],
@@ -88,8 +87,8 @@ function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan 
   };
   const dq: Program = {
     name: "te.flash_dq",
-    key: `${tileKey(call, qTile)}|${biasGrad}`,
-    source: () => flashDqWgsl(features, p.d, p.dv, qTile, biasGrad),
+    key: tileKey(call, qTile),
+    source: () => flashDqWgsl(headDimClass(p.d), headDimClass(p.dv), qTile),
     uniforms: CALL_UNIFORMS,
     uniformValues: { ...call.uniforms, dbias_at: dqCount },
     bindings: [...reads, binding("out", q, "f32", "read_write")],

@@ -7,6 +7,15 @@ export const WORKGROUP_SIZE = 64;
 /** Head dims above this are not compiled: per-thread accumulators hold ceil(dim / threads per row) floats. */
 export const MAX_HEAD_DIM = 256;
 
+/**
+ * Workgroup arrays and per-thread accumulators are sized for a head-dim class; loops run to the call's actual
+ * dims (uniforms), so one pipeline per class serves every head dim up to it. Two classes only: SwiftShader (the
+ * CPU driver of CI) spends 5-15 s compiling each of the three big flash pipelines of a class, most of it in the
+ * online-softmax and P.V sections (measured by bisecting the WGSL), so every extra class costs ~40 s of tests.
+ */
+export const HEAD_DIM_CLASSES = [64, 256] as const;
+export const headDimClass = (n: number): number => HEAD_DIM_CLASSES.find((c) => c >= n) ?? n;
+
 export interface Tile {
   readonly bq: number;
   readonly bk: number;
@@ -33,5 +42,7 @@ export type FlashPass = keyof typeof PASS_BYTES;
 
 /** The first tile of the table whose workgroup memory fits, or null. */
 export function chooseTile(pass: FlashPass, d: number, dv: number, limitBytes: number): Tile | null {
-  return TILES.find((t) => PASS_BYTES[pass](t, d, dv) <= limitBytes) ?? null;
+  const dc = headDimClass(d);
+  const dvc = headDimClass(dv);
+  return TILES.find((t) => PASS_BYTES[pass](t, dc, dvc) <= limitBytes) ?? null;
 }

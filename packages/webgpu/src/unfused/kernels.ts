@@ -4,14 +4,13 @@
  */
 import type { Rule } from "@te/core";
 import type { BackwardPlan, ForwardPlan, Kernels } from "../attention-backend.js";
-import { type Call, binding, f32Buffer, inputBindings, tensorBinding } from "../attention-call.js";
+import { type Call, binding, f32Buffer, inputBindings, optionalBinding, tensorBinding } from "../attention-call.js";
 import { CALL_UNIFORMS } from "../call-layout.js";
 import type { DeviceFacts } from "../limits.js";
 import type { Program } from "../program.js";
 import type { WebGpuTensor } from "../tensor.js";
-import { featuresKey } from "../wgsl/attention-common.js";
 import { grid1d } from "../wgsl/elementwise.js";
-import { dkdvWgsl, dqWgsl, gradScoresWgsl, pvWgsl, scoresWgsl, softmaxWgsl } from "./wgsl.js";
+import { DKDV_WGSL, DQ_WGSL, GRAD_SCORES_WGSL, PV_WGSL, SCORES_WGSL, SOFTMAX_WGSL } from "./wgsl.js";
 
 const scoreElements = (p: { b: number; h: number; sq: number; skv: number }): number => p.b * p.h * p.sq * p.skv;
 
@@ -27,11 +26,11 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 
 const WG = 64;
 
-function program(call: Call, name: string, key: string, source: () => string, rest: Pick<Program, "bindings" | "workgroups"> & { uniformValues?: Record<string, number> }): Program {
+function program(call: Call, name: string, source: string, rest: Pick<Program, "bindings" | "workgroups"> & { uniformValues?: Record<string, number> }): Program {
   return {
     name,
-    key: `${featuresKey(call.features)}|${key}`,
-    source,
+    key: "",
+    source: () => source,
     uniforms: CALL_UNIFORMS,
     uniformValues: rest.uniformValues ?? call.uniforms,
     bindings: rest.bindings,
@@ -40,24 +39,24 @@ function program(call: Call, name: string, key: string, source: () => string, re
 }
 
 function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
-  const { p, features } = call;
+  const { p } = call;
   const scores = f32Buffer(call.device, scoreElements(p), "webgpu.unfused.scores");
   const rows = p.b * p.h * p.sq;
-  const softmaxBindings = [binding("aux", call.aux, "u32")];
-  if (features.softmax === "learnable" && call.inputs.softmaxOffset) softmaxBindings.push(tensorBinding("sink", call.inputs.softmaxOffset));
+  const softmaxBindings = inputBindings(call, []);
+  softmaxBindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   softmaxBindings.push(binding("scores", scores, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   return {
     programs: [
-      program(call, "te.unfused_scores", `d${p.d}`, () => scoresWgsl(features, p.d), {
+      program(call, "te.unfused_scores", SCORES_WGSL, {
         bindings: [...inputBindings(call, ["q", "k"]), binding("scores", scores, "f32", "read_write")],
         workgroups: [Math.ceil(p.skv / WG), p.sq, p.b * p.h],
       }),
-      program(call, "te.unfused_softmax", "", () => softmaxWgsl(features), {
+      program(call, "te.unfused_softmax", SOFTMAX_WGSL, {
         bindings: softmaxBindings,
         uniformValues: { ...call.uniforms, count: rows },
         workgroups: grid1d(rows),
       }),
-      program(call, "te.unfused_pv", `dv${p.dv}`, () => pvWgsl(features, p.dv), {
+      program(call, "te.unfused_pv", PV_WGSL, {
         bindings: [binding("aux", call.aux, "u32"), tensorBinding("v", call.inputs.v), binding("scores", scores), binding("o_buf", o, "f32", "read_write")],
         workgroups: [Math.ceil(p.dv / WG), p.sq, p.b * p.h],
       }),
@@ -67,7 +66,7 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
 }
 
 function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan {
-  const { p, features, layout, inputs } = call;
+  const { p, layout, inputs } = call;
   const n = scoreElements(p);
   const count = (shape: number[]) => shape.reduce((a, x) => a * x, 1);
   const dkCount = count(layout.shapes.dk);
@@ -78,17 +77,17 @@ function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan 
   const aux = binding("aux", call.aux, "u32");
   return {
     programs: [
-      program(call, "te.unfused_grad_scores", `d${p.d}.dv${p.dv}`, () => gradScoresWgsl(features, p.d, p.dv), {
+      program(call, "te.unfused_grad_scores", GRAD_SCORES_WGSL, {
         bindings: [...inputBindings(call, ["q", "k", "v"]), tensorBinding("do", dO), binding("stats", stats), binding("pds", pds, "f32", "read_write")],
         uniformValues: uniforms,
         workgroups: [Math.ceil(p.skv / WG), p.sq, p.b * p.h],
       }),
-      program(call, "te.unfused_dq", `d${p.d}`, () => dqWgsl(features, p.d), {
+      program(call, "te.unfused_dq", DQ_WGSL, {
         bindings: [aux, tensorBinding("k", inputs.k), binding("pds", pds), binding("out", q, "f32", "read_write")],
         uniformValues: uniforms,
         workgroups: [Math.ceil(p.d / WG), p.sq, p.b * p.h],
       }),
-      program(call, "te.unfused_dkdv", `d${p.d}.dv${p.dv}`, () => dkdvWgsl(features, p.d, p.dv), {
+      program(call, "te.unfused_dkdv", DKDV_WGSL, {
         bindings: [aux, tensorBinding("q", inputs.q), tensorBinding("do", dO), binding("pds", pds), binding("out", kv, "f32", "read_write")],
         uniformValues: uniforms,
         workgroups: [Math.ceil(Math.max(p.d, p.dv) / WG), p.skv, p.b * p.hg],

@@ -3,13 +3,9 @@
  * D = dO . O), the reduction of dS into the bias gradient over broadcast dims, the gradient of the learnable
  * softmax offset, and the conversion of f32 results to fp16/bf16 storage.
  */
-import type { WebGpuDType } from "../tensor.js";
-import { type AttentionFeatures, attentionWgsl } from "./attention-common.js";
+import { attentionWgsl } from "./attention-common.js";
 
 const WG = 64;
-
-/** The features of a call without what these programs never evaluate (scores), so they bind no bias. */
-const plain = (f: AttentionFeatures): AttentionFeatures => ({ ...f, bias: "none", arbitraryMask: false, dropout: false });
 
 /** A 1-D index space spread over up to 65535 x N workgroups. */
 export function grid1d(items: number): [number, number, number] {
@@ -23,8 +19,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (idx >= U.count) { return; }`;
 
 /** stats = [lse | D] over [b, h, sq]; reads lse_buf, o (f32) and dO. count = b * h * sq. */
-export function rowStatsWgsl(f: AttentionFeatures, dv: number): string {
-  return `${attentionWgsl(plain(f), ["do"])}
+export const ROW_STATS_WGSL = `${attentionWgsl(["do"], false)}
 ${ENTRY}
   let i = idx % U.sq;
   let hi = (idx / U.sq) % U.h;
@@ -32,13 +27,12 @@ ${ENTRY}
   let s = seq_of(bi);
   var dd = 0.0;
   if (i < s.lq) {
-    for (var c = 0u; c < ${dv}u; c++) { dd += ld_do(do_index(s, bi, i, hi, c)) * o_buf[o_index(s, bi, i, hi, c)]; }
+    for (var c = 0u; c < U.dv; c++) { dd += ld_do(do_index(s, bi, i, hi, c)) * o_buf[o_index(s, bi, i, hi, c)]; }
   }
   stats[idx] = lse_buf[idx];
   stats[U.count + idx] = dd;
 }
 `;
-}
 
 /**
  * dBias[bb, hh, i, j] = factor * sum of dS[b, h, i, j] over the batch entries and heads the bias is broadcast
@@ -69,8 +63,7 @@ export function biasGradWgsl(batchBroadcast: boolean, headBroadcast: boolean, pr
  * row, so dOffset[h] = -sum over valid rows of exp(offset[h] - lse) * D. One workgroup per head, a fixed
  * reduction order.
  */
-export function sinkGradWgsl(sinkDtype: WebGpuDType, f: AttentionFeatures): string {
-  return `${attentionWgsl({ ...plain(f), sinkDtype }, ["sink"])}
+export const SINK_GRAD_WGSL = `${attentionWgsl(["sink"], false)}
 var<workgroup> part: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -93,10 +86,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   if (tid == 0u) { out[hi] = part[0]; }
 }
 `;
-}
 
 /** Packs count f32 values from src_at of `src` into 16-bit words of `dst` (round to nearest even). */
-export function packWgsl(dtype: Exclude<WebGpuDType, "fp32">): string {
+export function packWgsl(dtype: "fp16" | "bf16"): string {
   const one = dtype === "fp16" ? "pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu" : "bf16_bits(x)";
   return `fn bf16_bits(x: f32) -> u32 {
   let u = bitcast<u32>(x);

@@ -1,41 +1,56 @@
 /**
- * The WGSL every attention program shares: per-sequence lengths and offsets, which (query, key) pairs may
- * attend (padding, causal masks with either diagonal, sliding windows, arbitrary masks) and the score of a pair
- * (scale, pre/post-scale bias, ALiBi). Flash and unfused kernels include it, so they agree by construction.
+ * The WGSL every attention program shares about scores: which (query, key) pairs may attend (padding, causal
+ * masks with either diagonal, sliding windows, arbitrary masks) and the score of a pair (scale, pre/post-scale
+ * bias, ALiBi). Flash and unfused kernels include it, so they agree by construction. Mask and bias kinds are
+ * uniforms (uniform branches cost nothing measurable; separate pipelines per kind cost SwiftShader seconds of
+ * compilation each). Needs the bindings `aux` and `bias_buf`.
  *
  * Masked pairs get the finite sentinel MASKED instead of -inf: WGSL lets implementations assume no infinities,
  * so every exp() of a score is guarded by an explicit `is_masked` test instead.
  */
-import type { WebGpuDType } from "../tensor.js";
+import type { AttentionParams } from "@te/core";
 import { loadFunction } from "./storage.js";
 
-export type BiasKind = "none" | "pre" | "post" | "alibi";
+/** Codes of U.bias_kind. */
+export const BIAS_KIND_CODE: Record<AttentionParams["biasType"], number> = {
+  no_bias: 0,
+  pre_scale_bias: 1,
+  post_scale_bias: 2,
+  alibi: 3,
+};
 
-/** What is baked into the score code. */
-export interface ScoreFeatures {
-  readonly bias: BiasKind;
-  readonly biasDtype: WebGpuDType;
-  readonly arbitraryMask: boolean;
+export const SCORE_WGSL = `${loadFunction("bias", "dt_bias")}
+fn bias_index(bi: u32, hi: u32, i: u32, j: u32) -> u32 {
+  return U.bias_off + bi * U.bias_sb + hi * U.bias_sh + i * U.bias_si + j * U.bias_sj;
 }
+fn allowed(s: Seq, bi: u32, hi: u32, i: u32, j: u32) -> bool {
+  if (i >= s.lq || j >= s.lk) { return false; }
+  let dist = i32(j) - i32(i) - s.off;
+  if (U.causal != 0u && dist > 0) { return false; }
+  if (U.win_left >= 0 && dist < -U.win_left) { return false; }
+  if (U.win_right >= 0 && dist > U.win_right) { return false; }
+  if (U.amask != 0u) {
+    let m = bi * U.mask_sb + hi * U.mask_sh + i * U.skv + j;
+    if (((aux[U.aux_mask + (m >> 2u)] >> ((m & 3u) * 8u)) & 0xffu) != 0u) { return false; }
+  }
+  return true;
+}
+fn score(s: Seq, bi: u32, hi: u32, i: u32, j: u32, qk: f32) -> f32 {
+  if (!allowed(s, bi, hi, i, j)) { return MASKED; }
+  switch U.bias_kind {
+    case 1u: { return U.scale * (qk + ld_bias(bias_index(bi, hi, i, j))); }
+    case 2u: { return U.scale * qk + ld_bias(bias_index(bi, hi, i, j)); }
+    case 3u: {
+      let slope = bitcast<f32>(aux[U.aux_slopes + bi * U.slope_sb + hi]);
+      return U.scale * qk - slope * abs(f32(i32(i) - i32(j) + s.off));
+    }
+    default: { return U.scale * qk; }
+  }
+}
+`;
 
-export const scoreFeaturesKey = (f: ScoreFeatures): string => `${f.bias}.${f.biasDtype}.${f.arbitraryMask ? "amask" : ""}`;
-
-/** Bindings the score code reads: `aux` always, `bias_buf` for pre/post-scale biases. */
-export const needsBiasBinding = (f: ScoreFeatures): boolean => f.bias === "pre" || f.bias === "post";
-
-export function scoreWgsl(f: ScoreFeatures): string {
-  const biasLoad = needsBiasBinding(f) ? loadFunction("bias", f.biasDtype) : "";
-  const maskTest = f.arbitraryMask
-    ? `  let m = bi * U.mask_sb + hi * U.mask_sh + i * U.skv + j;
-  if (((aux[U.aux_mask + (m >> 2u)] >> ((m & 3u) * 8u)) & 0xffu) != 0u) { return false; }\n`
-    : "";
-  const biased = {
-    none: "U.scale * qk",
-    post: "U.scale * qk + ld_bias(bias_index(bi, hi, i, j))",
-    pre: "U.scale * (qk + ld_bias(bias_index(bi, hi, i, j)))",
-    alibi: "U.scale * qk - bitcast<f32>(aux[U.aux_slopes + bi * U.slope_sb + hi]) * abs(f32(i32(i) - i32(j) + s.off))",
-  }[f.bias];
-  return `
+/** Sequences, sentinels and the causal/window bands; needs only `aux`. */
+export const SEQUENCE_WGSL = `
 const MASKED: f32 = -3.0e38;
 fn is_masked(x: f32) -> bool { return x < -1.0e38; }
 // -inf for lse outputs; built from a uniform because WGSL rejects infinite constant expressions.
@@ -48,22 +63,6 @@ fn seq_of(bi: u32) -> Seq {
   var off = 0;
   if (U.bottom_right != 0u) { off = i32(lk) - i32(lq); }
   return Seq(lq, lk, aux[bi * 4u + 2u], aux[bi * 4u + 3u], off);
-}
-${biasLoad}
-fn bias_index(bi: u32, hi: u32, i: u32, j: u32) -> u32 {
-  return U.bias_off + bi * U.bias_sb + hi * U.bias_sh + i * U.bias_si + j * U.bias_sj;
-}
-fn allowed(s: Seq, bi: u32, hi: u32, i: u32, j: u32) -> bool {
-  if (i >= s.lq || j >= s.lk) { return false; }
-  let dist = i32(j) - i32(i) - s.off;
-  if (U.causal != 0u && dist > 0) { return false; }
-  if (U.win_left >= 0 && dist < -U.win_left) { return false; }
-  if (U.win_right >= 0 && dist > U.win_right) { return false; }
-${maskTest}  return true;
-}
-fn score(s: Seq, bi: u32, hi: u32, i: u32, j: u32, qk: f32) -> f32 {
-  if (!allowed(s, bi, hi, i, j)) { return MASKED; }
-  return ${biased};
 }
 // Keys [lo, hi) that queries [i_first, i_last] of a sequence may attend: whole tiles outside are skipped.
 fn key_range(s: Seq, i_first: u32, i_last: u32) -> vec2<u32> {
@@ -88,4 +87,3 @@ fn query_range(s: Seq, j_first: u32, j_last: u32) -> vec2<u32> {
   return vec2<u32>(u32(lo), u32(hi));
 }
 `;
-}

@@ -1,18 +1,21 @@
 /**
- * WGSL loads of tensor elements as f32. fp32 tensors are `array<f32>`; fp16 and bf16 tensors are read as
- * `array<u32>` words holding two 16-bit elements, so they work on every adapter, with or without `shader-f16`.
+ * WGSL loads of tensor elements as f32. Every tensor is bound as `array<u32>`: fp32 elements are bit-cast,
+ * fp16 and bf16 elements are unpacked from words holding two, so 16-bit storage works on every adapter (with or
+ * without `shader-f16`). The dtype is a uniform (0 fp32, 1 fp16, 2 bf16), so one pipeline serves all three.
  */
 import type { WebGpuDType } from "../tensor.js";
-import type { WgslScalar } from "../program.js";
 
-/** The element type a tensor of `dtype` is bound as. */
-export const storageElement = (dtype: WebGpuDType): WgslScalar => (dtype === "fp32" ? "f32" : "u32");
+export const DTYPE_CODE: Record<WebGpuDType, number> = { fp32: 0, fp16: 1, bf16: 2 };
 
-/** `fn ld_<name>(i: u32) -> f32`, reading element i of the binding `<name>_buf`. */
-export function loadFunction(name: string, dtype: WebGpuDType): string {
+/** `fn ld_<name>(i: u32) -> f32`, reading element i of the binding `<name>_buf` whose dtype code is `U.<dtypeField>`. */
+export function loadFunction(name: string, dtypeField: string): string {
   const buf = `${name}_buf`;
-  if (dtype === "fp32") return `fn ld_${name}(i: u32) -> f32 { return ${buf}[i]; }\n`;
-  const half = `(${buf}[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu`;
-  const decode = dtype === "fp16" ? `unpack2x16float(${half}).x` : `bitcast<f32>((${half}) << 16u)`;
-  return `fn ld_${name}(i: u32) -> f32 { return ${decode}; }\n`;
+  return `fn ld_${name}(i: u32) -> f32 {
+  let dt = U.${dtypeField};
+  if (dt == 0u) { return bitcast<f32>(${buf}[i]); }
+  let bits = (${buf}[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+  if (dt == 1u) { return unpack2x16float(bits).x; }
+  return bitcast<f32>(bits << 16u);
+}
+`;
 }
