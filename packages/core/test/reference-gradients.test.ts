@@ -114,6 +114,29 @@ describe("reference gradients agree with finite differences", () => {
     expect(await checkGradients(p, full, dO, seed)).toBeGreaterThan(50);
   });
 
+  for (const biasShape of ["bhss", "11ss"] as const) {
+    it(`post-scale bias ${biasShape} with grad (dbias summed over its broadcast dims), causal, GQA`, async () => {
+      const seed = freshSeed();
+      const p = makeParams({
+        b: 2,
+        h: 2,
+        hg: 1,
+        d: 3,
+        sq: 3,
+        skv: 4,
+        maskType: "causal",
+        biasType: "post_scale_bias",
+        biasShape,
+        biasRequiresGrad: true,
+        isTraining: true,
+      });
+      const { inputs, dO } = randomCall(p, seed);
+      const dims = biasShape === "bhss" ? [2, 2, 3, 4] : [1, 1, 3, 4];
+      const full = { ...inputs, bias: randomTensor(seed, 4, dims) };
+      expect(await checkGradients(p, full, dO, seed)).toBeGreaterThan(30);
+    });
+  }
+
   it("custom per-batch ALiBi slopes with an arbitrary mask and MQA", async () => {
     const seed = freshSeed();
     const p = makeParams({
