@@ -86,6 +86,29 @@ describe("runConformance", () => {
     expect(t.results[0].reasons[0].rule).toBe("dtype");
   });
 
+  it("releases the saved state of a forward that no backward consumes", async () => {
+    let released = 0;
+    const counting = (id: string, breakOutput: boolean): AttentionBackend<HostTensor> => ({
+      ...referenceBackend,
+      id,
+      async forward(inputs, p) {
+        const r = await referenceBackend.forward(inputs, p);
+        const saved = { release: () => void released++ };
+        return { ...r, saved, o: breakOutput ? fromFloat64("fp32", [1], [0]) : r.o };
+      },
+    });
+    await runConformance({
+      dir: casesDir,
+      backend: counting("no-grad", false),
+      filter: ONE,
+      gradients: false,
+    });
+    expect(released).toBe(1);
+    const s = await runConformance({ dir: casesDir, backend: counting("bad-o", true), filter: ONE });
+    expect(s.results[0].error).toMatch(/o\.shape|shape/);
+    expect(released).toBe(2);
+  });
+
   it("calls onResult for each case in order", async () => {
     const names: string[] = [];
     const s = await runConformance({

@@ -1,4 +1,4 @@
-import type { AttentionBackend, SelectionContext } from "../backend.js";
+import type { AttentionBackend, SavedForBackward, SelectionContext } from "../backend.js";
 import { processEnv } from "../env.js";
 import { describeValue } from "../errors.js";
 import type { QkvLayoutGroup } from "../layout.js";
@@ -155,6 +155,8 @@ export async function runConformanceCase<T>(
     return toFloat64(t);
   };
 
+  // Saved state of a forward that no backward consumed (gradients off, or a failure in between).
+  let unreleased: SavedForBackward | undefined;
   try {
     const i = call.inputs;
     const inputs = {
@@ -166,12 +168,15 @@ export async function runConformanceCase<T>(
       softmaxOffset: i.softmaxOffset && (await upload(i.softmaxOffset)),
     };
     const fwd = await backend.forward(inputs, p);
+    unreleased = fwd.saved;
+    owned.add(fwd.o).add(fwd.lse);
     await check("o", fromFormat(await download(fwd.o), c.qkvFormat, qDims(c.dv), "o"));
     await check("lse", flat(await download(fwd.lse), "lse", [c.b, c.h, c.sq]));
-    if (!gradients) {
-      fwd.saved.release();
-    } else {
-      const g = await backend.backward(fwd.saved, await upload(call.dO), p);
+    if (gradients) {
+      const dO = await upload(call.dO);
+      unreleased = undefined; // backward owns the saved state from here
+      const g = await backend.backward(fwd.saved, dO, p);
+      for (const t of [g.dq, g.dk, g.dv, g.dbias, g.dSoftmaxOffset]) if (t !== undefined) owned.add(t);
       await check("dq", fromFormat(await download(g.dq), c.qkvFormat, qDims(c.d), "dq"));
       await check("dk", fromFormat(await download(g.dk), c.qkvFormat, kvDims(c.d), "dk"));
       await check("dv", fromFormat(await download(g.dv), c.qkvFormat, kvDims(c.dv), "dv"));
@@ -189,6 +194,11 @@ export async function runConformanceCase<T>(
   } catch (e) {
     return done({ status: "fail", reasons: [], error: errorText(e), checks });
   } finally {
+    try {
+      unreleased?.release();
+    } catch {
+      // As for dispose below: cleanup failures do not change the case's result.
+    }
     for (const t of owned) {
       try {
         bridge.dispose(t);
