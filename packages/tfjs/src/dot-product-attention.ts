@@ -1,6 +1,7 @@
-import { type AttentionInputs, BackendError, type SelectionOptions, selectBackend } from "@te/core";
+import { type AttentionInputs, BackendError, type SelectionOptions, listBackends, selectBackend } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
 import { type DotProductAttentionCall, type DotProductAttentionConfig, callParams } from "./call-params.js";
+import { TFJS_KIND } from "./tensor-bridge.js";
 import { isTfjsAttentionBackend } from "./tfjs-backend.js";
 
 export interface DotProductAttentionOptions extends DotProductAttentionConfig, DotProductAttentionCall {
@@ -34,7 +35,12 @@ export function dotProductAttention(
   options: DotProductAttentionOptions,
 ): DotProductAttentionResult {
   const p = callParams(q, k, v, options, options);
-  const { backend } = selectBackend(p, options.selection);
+  // Backends with only the async interface cannot be recorded on the tape; they are not candidates here.
+  const untaped = listBackends()
+    .filter((b) => b.tensors.kind === TFJS_KIND && !isTfjsAttentionBackend(b))
+    .map((b) => b.id);
+  const selection = options.selection ?? {};
+  const { backend } = selectBackend(p, { ...selection, exclude: [...(selection.exclude ?? []), ...untaped] });
   if (!isTfjsAttentionBackend(backend)) {
     throw new BackendError(backend.id, "was selected for tf.Tensors but cannot run under tfjs's gradient tape");
   }
