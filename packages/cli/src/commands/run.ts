@@ -21,13 +21,14 @@ import {
 } from "@te/core";
 import { type Command, oneOf, parseCommandLine, positiveInteger, UsageError } from "../command.js";
 import { configByName, RUN_CONFIGS } from "../configs.js";
-import { loadAllPackages } from "../load-backends.js";
+import { backendById, loadAllPackages } from "../load-backends.js";
 
 const DTYPES = ["fp32", "fp16", "bf16"] as const;
 
 const usage = `te run [--config NAME] [--dtype fp32|fp16|bf16] [--backend ID] [--b N] [--h N] [--hg N] [--d N]
        [--sq N] [--skv N] [--mask TYPE] [--bias TYPE] [--seed N] [--check-batches N]
-  Runs attention forward and backward on host tensors through the backend selection picks (or --backend),
+  Runs attention forward and backward through the backend selection picks for host tensors (or --backend ID,
+  on that backend's tensors),
   prints the selection (NVTE_DEBUG=1 NVTE_DEBUG_LEVEL=2 unless set), and checks o, lse, dq, dk, dv against
   the float64 reference with the dtype's tolerance. Exit code 1 on a mismatch.
   --config       one of ${RUN_CONFIGS.map((c) => c.name).join(", ")} (default test_0); the other options override it
@@ -98,10 +99,12 @@ export const runCommand: Command = {
     );
     const c = parseCase(caseJson);
     const describe = `b=${c.b} h=${c.h} hg=${c.hg} d=${c.d} sq=${c.sq} skv=${c.skv} ${c.mask} ${c.bias}`;
-    io.out(`te run: ${c.name} (${describe}), ${dtype}, bshd, fwd+bwd on host tensors`);
 
     await loadAllPackages();
-    const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device: "host", isTraining: true });
+    // A requested backend runs on its own kind of tensors (uploaded from host); otherwise host tensors.
+    const device = values.backend === undefined ? "host" : (await backendById(values.backend)).tensors.kind;
+    io.out(`te run: ${c.name} (${describe}), ${dtype}, bshd, fwd+bwd on ${device} tensors`);
+    const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining: true });
     const env = { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "2", ...processEnv() };
     const previousSink = setLogSink(io.out);
     let selection: Selection;
