@@ -11,6 +11,8 @@
  *   keep    = word >= threshold(p),  threshold(p) = min(floor(p * 2^32), 2^32 - 1)  (p = 0 keeps all)
  * b is the batch entry, h the query head, i and j the query and key positions within the entry (for
  * thd: within the sequence, not the packed row). A kept probability is scaled by 1 / (1 - p).
+ * Hosts compute threshold(p) once (dropoutThreshold) and pass it to kernels as a uint32, so no kernel
+ * needs float64 to agree on the comparison.
  */
 
 const PHILOX_M0 = 0xd2511f53;
