@@ -2,6 +2,7 @@ import { dropoutKeepRow } from "../dropout-rng.js";
 import type { AttentionParams } from "../params.js";
 import { alibiBias, allowedKeyRange } from "../semantics.js";
 import type { Problem } from "./problem.js";
+import { axpy, dot } from "./vector-ops.js";
 
 /**
  * The float64 attention math on a canonical Problem, one query row at a time:
@@ -50,13 +51,11 @@ function scoreRow(pr: Problem, bi: number, hh: number, i: number, row: Row): [nu
   const { q, k } = pr;
   for (let j = lo; j < hi; j++) {
     if (mask && mask.data[maskBase + j] !== 0) continue;
-    let dot = 0;
-    const kOff = kBase + j * d;
-    for (let c = 0; c < d; c++) dot += q[qBase + c] * k[kOff + c];
+    const qk = dot(q, qBase, k, kBase + j * d, d);
     let s: number;
-    if (bias && preScale) s = p.softmaxScale * (dot + bias.values[biasBase + j]);
-    else if (bias) s = p.softmaxScale * dot + bias.values[biasBase + j];
-    else s = p.softmaxScale * dot;
+    if (bias && preScale) s = p.softmaxScale * (qk + bias.values[biasBase + j]);
+    else if (bias) s = p.softmaxScale * qk + bias.values[biasBase + j];
+    else s = p.softmaxScale * qk;
     if (slope !== undefined) s += alibiBias(slope, m, i, j);
     row.scores[j] = s;
     row.allowed[j] = 1;
@@ -105,8 +104,7 @@ export function attentionForward(pr: Problem): ForwardValues {
           if (!row.allowed[j]) continue;
           const weight = (row.scores[j] / sum) * row.dropScale[j];
           if (weight === 0) continue;
-          const vOff = vBase + j * dv;
-          for (let c = 0; c < dv; c++) o[oBase + c] += weight * v[vOff + c];
+          axpy(weight, v, vBase + j * dv, o, oBase, dv);
         }
       }
     }
@@ -161,8 +159,7 @@ export function attentionBackward(
         const [lo, hi] = scoreRow(pr, bi, hh, i, row);
         const oBase = ri * dv;
         const qBase = ri * d;
-        let dDot = 0;
-        for (let c = 0; c < dv; c++) dDot += dO[oBase + c] * o[oBase + c];
+        const dDot = dot(dO, oBase, o, oBase, dv);
         if (dOffset && extra !== undefined) dOffset[hh] -= Math.exp(extra - rowLse) * dDot;
         const biasBase = bias ? bi * bias.strideB + hh * bias.strideH + i * skv : 0;
         for (let j = lo; j < hi; j++) {
@@ -170,17 +167,14 @@ export function attentionBackward(
           const prob = Math.exp(row.scores[j] - rowLse);
           const z = row.dropScale[j];
           const vOff = vBase + j * dv;
-          let dPv = 0;
-          for (let c = 0; c < dv; c++) dPv += dO[oBase + c] * v[vOff + c];
+          const dPv = dot(dO, oBase, v, vOff, dv);
           const dS = prob * (z * dPv - dDot);
           const pz = prob * z;
-          for (let c = 0; c < dv; c++) dvOut[vOff + c] += pz * dO[oBase + c];
+          axpy(pz, dO, oBase, dvOut, vOff, dv);
           const kOff = kBase + j * d;
           const g = scale * dS;
-          for (let c = 0; c < d; c++) {
-            dq[qBase + c] += g * k[kOff + c];
-            dk[kOff + c] += g * q[qBase + c];
-          }
+          axpy(g, k, kOff, dq, qBase, d);
+          axpy(g, q, qBase, dk, kOff, d);
           if (dbias) dbias[biasBase + j] += dbiasFactor * dS;
         }
       }
