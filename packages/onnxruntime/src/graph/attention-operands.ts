@@ -12,12 +12,10 @@ import { keyTo5d, type PackedSequences, packedSequences, queryTo5d, range, unpac
 export interface AttentionOperands {
   /** [b, hg, g, sq, d] */
   readonly q5: string;
-  /** [b, hg, 1, skv, d] and its transpose [b, hg, 1, d, skv] */
+  /** [b, hg, 1, skv, d] */
   readonly k5: string;
-  readonly kT5: string;
-  /** [b, hg, 1, skv, dv] and its transpose */
+  /** [b, hg, 1, skv, dv] */
   readonly v5: string;
-  readonly vT5: string;
   /** bool, broadcastable to [b, hg, g, sq, skv]; absent when every pair is allowed. */
   readonly allowed?: string;
   /** fp32 additive terms of the scores, broadcastable to [b, hg, g, sq, skv]. */
@@ -85,16 +83,16 @@ export function queryInput(
   return queryTo5d(g, c, c.format === "thd" ? unpackThd(g, x, seqQ!, c.b) : x, dim);
 }
 
+/** A key-like input (k, v) of the format, to [b, hg, 1, skv, dim]. */
 function keyInput(
   g: GraphBuilder,
   c: AttentionGraphConfig,
   name: string,
   dim: number,
   seqKv?: PackedSequences,
-) {
+): string {
   const x = floatInput(g, c, name, formatShape(c, "kv", c.hg, dim));
-  const unpacked = c.format === "thd" ? unpackThd(g, x, seqKv!, c.b) : x;
-  return { plain: keyTo5d(g, c, unpacked, dim, false), transposed: keyTo5d(g, c, unpacked, dim, true) };
+  return keyTo5d(g, c, c.format === "thd" ? unpackThd(g, x, seqKv!, c.b) : x, dim);
 }
 
 /** [B, H, ...] → [B, hg, g, ...] for H = h, [B, 1, 1, ...] for H = 1. */
@@ -187,10 +185,8 @@ export function attentionOperands(g: GraphBuilder, c: AttentionGraphConfig): Att
 
   return {
     q5,
-    k5: k.plain,
-    kT5: k.transposed,
-    v5: v.plain,
-    vT5: v.transposed,
+    k5: k,
+    v5: v,
     allowed,
     bias5,
     alibi5,
@@ -215,8 +211,12 @@ export function additiveTerms(
 }
 
 /** Sets disallowed (query, key) pairs of `scores` to -inf. */
-export const applyMask = (g: GraphBuilder, x: AttentionOperands, scores: string): string =>
-  x.allowed === undefined ? scores : g.where(x.allowed, scores, g.float(Number.NEGATIVE_INFINITY));
+export function applyMask(g: GraphBuilder, x: AttentionOperands, scores: string): string {
+  if (x.allowed === undefined) return scores;
+  // Adding 0/-inf made at the mask's (broadcast) shape: ORT's Add broadcasts far faster than a Where
+  // over the full score shape.
+  return g.add(scores, g.where(x.allowed, g.float(0), g.float(Number.NEGATIVE_INFINITY)));
+}
 
 /** Whether any score term or mask varies by head (then per-head tensors are [.., h, sq, skv]). */
 export const termsVaryByHead = (c: AttentionGraphConfig): boolean =>
@@ -224,10 +224,13 @@ export const termsVaryByHead = (c: AttentionGraphConfig): boolean =>
   ((c.biasType === "pre_scale_bias" || c.biasType === "post_scale_bias") && c.biasShape?.[1] === "h") ||
   (c.maskBroadcast !== null && c.maskBroadcast[1] !== 1);
 
+/** Transposes the last two axes of a 5D working tensor. */
+export const SWAP_LAST = [0, 1, 2, 4, 3];
+
 /** The scaled, biased scores [b, hg, g, sq, skv] with disallowed pairs at -inf. */
 export function maskedScores(g: GraphBuilder, c: AttentionGraphConfig, x: AttentionOperands): string {
   // Scaling q (b·h·sq·d values) costs less than scaling the scores (b·h·sq·skv).
-  const scaled = g.matmul(g.mul(x.q5, g.float(c.scale)), x.kT5);
+  const scaled = g.matmul(g.mul(x.q5, g.float(c.scale)), g.transpose(x.k5, SWAP_LAST));
   const terms = additiveTerms(g, c, x);
   return applyMask(g, x, terms === undefined ? scaled : g.add(scaled, terms));
 }

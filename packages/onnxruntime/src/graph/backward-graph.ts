@@ -1,10 +1,8 @@
 import { biasDims } from "@te/core";
 import type { GraphBuilder } from "../onnx/graph-builder.js";
 import { type AttentionGraphConfig, GRAPH_NAMES as N } from "./attention-config.js";
-import { attentionOperands, maskedScores, onnxDTypeOf, queryInput } from "./attention-operands.js";
+import { attentionOperands, maskedScores, onnxDTypeOf, queryInput, SWAP_LAST } from "./attention-operands.js";
 import { outputInFormat, toStorage } from "./forward-graph.js";
-
-const swapLast = [0, 1, 2, 4, 3];
 
 /**
  * The attention backward graph, for the loss L with dL/dO = dO. It recomputes P from the saved lse
@@ -28,9 +26,9 @@ export function buildBackwardGraph(g: GraphBuilder, c: AttentionGraphConfig): vo
   // Pᵀ·dO as (dOᵀ·P)ᵀ: transposing the small [.., s, dv] operand and result instead of the
   // [.., sq, skv] probabilities (ORT's Transpose of the big matrix costs more than the MatMul).
   const transposedProduct = (small: string, big: string): string =>
-    g.transpose(g.matmul(g.transpose(small, swapLast), big), swapLast);
+    g.transpose(g.matmul(g.transpose(small, SWAP_LAST), big), SWAP_LAST);
   const dv5 = g.reduceSum(transposedProduct(dO5, p), [2]);
-  const dP = g.matmul(dO5, x.vT5);
+  const dP = g.matmul(dO5, g.transpose(x.v5, SWAP_LAST));
   const dS = g.mul(p, g.sub(dP, rowDot));
   const scale = g.float(c.scale);
   const dScaled = g.mul(dS, scale);

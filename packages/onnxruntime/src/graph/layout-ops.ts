@@ -81,17 +81,11 @@ export function queryTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, d
   return g.transpose(split, [batch, 2, 3, seq, 4]);
 }
 
-/** A key-like tensor (k, v; hg heads) to [b, hg, 1, s, dim], or transposed to [b, hg, 1, dim, s]. */
-export function keyTo5d(
-  g: GraphBuilder,
-  c: AttentionGraphConfig,
-  x: string,
-  dim: number,
-  transposed: boolean,
-): string {
+/** A key-like tensor (k, v; hg heads) of the format to [b, hg, 1, s, dim]. */
+export function keyTo5d(g: GraphBuilder, c: AttentionGraphConfig, x: string, dim: number): string {
   const { batch, seq } = axesOf(c.format);
   const split = g.reshape(x, [...leadingDims(c, c.skv), c.hg, 1, dim]);
-  return g.transpose(split, transposed ? [batch, 2, 3, 4, seq] : [batch, 2, 3, seq, 4]);
+  return g.transpose(split, [batch, 2, 3, seq, 4]);
 }
 
 /** [b, hg, g, s, dim] back to the format's 4D shape (bshd for thd, to be packed after) with hg*g heads. */
