@@ -1,0 +1,34 @@
+/* CUDA devices and memory through the te C API. Without CUDA in the build (or without a driver/GPU at
+ * run time) te_device_count returns 0 and the rest return TE_ERR_NO_CUDA. */
+#ifndef TE_DEVICE_H
+#define TE_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "te_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct te_device_info {
+  char name[256];
+  int32_t arch;          /* major * 10 + minor */
+  uint64_t total_memory; /* bytes */
+  uint64_t free_memory;
+} te_device_info;
+
+/* 1 when the library was compiled with CUDA kernels. */
+int te_cuda_compiled(void);
+int te_device_count(void);
+te_status te_device_get_info(int device, te_device_info* info);
+te_status te_device_alloc(int device, size_t bytes, void** ptr);
+te_status te_device_free(int device, void* ptr);
+te_status te_memcpy_h2d(int device, void* dst, const void* src, size_t bytes);
+te_status te_memcpy_d2h(int device, void* dst, const void* src, size_t bytes);
+te_status te_device_synchronize(int device);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
