@@ -1,4 +1,4 @@
-import { type AttentionInputs, BackendError, type SelectionOptions, listBackends, selectBackend } from "@te/core";
+import { ArgumentError, type AttentionInputs, BackendError, type SelectionOptions, listBackends, selectBackend } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
 import { type DotProductAttentionCall, type DotProductAttentionConfig, callParams } from "./call-params.js";
 import { TFJS_KIND } from "./tensor-bridge.js";
@@ -35,6 +35,9 @@ export function dotProductAttention(
   options: DotProductAttentionOptions,
 ): DotProductAttentionResult {
   const p = callParams(q, k, v, options, options);
+  if (p.softmaxType === "learnable" && options.softmaxOffset?.shape.join() !== String(p.h)) {
+    throw new ArgumentError("softmaxOffset", `a tensor of shape [${p.h}] for softmaxType "learnable"`, options.softmaxOffset?.shape);
+  }
   // Backends with only the async interface cannot be recorded on the tape; they are not candidates here.
   const untaped = listBackends()
     .filter((b) => b.tensors.kind === TFJS_KIND && !isTfjsAttentionBackend(b))

@@ -14,6 +14,8 @@ import {
 import * as tf from "@tensorflow/tfjs-core";
 import { activeBackendIsHostMemory, hostView } from "./host-view.js";
 import { tfjsTensors } from "./tensor-bridge.js";
+import type { TfjsAttentionBackend } from "./tfjs-backend.js";
+import { runAttentionKernel, tfjsKernelsReady } from "./tfjs-kernels.js";
 
 /** The host-memory kernel backend tfjs.fused runs: TE's CPU flash kernel from @te/native. */
 export const NATIVE_CPU_ID = "native.cpu";
@@ -34,9 +36,10 @@ const toTf = (t: HostTensor): Promise<tf.Tensor> => tfjsTensors.fromHost(t);
  * A FlashAttention-family backend for tf.Tensors that runs a host-memory kernel backend (registered in
  * core's registry with tensor kind "host") on views of tfjs's cpu tensors: inputs are read in place,
  * outputs come back as new tf.Tensors. `kernelId` is native.cpu for the registered tfjs.fused;
- * tests may point it at another host backend.
+ * tests may point it at another host backend. Under tfjs's gradient tape (`attend`) it runs the tfjs
+ * kernels that registerTfjsKernels installed for the same host kernel, when they are installed.
  */
-export function createHostKernelBackend(kernelId: string, id = "tfjs.fused"): AttentionBackend<tf.Tensor> {
+export function createHostKernelBackend(kernelId: string, id = "tfjs.fused"): TfjsAttentionBackend {
   const kernelOf = () => getBackend(kernelId) as AttentionBackend<HostTensor> | undefined;
   const hostParams = (p: AttentionParams): AttentionParams => ({ ...p, device: "host" });
 
@@ -71,6 +74,8 @@ export function createHostKernelBackend(kernelId: string, id = "tfjs.fused"): At
     dtypes: ["fp32"],
     rank: (context) => teRank("FlashAttention", context.cudaArch),
     explain,
+    attend: (inputs, p) => runAttentionKernel(kernelId, inputs, p),
+    canAttend: () => tfjsKernelsReady(kernelId),
     async forward(inputs: AttentionInputs<tf.Tensor>, p: AttentionParams): Promise<ForwardResult<tf.Tensor>> {
       const kernel = kernelOf()!;
       const view = (t: tf.Tensor | undefined) => (t ? hostView(t) : undefined);

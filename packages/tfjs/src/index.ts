@@ -7,6 +7,14 @@ export { TFJS_NATIVE_RULES, tfjsNativeBackend } from "./native-backend.js";
 export { nativeAttention, nativeAttentionGradients } from "./native-attention.js";
 export { NATIVE_CPU_ID, createHostKernelBackend, tfjsFusedBackend } from "./fused-backend.js";
 export { hostView } from "./host-view.js";
+export {
+  attentionGradKernelName,
+  attentionKernelName,
+  registerTfjsKernels,
+  runAttentionKernel,
+  tfjsKernelsReady,
+} from "./tfjs-kernels.js";
+export type { SyncHostAttention } from "./tfjs-kernels.js";
 export { isTfjsAttentionBackend } from "./tfjs-backend.js";
 export type { TfjsAttentionBackend } from "./tfjs-backend.js";
 export { callParams } from "./call-params.js";

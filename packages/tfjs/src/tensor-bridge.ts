@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 export const TFJS_KIND = "tfjs";
 
 /** Copies a strided host tensor into a new contiguous Float32Array (tfjs tensors are always dense). */
-function denseFloat32(t: HostTensor): Float32Array {
+export function denseFloat32(t: HostTensor): Float32Array {
   if (t.data instanceof Float32Array && t.offset === 0 && isContiguous(t) && t.data.length === numel(t.shape)) {
     // tf.tensor copies its values, so handing it the caller's array does not alias it.
     return t.data;

@@ -8,8 +8,11 @@ import type * as tf from "@tensorflow/tfjs-core";
 export interface TfjsAttentionBackend extends AttentionBackend<tf.Tensor> {
   /** o (q's format, head dim dv) and lse, recorded on the tape so gradients flow to q, k, v, bias, offset. */
   attend(inputs: AttentionInputs<tf.Tensor>, p: AttentionParams): { o: tf.Tensor; lse: tf.Tensor };
+  /** Whether `attend` can run now (e.g. its tfjs kernels are registered); absent = always. */
+  canAttend?(): boolean;
 }
 
 export function isTfjsAttentionBackend(b: AttentionBackend<unknown>): b is TfjsAttentionBackend {
-  return typeof (b as Partial<TfjsAttentionBackend>).attend === "function";
+  const t = b as Partial<TfjsAttentionBackend>;
+  return typeof t.attend === "function" && (t.canAttend?.() ?? true);
 }
