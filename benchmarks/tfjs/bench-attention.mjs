@@ -40,7 +40,8 @@ const budgetMs = Number(args["budget-ms"]);
 const tf = await load("@tensorflow/tfjs");
 await load("@tensorflow/tfjs-backend-wasm");
 const core = await load("@te/core");
-const adapter = await import(pathToFileURL(path.join(adapterDir, "dist/index.js")).href);
+// Importing @te/tfjs registers tfjs.native and tfjs.fused.
+await import(pathToFileURL(path.join(adapterDir, "dist/index.js")).href);
 
 /** Median wall time of `run` after one warm-up, over as many runs as fit the budget (at least 3). */
 function time(run) {
@@ -62,7 +63,16 @@ for (const backendName of args.backends.split(",")) {
   await tf.setBackend(backendName);
   await tf.ready();
   for (const s of seqs) {
-    const p = core.makeParams({ b, h, d, sq: s, device: "tfjs", maskType: args.mask, qkvFormat: "bshd", isTraining: true });
+    const p = core.makeParams({
+      b,
+      h,
+      d,
+      sq: s,
+      device: "tfjs",
+      maskType: args.mask,
+      qkvFormat: "bshd",
+      isTraining: true,
+    });
     const q = tf.randomNormal([b, s, h, d]);
     const k = tf.randomNormal([b, s, h, d]);
     const v = tf.randomNormal([b, s, h, d]);
@@ -70,7 +80,9 @@ for (const backendName of args.backends.split(",")) {
     const row = { tfjsBackend: backendName, s, results: {} };
     for (const id of candidates) {
       const backend = core.getBackend(id);
-      const verdict = backend ? backend.explain(p, { cudaArch: null, env: process.env }) : { ok: false, reasons: [{ rule: "not_registered", message: "not registered" }] };
+      const verdict = backend
+        ? backend.explain(p, { cudaArch: null, env: process.env })
+        : { ok: false, reasons: [{ rule: "not_registered", message: "not registered" }] };
       if (!verdict.ok) {
         row.results[id] = { skipped: verdict.reasons.map((r) => `${r.message} [${r.rule}]`).join("; ") };
         continue;
@@ -83,17 +95,26 @@ for (const backendName of args.backends.split(",")) {
           for (const g of grads) g.dataSync();
         }),
       );
-      row.results[id] = { forwardMs: forward.ms, forwardBackwardMs: training.ms, runs: forward.runs + training.runs };
+      row.results[id] = {
+        forwardMs: forward.ms,
+        forwardBackwardMs: training.ms,
+        runs: forward.runs + training.runs,
+      };
     }
     tf.dispose([q, k, v, dO]);
     rows.push(row);
     const cells = candidates.map((id) => {
       const r = row.results[id];
-      return r.skipped ? `${id}: skipped` : `${id}: fwd ${r.forwardMs.toFixed(1)} ms, fwd+bwd ${r.forwardBackwardMs.toFixed(1)} ms`;
+      return r.skipped
+        ? `${id}: skipped`
+        : `${id}: fwd ${r.forwardMs.toFixed(1)} ms, fwd+bwd ${r.forwardBackwardMs.toFixed(1)} ms`;
     });
     const nat = row.results["tfjs.native"];
     const fused = row.results["tfjs.fused"];
-    const ratio = nat?.forwardMs && fused?.forwardMs ? `  fused speed-up fwd ${(nat.forwardMs / fused.forwardMs).toFixed(2)}x, fwd+bwd ${(nat.forwardBackwardMs / fused.forwardBackwardMs).toFixed(2)}x` : "";
+    const ratio =
+      nat?.forwardMs && fused?.forwardMs
+        ? `  fused speed-up fwd ${(nat.forwardMs / fused.forwardMs).toFixed(2)}x, fwd+bwd ${(nat.forwardBackwardMs / fused.forwardBackwardMs).toFixed(2)}x`
+        : "";
     console.log(`${backendName.padEnd(4)} s=${String(s).padStart(5)}  ${cells.join("  |  ")}${ratio}`);
   }
 }
@@ -102,9 +123,13 @@ for (const r of rows.filter((x) => x.tfjsBackend === "wasm")) {
   const c = rows.find((x) => x.tfjsBackend === "cpu" && x.s === r.s);
   const n = r.results["tfjs.native"];
   const cn = c?.results["tfjs.native"];
-  if (n?.forwardMs && cn?.forwardMs) console.log(`tfjs.native s=${r.s}: wasm is ${(cn.forwardMs / n.forwardMs).toFixed(2)}x cpu (fwd), ${(cn.forwardBackwardMs / n.forwardBackwardMs).toFixed(2)}x (fwd+bwd)`);
+  if (n?.forwardMs && cn?.forwardMs)
+    console.log(
+      `tfjs.native s=${r.s}: wasm is ${(cn.forwardMs / n.forwardMs).toFixed(2)}x cpu (fwd), ${(cn.forwardBackwardMs / n.forwardBackwardMs).toFixed(2)}x (fwd+bwd)`,
+    );
 }
-for (const [id, r] of Object.entries(rows[0]?.results ?? {})) if (r.skipped) console.log(`${id} skipped: ${r.skipped}`);
+for (const [id, r] of Object.entries(rows[0]?.results ?? {}))
+  if (r.skipped) console.log(`${id} skipped: ${r.skipped}`);
 
 const git = (cmd) => {
   try {
@@ -121,7 +146,8 @@ const pkgVersion = (name) => {
   }
 };
 const record = {
-  benchmark: "tfjs attention: TE unfused as tfjs ops (tfjs.native) vs TE CPU kernel as a tfjs kernel (tfjs.fused), per tfjs backend",
+  benchmark:
+    "tfjs attention: TE unfused as tfjs ops (tfjs.native) vs TE CPU kernel as a tfjs kernel (tfjs.fused), per tfjs backend",
   date: new Date().toISOString(),
   commit: git("rev-parse HEAD"),
   dirty: (git("status --porcelain -- packages/tfjs benchmarks/tfjs") ?? "") !== "",
@@ -137,10 +163,22 @@ const record = {
     "@tensorflow/tfjs": pkgVersion("@tensorflow/tfjs"),
     "@tensorflow/tfjs-backend-wasm": pkgVersion("@tensorflow/tfjs-backend-wasm"),
   },
-  config: { b, h, hg: h, d, mask: args.mask, dtype: "fp32", timing: "median wall time after a warm-up, outputs read back (dataSync)" },
+  config: {
+    b,
+    h,
+    hg: h,
+    d,
+    mask: args.mask,
+    dtype: "fp32",
+    timing: "median wall time after a warm-up, outputs read back (dataSync)",
+  },
   rows,
 };
-const out = path.join(root, "benchmarks/results", `tfjs-${args.backends.replaceAll(",", "-")}-${args.mask}.json`);
+const out = path.join(
+  root,
+  "benchmarks/results",
+  `tfjs-${args.backends.replaceAll(",", "-")}-${args.mask}.json`,
+);
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(record, null, 2)}\n`);
 console.log(`recorded in ${path.relative(root, out)}`);

@@ -22,7 +22,8 @@ class Canvas implements RgbImage {
     for (let s = 0; s <= steps; s++) {
       const x = x0 + ((x1 - x0) * s) / steps;
       const y = y0 + ((y1 - y0) * s) / steps;
-      for (let dx = 0; dx < thickness; dx++) for (let dy = 0; dy < thickness; dy++) this.set(x + dx, y + dy, c);
+      for (let dx = 0; dx < thickness; dx++)
+        for (let dy = 0; dy < thickness; dy++) this.set(x + dx, y + dy, c);
     }
   }
 }
@@ -63,7 +64,9 @@ export function plotLoss(losses: readonly number[], width = 640, height = 360): 
   canvas.line(margin, margin, margin, height - margin, AXIS);
   canvas.line(margin, height - margin, width - margin, height - margin, AXIS);
   const trend = smooth(losses);
-  for (let i = 1; i < losses.length; i++) canvas.line(xOf(i - 1), yOf(losses[i - 1]), xOf(i), yOf(losses[i]), RAW);
-  for (let i = 1; i < trend.length; i++) canvas.line(xOf(i - 1), yOf(trend[i - 1]), xOf(i), yOf(trend[i]), SMOOTH, 2);
+  for (let i = 1; i < losses.length; i++)
+    canvas.line(xOf(i - 1), yOf(losses[i - 1]), xOf(i), yOf(losses[i]), RAW);
+  for (let i = 1; i < trend.length; i++)
+    canvas.line(xOf(i - 1), yOf(trend[i - 1]), xOf(i), yOf(trend[i]), SMOOTH, 2);
   return canvas;
 }

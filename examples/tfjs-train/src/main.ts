@@ -33,7 +33,11 @@ const result = trainReversal({
 writeFileSync(values.out, encodePng(plotLoss(result.losses)));
 const verdict = result.accuracy >= TARGET_ACCURACY ? "reached" : "MISSED";
 console.log(`attention backends: ${result.attentionBackends.join(", ")}`);
-console.log(`final loss ${result.losses[result.losses.length - 1].toFixed(4)}, ${result.seconds.toFixed(1)} s`);
-console.log(`held-out token accuracy ${(100 * result.accuracy).toFixed(2)}% (${verdict} the ${100 * TARGET_ACCURACY}% target)`);
+console.log(
+  `final loss ${result.losses[result.losses.length - 1].toFixed(4)}, ${result.seconds.toFixed(1)} s`,
+);
+console.log(
+  `held-out token accuracy ${(100 * result.accuracy).toFixed(2)}% (${verdict} the ${100 * TARGET_ACCURACY}% target)`,
+);
 console.log(`loss curve written to ${values.out}`);
 process.exitCode = result.accuracy >= TARGET_ACCURACY ? 0 : 1;

@@ -36,7 +36,10 @@ class Block {
   readonly attention: DotProductAttention;
   private readonly weights: Record<string, tf.Variable>;
 
-  constructor(private readonly c: ModelConfig, seed: number) {
+  constructor(
+    private readonly c: ModelConfig,
+    seed: number,
+  ) {
     const d = c.dModel;
     this.weights = {
       ln1g: ones(d),
@@ -105,7 +108,15 @@ export class TinyTransformer {
   }
 
   get variables(): tf.Variable[] {
-    return [this.embedding, this.positions, ...this.blocks.flatMap((b) => b.variables), this.lnGain, this.lnBias, this.readout, this.readoutBias];
+    return [
+      this.embedding,
+      this.positions,
+      ...this.blocks.flatMap((b) => b.variables),
+      this.lnGain,
+      this.lnBias,
+      this.readout,
+      this.readoutBias,
+    ];
   }
 
   /** The attention backend each block ran last (selection is per call). */
@@ -123,7 +134,15 @@ export class TinyTransformer {
   }
 
   dispose(): void {
-    for (const v of [this.embedding, this.positions, this.lnGain, this.lnBias, this.readout, this.readoutBias]) v.dispose();
+    for (const v of [
+      this.embedding,
+      this.positions,
+      this.lnGain,
+      this.lnBias,
+      this.readout,
+      this.readoutBias,
+    ])
+      v.dispose();
     for (const b of this.blocks) b.dispose();
   }
 }

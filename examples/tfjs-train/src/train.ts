@@ -22,7 +22,15 @@ export interface TrainResult {
 /** The token accuracy on held-out sequences this example promises. */
 export const TARGET_ACCURACY = 0.95;
 
-export const DEFAULT_MODEL: ModelConfig = { vocab: 10, seqLen: 8, dModel: 32, heads: 4, layers: 2, mlpHidden: 64, seed: 7 };
+export const DEFAULT_MODEL: ModelConfig = {
+  vocab: 10,
+  seqLen: 8,
+  dModel: 32,
+  heads: 4,
+  layers: 2,
+  mlpHidden: 64,
+  seed: 7,
+};
 
 function crossEntropy(model: TinyTransformer, inputs: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
   const logits = model.logits(inputs);
@@ -33,7 +41,9 @@ function crossEntropy(model: TinyTransformer, inputs: tf.Tensor2D, targets: tf.T
 /** Fraction of positions whose most likely token is the target. */
 export function tokenAccuracy(model: TinyTransformer, random: () => number, sequences = 512): number {
   const { inputs, targets } = reversalBatch(random, sequences, model.config.seqLen, model.config.vocab);
-  const accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(model.logits(inputs), -1), targets), "float32")).dataSync()[0]);
+  const accuracy = tf.tidy(
+    () => tf.mean(tf.cast(tf.equal(tf.argMax(model.logits(inputs), -1), targets), "float32")).dataSync()[0],
+  );
   inputs.dispose();
   targets.dispose();
   return accuracy;
@@ -47,7 +57,12 @@ export function trainReversal(options: TrainOptions): TrainResult {
   const random = mulberry32(options.model.seed);
   const losses: number[] = [];
   for (let step = 0; step < options.steps; step++) {
-    const { inputs, targets } = reversalBatch(random, options.batch, options.model.seqLen, options.model.vocab);
+    const { inputs, targets } = reversalBatch(
+      random,
+      options.batch,
+      options.model.seqLen,
+      options.model.vocab,
+    );
     const loss = optimizer.minimize(() => crossEntropy(model, inputs, targets), true, model.variables);
     const value = loss!.dataSync()[0];
     tf.dispose([loss!, inputs, targets]);
@@ -55,7 +70,12 @@ export function trainReversal(options: TrainOptions): TrainResult {
     options.onStep?.(step, value);
   }
   const accuracy = tokenAccuracy(model, mulberry32(options.model.seed + 1000));
-  const result = { losses, accuracy, seconds: (performance.now() - started) / 1000, attentionBackends: model.attentionBackends };
+  const result = {
+    losses,
+    accuracy,
+    seconds: (performance.now() - started) / 1000,
+    attentionBackends: model.attentionBackends,
+  };
   model.dispose();
   optimizer.dispose();
   return result;

@@ -1,11 +1,11 @@
-import * as tf from "@tensorflow/tfjs";
 import { inflateSync } from "node:zlib";
+import * as tf from "@tensorflow/tfjs";
 import { beforeAll, expect, test } from "vitest";
 import { plotLoss } from "../src/loss-plot.js";
-import { encodePng } from "../src/png.js";
-import { DEFAULT_MODEL, TARGET_ACCURACY, tokenAccuracy, trainReversal } from "../src/train.js";
 import { TinyTransformer } from "../src/model.js";
+import { encodePng } from "../src/png.js";
 import { mulberry32 } from "../src/reversal-task.js";
+import { DEFAULT_MODEL, TARGET_ACCURACY, tokenAccuracy, trainReversal } from "../src/train.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");

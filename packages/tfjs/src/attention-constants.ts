@@ -1,10 +1,10 @@
 import {
   type AttentionInputs,
   type AttentionParams,
-  type EntryMask,
   alibiBias,
   allowedKeyRange,
   defaultAlibiSlopes,
+  type EntryMask,
   entryMask,
   isCausal,
 } from "@te/core";
@@ -50,8 +50,7 @@ function geometryOf(inputs: AttentionInputs<unknown>, p: AttentionParams): Geome
   return { b: p.b, h: p.h, sq: p.sq, skv: p.skv, lq, lk, entries };
 }
 
-const hasShortSequences = (g: Geometry): boolean =>
-  g.lq.some((l) => l < g.sq) || g.lk.some((l) => l < g.skv);
+const hasShortSequences = (g: Geometry): boolean => g.lq.some((l) => l < g.sq) || g.lk.some((l) => l < g.skv);
 
 function allowedPairs(inputs: AttentionInputs<unknown>, p: AttentionParams, g: Geometry): tf.Tensor4D | null {
   const [left, right] = p.window;

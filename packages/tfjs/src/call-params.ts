@@ -1,14 +1,14 @@
 import {
-  type AttentionParams,
   ArgumentError,
+  type AttentionParams,
   type BiasShape,
   type BiasType,
+  isPadding,
   type MaskTensor,
   type MaskType,
+  makeParams,
   type QkvFormat,
   type SoftmaxType,
-  isPadding,
-  makeParams,
 } from "@te/core";
 import type * as tf from "@tensorflow/tfjs-core";
 import { TFJS_KIND } from "./tensor-bridge.js";
@@ -90,15 +90,22 @@ export function callParams(
 ): AttentionParams {
   const format = config.qkvFormat ?? "sbhd";
   const rank = format === "thd" ? 3 : 4;
-  for (const [name, t] of [["q", q], ["k", k], ["v", v]] as const) {
-    if (t.rank !== rank) throw new ArgumentError(name, `a rank-${rank} tensor for qkv_format ${format}`, t.shape);
+  for (const [name, t] of [
+    ["q", q],
+    ["k", k],
+    ["v", v],
+  ] as const) {
+    if (t.rank !== rank)
+      throw new ArgumentError(name, `a rank-${rank} tensor for qkv_format ${format}`, t.shape);
     if (t.dtype !== "float32") throw new ArgumentError(`${name}.dtype`, "float32", t.dtype);
   }
   const h = config.numAttentionHeads;
   const hg = config.numGqaGroups ?? h;
-  const [d, dv] = typeof config.kvChannels === "number" ? [config.kvChannels, config.kvChannels] : config.kvChannels;
+  const [d, dv] =
+    typeof config.kvChannels === "number" ? [config.kvChannels, config.kvChannels] : config.kvChannels;
   if (!positiveInt(h)) throw new ArgumentError("numAttentionHeads", "a positive integer", h);
-  if (!positiveInt(hg) || h % hg !== 0) throw new ArgumentError("numGqaGroups", `a divisor of numAttentionHeads (${h})`, hg);
+  if (!positiveInt(hg) || h % hg !== 0)
+    throw new ArgumentError("numGqaGroups", `a divisor of numAttentionHeads (${h})`, hg);
   const headsAxis = rank - 2;
   const expect = (name: string, t: tf.Tensor, heads: number, dim: number) => {
     if (t.shape[headsAxis] !== heads || t.shape[headsAxis + 1] !== dim) {
@@ -128,8 +135,12 @@ export function callParams(
       throw new ArgumentError("k/v", `batch ${b} and one sequence length for k and v`, [k.shape, v.shape]);
     }
   }
-  for (const [name, cu] of [["cuSeqlensQ", call.cuSeqlensQ], ["cuSeqlensKv", call.cuSeqlensKv]] as const) {
-    if (cu && cu.length !== b + 1) throw new ArgumentError(name, `an Int32Array of length b + 1 = ${b + 1}`, cu);
+  for (const [name, cu] of [
+    ["cuSeqlensQ", call.cuSeqlensQ],
+    ["cuSeqlensKv", call.cuSeqlensKv],
+  ] as const) {
+    if (cu && cu.length !== b + 1)
+      throw new ArgumentError(name, `an Int32Array of length b + 1 = ${b + 1}`, cu);
   }
 
   const maskType = call.attnMaskType ?? config.attnMaskType ?? "causal";
@@ -141,14 +152,16 @@ export function callParams(
   }
   const biasType = call.coreAttentionBiasType ?? (call.coreAttentionBias ? "post_scale_bias" : "no_bias");
   const scaledBias = biasType === "pre_scale_bias" || biasType === "post_scale_bias";
-  if (scaledBias && !call.coreAttentionBias) throw new ArgumentError("coreAttentionBias", `a tensor for ${biasType}`);
+  if (scaledBias && !call.coreAttentionBias)
+    throw new ArgumentError("coreAttentionBias", `a tensor for ${biasType}`);
   const slopes = call.alibiSlopes;
   if (slopes && slopes.length !== h && slopes.length !== b * h) {
     throw new ArgumentError("alibiSlopes", `${h} or ${b * h} slopes`, slopes);
   }
   const window = call.windowSize ?? config.windowSize ?? [-1, -1];
   const dropout = config.attentionDropout ?? 0;
-  if (!(dropout >= 0 && dropout < 1)) throw new ArgumentError("attentionDropout", "a probability in [0, 1)", dropout);
+  if (!(dropout >= 0 && dropout < 1))
+    throw new ArgumentError("attentionDropout", "a probability in [0, 1)", dropout);
 
   return makeParams({
     qkvFormat: format,
@@ -166,13 +179,15 @@ export function callParams(
     window: [window[0], window[1]],
     bottomRightDiagonal: config.bottomRightDiagonal ?? true,
     biasType,
-    biasShape: scaledBias && call.coreAttentionBias ? biasShapeOf(call.coreAttentionBias, b, h, sq, skv) : null,
+    biasShape:
+      scaledBias && call.coreAttentionBias ? biasShapeOf(call.coreAttentionBias, b, h, sq, skv) : null,
     biasRequiresGrad: scaledBias && (call.biasRequiresGrad ?? true),
     alibiSlopes: biasType !== "alibi" ? null : !slopes ? "default" : slopes.length === h ? "h" : "bh",
     softmaxType: config.softmaxType ?? "vanilla",
     softmaxScale: config.softmaxScale ?? 1 / Math.sqrt(d),
     dropout,
     isTraining: call.isTraining ?? true,
-    paddedThd: format === "thd" && (call.cuSeqlensQPadded !== undefined || call.cuSeqlensKvPadded !== undefined),
+    paddedThd:
+      format === "thd" && (call.cuSeqlensQPadded !== undefined || call.cuSeqlensKvPadded !== undefined),
   });
 }

@@ -1,6 +1,13 @@
-import { ArgumentError, type AttentionInputs, BackendError, type SelectionOptions, listBackends, selectBackend } from "@te/core";
+import {
+  ArgumentError,
+  type AttentionInputs,
+  BackendError,
+  listBackends,
+  type SelectionOptions,
+  selectBackend,
+} from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { type DotProductAttentionCall, type DotProductAttentionConfig, callParams } from "./call-params.js";
+import { callParams, type DotProductAttentionCall, type DotProductAttentionConfig } from "./call-params.js";
 import { TFJS_KIND } from "./tensor-bridge.js";
 import { isTfjsAttentionBackend } from "./tfjs-backend.js";
 
@@ -36,7 +43,11 @@ export function dotProductAttention(
 ): DotProductAttentionResult {
   const p = callParams(q, k, v, options, options);
   if (p.softmaxType === "learnable" && options.softmaxOffset?.shape.join() !== String(p.h)) {
-    throw new ArgumentError("softmaxOffset", `a tensor of shape [${p.h}] for softmaxType "learnable"`, options.softmaxOffset?.shape);
+    throw new ArgumentError(
+      "softmaxOffset",
+      `a tensor of shape [${p.h}] for softmaxType "learnable"`,
+      options.softmaxOffset?.shape,
+    );
   }
   // Backends with only the async interface cannot be recorded on the tape; they are not candidates here.
   const untaped = listBackends()
@@ -45,7 +56,10 @@ export function dotProductAttention(
   const selection = options.selection ?? {};
   const { backend } = selectBackend(p, { ...selection, exclude: [...(selection.exclude ?? []), ...untaped] });
   if (!isTfjsAttentionBackend(backend)) {
-    throw new BackendError(backend.id, "was selected for tf.Tensors but cannot run under tfjs's gradient tape");
+    throw new BackendError(
+      backend.id,
+      "was selected for tf.Tensors but cannot run under tfjs's gradient tape",
+    );
   }
   const inputs: AttentionInputs<tf.Tensor> = {
     q,

@@ -5,10 +5,10 @@ import {
   type Eligibility,
   type ForwardResult,
   type Gradients,
+  getBackend,
   type HostTensor,
   type SavedForBackward,
   type SelectionContext,
-  getBackend,
   teRank,
 } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
@@ -53,17 +53,39 @@ export function createHostKernelBackend(kernelId: string, id = "tfjs.fused"): Tf
       return { ok: false, reasons: [{ rule: `${id}.kernel_missing`, message }] };
     }
     if (kernel.tensors.kind !== "host") {
-      return { ok: false, reasons: [{ rule: `${id}.kernel_tensors`, message: `${kernelId} takes ${kernel.tensors.kind} tensors, not host memory` }] };
+      return {
+        ok: false,
+        reasons: [
+          {
+            rule: `${id}.kernel_tensors`,
+            message: `${kernelId} takes ${kernel.tensors.kind} tensors, not host memory`,
+          },
+        ],
+      };
     }
     if (!activeBackendIsHostMemory()) {
-      return { ok: false, reasons: [{ rule: `${id}.tfjs_backend`, message: `runs on tfjs's cpu backend only (active: ${tf.getBackend()})` }] };
+      return {
+        ok: false,
+        reasons: [
+          {
+            rule: `${id}.tfjs_backend`,
+            message: `runs on tfjs's cpu backend only (active: ${tf.getBackend()})`,
+          },
+        ],
+      };
     }
     if (!kernel.dtypes.includes(p.dtype)) {
-      return { ok: false, reasons: [{ rule: `${id}.dtype`, message: `${kernelId} does not support dtype ${p.dtype}` }] };
+      return {
+        ok: false,
+        reasons: [{ rule: `${id}.dtype`, message: `${kernelId} does not support dtype ${p.dtype}` }],
+      };
     }
     const verdict = kernel.explain(hostParams(p), context);
     if (verdict.ok) return verdict;
-    return { ok: false, reasons: verdict.reasons.map((r) => ({ rule: r.rule, message: `${kernelId} ${r.message}` })) };
+    return {
+      ok: false,
+      reasons: verdict.reasons.map((r) => ({ rule: r.rule, message: `${kernelId} ${r.message}` })),
+    };
   };
 
   return {
@@ -80,12 +102,27 @@ export function createHostKernelBackend(kernelId: string, id = "tfjs.fused"): Tf
       const kernel = kernelOf()!;
       const view = (t: tf.Tensor | undefined) => (t ? hostView(t) : undefined);
       const result = await kernel.forward(
-        { ...inputs, q: hostView(inputs.q), k: hostView(inputs.k), v: hostView(inputs.v), bias: view(inputs.bias), softmaxOffset: view(inputs.softmaxOffset) },
+        {
+          ...inputs,
+          q: hostView(inputs.q),
+          k: hostView(inputs.k),
+          v: hostView(inputs.v),
+          bias: view(inputs.bias),
+          softmaxOffset: view(inputs.softmaxOffset),
+        },
         hostParams(p),
       );
-      return { o: await toTf(result.o), lse: await toTf(result.lse), saved: new FusedSaved(kernel, result.saved) };
+      return {
+        o: await toTf(result.o),
+        lse: await toTf(result.lse),
+        saved: new FusedSaved(kernel, result.saved),
+      };
     },
-    async backward(saved: SavedForBackward, dO: tf.Tensor, p: AttentionParams): Promise<Gradients<tf.Tensor>> {
+    async backward(
+      saved: SavedForBackward,
+      dO: tf.Tensor,
+      p: AttentionParams,
+    ): Promise<Gradients<tf.Tensor>> {
       const s = saved as FusedSaved;
       const g = await s.kernel.backward(s.saved, hostView(dO), hostParams(p));
       return {

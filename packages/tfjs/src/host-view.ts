@@ -1,4 +1,4 @@
-import { type HostTensor, contiguousStrides } from "@te/core";
+import { contiguousStrides, type HostTensor } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 /**

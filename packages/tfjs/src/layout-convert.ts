@@ -25,7 +25,12 @@ function lengthsOf(inputs: AttentionInputs<unknown>, p: AttentionParams, side: S
     : sequenceLengths(inputs.cuSeqlensKv, p.b, p.skv);
 }
 
-export function toBatchFirst(x: tf.Tensor, side: Side, inputs: AttentionInputs<unknown>, p: AttentionParams): tf.Tensor4D {
+export function toBatchFirst(
+  x: tf.Tensor,
+  side: Side,
+  inputs: AttentionInputs<unknown>,
+  p: AttentionParams,
+): tf.Tensor4D {
   if (p.qkvFormat === "bshd") return x as tf.Tensor4D;
   if (p.qkvFormat === "sbhd") return tf.transpose(x, [1, 0, 2, 3]) as tf.Tensor4D;
   const s = side === "q" ? p.sq : p.skv;
@@ -35,13 +40,23 @@ export function toBatchFirst(x: tf.Tensor, side: Side, inputs: AttentionInputs<u
   const sequences: tf.Tensor[] = [];
   for (let bi = 0; bi < p.b; bi++) {
     const tokens = tf.slice(x, [starts[bi], 0, 0], [lengths[bi], heads, d]);
-    sequences.push(tf.pad(tokens, [[0, s - lengths[bi]], [0, 0], [0, 0]]));
+    sequences.push(
+      tf.pad(tokens, [
+        [0, s - lengths[bi]],
+        [0, 0],
+        [0, 0],
+      ]),
+    );
   }
   return tf.stack(sequences) as tf.Tensor4D;
 }
 
 /** o [b, sq, h, dv] back to q's format; for thd, rows of the packed tensor outside every sequence are 0. */
-export function fromBatchFirst(o: tf.Tensor4D, inputs: AttentionInputs<unknown>, p: AttentionParams): tf.Tensor {
+export function fromBatchFirst(
+  o: tf.Tensor4D,
+  inputs: AttentionInputs<unknown>,
+  p: AttentionParams,
+): tf.Tensor {
   if (p.qkvFormat === "bshd") return o;
   if (p.qkvFormat === "sbhd") return tf.transpose(o, [1, 0, 2, 3]);
   const [b, , h, dv] = o.shape;

@@ -87,7 +87,8 @@ export function nativeAttentionGradients(
       let at = 3;
       const bias = targets.bias ? xs[at++] : inputs.bias;
       const softmaxOffset = targets.softmaxOffset ? xs[at++] : inputs.softmaxOffset;
-      return nativeAttention({ q: xs[0], k: xs[1], v: xs[2], bias, softmaxOffset }, inputs, p, dropoutScale).o;
+      return nativeAttention({ q: xs[0], k: xs[1], v: xs[2], bias, softmaxOffset }, inputs, p, dropoutScale)
+        .o;
     };
     const grads = tf.grads(f)(list, dO);
     let at = 3;

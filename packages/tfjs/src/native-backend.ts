@@ -1,11 +1,11 @@
 import {
   type AttentionInputs,
   type AttentionParams,
+  evaluateRules,
   type ForwardResult,
   type Gradients,
   type Rule,
   type SavedForBackward,
-  evaluateRules,
   teRank,
 } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";

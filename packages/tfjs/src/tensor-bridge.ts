@@ -1,4 +1,12 @@
-import { ArgumentError, type HostTensor, type TensorBridge, type TensorInfo, hostTensor, isContiguous, numel } from "@te/core";
+import {
+  ArgumentError,
+  type HostTensor,
+  hostTensor,
+  isContiguous,
+  numel,
+  type TensorBridge,
+  type TensorInfo,
+} from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
 
 /** The TensorBridge kind of tf.Tensor: calls whose tensors are tf.Tensors select among the "tfjs" backends. */
@@ -6,7 +14,12 @@ export const TFJS_KIND = "tfjs";
 
 /** Copies a strided host tensor into a new contiguous Float32Array (tfjs tensors are always dense). */
 export function denseFloat32(t: HostTensor): Float32Array {
-  if (t.data instanceof Float32Array && t.offset === 0 && isContiguous(t) && t.data.length === numel(t.shape)) {
+  if (
+    t.data instanceof Float32Array &&
+    t.offset === 0 &&
+    isContiguous(t) &&
+    t.data.length === numel(t.shape)
+  ) {
     // tf.tensor copies its values, so handing it the caller's array does not alias it.
     return t.data;
   }
@@ -33,7 +46,7 @@ export const tfjsTensors: TensorBridge<tf.Tensor> = {
   kind: TFJS_KIND,
   async fromHost(t: HostTensor): Promise<tf.Tensor> {
     if (t.dtype !== "fp32" && t.dtype !== "fp64") {
-      throw new ArgumentError("tensor.dtype", 'fp32 or fp64 (tfjs stores floats as float32 only)', t.dtype);
+      throw new ArgumentError("tensor.dtype", "fp32 or fp64 (tfjs stores floats as float32 only)", t.dtype);
     }
     return tf.tensor(denseFloat32(t), [...t.shape], "float32");
   },

@@ -2,9 +2,9 @@ import {
   ArgumentError,
   type AttentionInputs,
   type AttentionParams,
+  contiguousStrides,
   type Gradients,
   type HostTensor,
-  contiguousStrides,
 } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
 import { denseFloat32 } from "./tensor-bridge.js";
@@ -43,7 +43,8 @@ export interface KernelAttrs {
  * absent bias or softmax offset is passed as an empty tensor.
  */
 const INPUT_NAMES = ["q", "k", "v", "bias", "softmaxOffset"] as const;
-const isGiven = (t: tf.TensorInfo | undefined): t is tf.TensorInfo => t !== undefined && t.shape.some((n) => n > 0);
+const isGiven = (t: tf.TensorInfo | undefined): t is tf.TensorInfo =>
+  t !== undefined && t.shape.some((n) => n > 0);
 
 /** What tfjs's cpu backend offers a kernel function: its arrays (no copy) and tensor construction. */
 interface HostMemoryBackend {
@@ -67,7 +68,11 @@ function input(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
   return t;
 }
 
-function hostInputs(backend: HostMemoryBackend, inputs: tf.NamedTensorInfoMap, attrs: KernelAttrs): AttentionInputs<HostTensor> {
+function hostInputs(
+  backend: HostMemoryBackend,
+  inputs: tf.NamedTensorInfoMap,
+  attrs: KernelAttrs,
+): AttentionInputs<HostTensor> {
   return {
     ...attrs.extras,
     q: viewOf(backend, input(inputs, "q")),
@@ -130,11 +135,13 @@ export function registerTfjsKernels(host: SyncHostAttention): void {
       const named = Object.fromEntries(INPUT_NAMES.map((name, i) => [name, saved[i]]));
       // One backward kernel yields every gradient. It runs here, not in the per-input closures: tfjs runs
       // each closure in its own scope, which would free the gradients the first closure did not return.
-      const grads = tf.engine().runKernel(
-        backwardName,
-        { ...named, o: saved[n], lse: saved[n + 1], dO },
-        a as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor[];
+      const grads = tf
+        .engine()
+        .runKernel(
+          backwardName,
+          { ...named, o: saved[n], lse: saved[n + 1], dO },
+          a as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
       return Object.fromEntries(INPUT_NAMES.map((name, i) => [name, () => grads[i]]));
     },
   });
@@ -142,7 +149,13 @@ export function registerTfjsKernels(host: SyncHostAttention): void {
 
 function zerosLike(t: tf.TensorInfo): HostTensor {
   const n = t.shape.reduce((x, y) => x * y, 1);
-  return { dtype: "fp32", shape: t.shape, strides: contiguousStrides(t.shape), offset: 0, data: new Float32Array(n) };
+  return {
+    dtype: "fp32",
+    shape: t.shape,
+    strides: contiguousStrides(t.shape),
+    offset: 0,
+    data: new Float32Array(n),
+  };
 }
 
 /** Whether a host kernel's tfjs kernels are registered for the active tfjs backend. */
@@ -161,11 +174,9 @@ export function runAttentionKernel(
   return tf.tidy(() => {
     const empty = tf.zeros([0]);
     const tensors = { q, k, v, bias: bias ?? empty, softmaxOffset: softmaxOffset ?? empty };
-    const [o, lse] = tf.engine().runKernel(
-      attentionKernelName(hostId),
-      tensors,
-      attrs as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor[];
+    const [o, lse] = tf
+      .engine()
+      .runKernel(attentionKernelName(hostId), tensors, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
     return { o, lse };
   });
 }

@@ -4,4 +4,5 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** The shared conformance cases (../shared next to the checkout), or TE_CONFORMANCE_DIR. */
-export const CONFORMANCE_DIR = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../../shared/conformance/cases");
+export const CONFORMANCE_DIR =
+  process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../../shared/conformance/cases");

@@ -2,14 +2,14 @@ import {
   ArgumentError,
   type AttentionParams,
   type HostTensor,
-  NoBackendError,
   hostTensor,
+  NoBackendError,
   referenceBackend,
   toFloat64,
 } from "@te/core";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, test } from "vitest";
-import { DotProductAttention, callParams, dotProductAttention } from "../src/index.js";
+import { callParams, DotProductAttention, dotProductAttention } from "../src/index.js";
 
 beforeAll(async () => {
   await tf.setBackend("cpu");
@@ -31,9 +31,20 @@ function expectClose(got: tf.Tensor, want: HostTensor, tol = 1e-4) {
 }
 
 /** The reference backend's o and gradients for the same call, on host copies of the inputs. */
-async function reference(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, dO: tf.Tensor, p: AttentionParams, seed = 0, offset = 0) {
+async function reference(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  dO: tf.Tensor,
+  p: AttentionParams,
+  seed = 0,
+  offset = 0,
+) {
   const rp = { ...p, device: "host" };
-  const fwd = await referenceBackend.forward({ q: host(q), k: host(k), v: host(v), dropoutSeed: seed, dropoutOffset: offset }, rp);
+  const fwd = await referenceBackend.forward(
+    { q: host(q), k: host(k), v: host(v), dropoutSeed: seed, dropoutOffset: offset },
+    rp,
+  );
   const g = await referenceBackend.backward(fwd.saved, host(dO), rp);
   return { o: fwd.o, ...g };
 }
@@ -45,10 +56,18 @@ describe("dotProductAttention on tf.Tensors", () => {
     const k = random([s, b, hg, d]);
     const v = random([s, b, hg, d]);
     const dO = random([s, b, h, d]);
-    const options = { numAttentionHeads: h, numGqaGroups: hg, kvChannels: d, qkvFormat: "sbhd", attnMaskType: "causal" } as const;
+    const options = {
+      numAttentionHeads: h,
+      numGqaGroups: hg,
+      kvChannels: d,
+      qkvFormat: "sbhd",
+      attnMaskType: "causal",
+    } as const;
     const result = dotProductAttention(q, k, v, options);
     expect(result.backend).toBe("tfjs.native");
-    const [dq, dk, dv] = tf.grads((a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) => dotProductAttention(a, bb, c, options).o)([q, k, v], dO);
+    const [dq, dk, dv] = tf.grads(
+      (a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) => dotProductAttention(a, bb, c, options).o,
+    )([q, k, v], dO);
     const want = await reference(q, k, v, dO, callParams(q, k, v, options, {}));
     expectClose(result.o, want.o);
     expectClose(dq, want.dq);
@@ -72,7 +91,9 @@ describe("dotProductAttention on tf.Tensors", () => {
       dropoutOffset: 7,
     } as const;
     const o = dotProductAttention(q, k, v, options).o;
-    const [dq, dk, dv] = tf.grads((a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) => dotProductAttention(a, bb, c, options).o)([q, k, v], dO);
+    const [dq, dk, dv] = tf.grads(
+      (a: tf.Tensor, bb: tf.Tensor, c: tf.Tensor) => dotProductAttention(a, bb, c, options).o,
+    )([q, k, v], dO);
     const want = await reference(q, k, v, dO, callParams(q, k, v, options, {}), 12345, 7);
     expectClose(o, want.o);
     expectClose(dq, want.dq);
@@ -84,17 +105,32 @@ describe("dotProductAttention on tf.Tensors", () => {
 
   test("bad arguments are ArgumentErrors naming the argument", () => {
     const q = random([2, 5, 4, 8]);
-    const call = () => dotProductAttention(q, random([2, 5, 3, 8]), random([2, 5, 3, 8]), { numAttentionHeads: 4, numGqaGroups: 3, kvChannels: 8, qkvFormat: "bshd" });
+    const call = () =>
+      dotProductAttention(q, random([2, 5, 3, 8]), random([2, 5, 3, 8]), {
+        numAttentionHeads: 4,
+        numGqaGroups: 3,
+        kvChannels: 8,
+        qkvFormat: "bshd",
+      });
     expect(call).toThrow(ArgumentError);
     expect(call).toThrow(/numGqaGroups/);
-    expect(() => dotProductAttention(q, q, q, { numAttentionHeads: 2, kvChannels: 8, qkvFormat: "bshd" })).toThrow(/^q: expected 2 heads/);
-    expect(() => dotProductAttention(q, q, q, { numAttentionHeads: 4, kvChannels: 8, qkvFormat: "thd" })).toThrow(/rank-3/);
+    expect(() =>
+      dotProductAttention(q, q, q, { numAttentionHeads: 2, kvChannels: 8, qkvFormat: "bshd" }),
+    ).toThrow(/^q: expected 2 heads/);
+    expect(() =>
+      dotProductAttention(q, q, q, { numAttentionHeads: 4, kvChannels: 8, qkvFormat: "thd" }),
+    ).toThrow(/rank-3/);
   });
 
   test("NVTE_UNFUSED_ATTN=0 leaves no backend and the error says why", () => {
     const q = random([1, 4, 2, 8]);
     const run = () =>
-      dotProductAttention(q, q, q, { numAttentionHeads: 2, kvChannels: 8, qkvFormat: "bshd", selection: { env: { NVTE_UNFUSED_ATTN: "0", NVTE_FUSED_ATTN: "0", NVTE_FLASH_ATTN: "0" } } });
+      dotProductAttention(q, q, q, {
+        numAttentionHeads: 2,
+        kvChannels: 8,
+        qkvFormat: "bshd",
+        selection: { env: { NVTE_UNFUSED_ATTN: "0", NVTE_FUSED_ATTN: "0", NVTE_FLASH_ATTN: "0" } },
+      });
     expect(run).toThrow(NoBackendError);
     expect(run).toThrow(/tfjs\.native.*NVTE_UNFUSED_ATTN=0/);
   });
@@ -103,7 +139,13 @@ describe("dotProductAttention on tf.Tensors", () => {
 describe("DotProductAttention layer", () => {
   test("flattens heads as TE does and trains its learnable softmax offset with an optimizer", () => {
     const [b, s, h, d] = [2, 6, 2, 4];
-    const layer = new DotProductAttention({ numAttentionHeads: h, kvChannels: d, qkvFormat: "bshd", attnMaskType: "no_mask", softmaxType: "learnable" });
+    const layer = new DotProductAttention({
+      numAttentionHeads: h,
+      kvChannels: d,
+      qkvFormat: "bshd",
+      attnMaskType: "no_mask",
+      softmaxType: "learnable",
+    });
     const q = random([b, s, h, d]);
     const k = random([b, s, h, d]);
     const v = random([b, s, h, d]);
@@ -113,7 +155,11 @@ describe("DotProductAttention layer", () => {
     // A large offset soaks up probability mass, shrinking |o|: minimising -sum(o^2) must push it down.
     const optimizer = tf.train.sgd(1);
     const before = layer.softmaxOffset!.dataSync().slice();
-    optimizer.minimize(() => tf.neg(tf.sum(tf.square(layer.apply(q, k, v)))) as tf.Scalar, false, layer.trainableWeights);
+    optimizer.minimize(
+      () => tf.neg(tf.sum(tf.square(layer.apply(q, k, v)))) as tf.Scalar,
+      false,
+      layer.trainableWeights,
+    );
     const after = layer.softmaxOffset!.dataSync();
     for (let i = 0; i < h; i++) expect(after[i]).toBeLessThan(before[i]);
     layer.dispose();

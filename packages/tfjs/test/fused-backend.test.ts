@@ -26,7 +26,9 @@ describe("tfjs.fused", () => {
     const verdicts = explainAll(p);
     expect(verdicts.map((v) => v.id)).toEqual(["tfjs.fused", "tfjs.native"]);
     const q = tf.randomNormal([1, 8, 2, 16]);
-    expect(dotProductAttention(q, q, q, { numAttentionHeads: 2, kvChannels: 16, qkvFormat: "bshd" }).backend).toBe("tfjs.native");
+    expect(
+      dotProductAttention(q, q, q, { numAttentionHeads: 2, kvChannels: 16, qkvFormat: "bshd" }).backend,
+    ).toBe("tfjs.native");
   });
 
   // The plumbing (in-place host views of tfjs cpu tensors in, new tf.Tensors out, saved state to backward)
@@ -34,7 +36,11 @@ describe("tfjs.fused", () => {
   test("over a host kernel it passes every conformance case with gradients", async () => {
     const overReference = createHostKernelBackend("reference", "tfjs.over-reference");
     const results: CaseResult[] = [];
-    const summary = await runConformance({ dir: CONFORMANCE_DIR, backend: overReference, onResult: (r) => results.push(r) });
+    const summary = await runConformance({
+      dir: CONFORMANCE_DIR,
+      backend: overReference,
+      onResult: (r) => results.push(r),
+    });
     expect(results.filter((r) => r.status !== "pass").map(formatCaseResult)).toEqual([]);
     expect(summary.passed).toBe(50);
   });

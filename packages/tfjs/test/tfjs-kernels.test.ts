@@ -1,11 +1,11 @@
 import {
   type AttentionInputs,
-  type HostTensor,
   attentionBackward,
   attentionForward,
   buildProblem,
   fromFloat64,
   gather,
+  type HostTensor,
   makeParams,
   registerBackend,
   scatter,
@@ -16,11 +16,11 @@ import {
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, expect, test } from "vitest";
 import {
-  type SyncHostAttention,
   createHostKernelBackend,
   dotProductAttention,
   isTfjsAttentionBackend,
   registerTfjsKernels,
+  type SyncHostAttention,
   tfjsNativeBackend,
 } from "../src/index.js";
 
@@ -80,13 +80,14 @@ test("a host kernel registered as tfjs kernels trains through tf.grads: same val
   const offset = tf.randomNormal([h]);
   const dO = tf.randomNormal([b, s, h, d]);
   const run = (backendId: string) =>
-    tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bb: tf.Tensor, oo: tf.Tensor) =>
-      dotProductAttention(qq, kk, vv, {
-        ...options,
-        coreAttentionBias: bb,
-        softmaxOffset: oo,
-        selection: { backends: [backendId] },
-      }).o,
+    tf.grads(
+      (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bb: tf.Tensor, oo: tf.Tensor) =>
+        dotProductAttention(qq, kk, vv, {
+          ...options,
+          coreAttentionBias: bb,
+          softmaxOffset: oo,
+          selection: { backends: [backendId] },
+        }).o,
     )([q, k, v, bias, offset], dO);
 
   registerBackend(fused);
@@ -97,8 +98,12 @@ test("a host kernel registered as tfjs kernels trains through tf.grads: same val
     const diffs = Object.fromEntries(names.map((n, i) => [n, maxDiff(viaKernels[i], viaOps[i])]));
     for (const n of names) expect(diffs[n], n).toBeLessThan(1e-4);
     // Selection prefers the FlashAttention-family backend when it is eligible.
-    expect(dotProductAttention(q, k, v, { ...options, softmaxOffset: offset }).backend).toBe("tfjs.over-reference");
-    expect(() => dotProductAttention(q, k, v, options)).toThrow(/^softmaxOffset: expected a tensor of shape \[4\]/);
+    expect(dotProductAttention(q, k, v, { ...options, softmaxOffset: offset }).backend).toBe(
+      "tfjs.over-reference",
+    );
+    expect(() => dotProductAttention(q, k, v, options)).toThrow(
+      /^softmaxOffset: expected a tensor of shape \[4\]/,
+    );
   } finally {
     unregisterBackend("tfjs.over-reference");
   }
