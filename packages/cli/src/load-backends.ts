@@ -60,6 +60,12 @@ const PACKAGE_SETUP: Readonly<Record<string, () => Promise<void>>> = {
     if (!tf.getBackend()) await tf.setBackend("cpu");
     await tf.ready();
   },
+  // Asking for the device once up front lets the backends' explain report a missing adapter as a reason
+  // (a skip) instead of the first call failing; the failure itself is that reason, so it is not rethrown.
+  "@te/webgpu": async () => {
+    const webgpu = (await import("@te/webgpu")) as { getDevice?: () => Promise<unknown> };
+    await webgpu.getDevice?.().catch(() => undefined);
+  },
 };
 
 /** Imports a backend package (which registers its backends). */

@@ -86,6 +86,21 @@ describe("runConformance", () => {
     expect(t.results[0].reasons[0].rule).toBe("dtype");
   });
 
+  it("fails a backend that writes into its inputs", async () => {
+    const scribbler: AttentionBackend<HostTensor> = {
+      ...referenceBackend,
+      id: "scribbler",
+      async forward(inputs, p) {
+        const r = await referenceBackend.forward(inputs, p);
+        (inputs.k.data as Float32Array)[3] += 1;
+        return r;
+      },
+    };
+    const s = await runConformance({ dir: casesDir, backend: scribbler, filter: ONE, gradients: false });
+    expect(s.failed).toBe(1);
+    expect(s.results[0].error).toMatch(/wrote into its inputs: k$/);
+  });
+
   it("releases the saved state of a forward that no backward consumes", async () => {
     let released = 0;
     const counting = (id: string, breakOutput: boolean): AttentionBackend<HostTensor> => ({

@@ -131,9 +131,12 @@ export async function runConformanceCase<T>(
 
   const tol = options.tolerance ?? CONFORMANCE_TOLERANCES[dtype];
   const owned = new Set<T>();
-  const upload = async (t: HostTensor): Promise<T> => {
+  // Every uploaded input with a copy of its values, to catch a backend writing into its inputs.
+  const uploaded: { name: string; values: Float64Array; tensor: T }[] = [];
+  const upload = async (t: HostTensor, name: string): Promise<T> => {
     const x = await bridge.fromHost(t);
     owned.add(x);
+    uploaded.push({ name, values: toFloat64(t), tensor: x });
     return x;
   };
   const download = async (t: T): Promise<HostTensor> => {
@@ -161,11 +164,11 @@ export async function runConformanceCase<T>(
     const i = call.inputs;
     const inputs = {
       ...i,
-      q: await upload(i.q),
-      k: await upload(i.k),
-      v: await upload(i.v),
-      bias: i.bias && (await upload(i.bias)),
-      softmaxOffset: i.softmaxOffset && (await upload(i.softmaxOffset)),
+      q: await upload(i.q, "q"),
+      k: await upload(i.k, "k"),
+      v: await upload(i.v, "v"),
+      bias: i.bias && (await upload(i.bias, "bias")),
+      softmaxOffset: i.softmaxOffset && (await upload(i.softmaxOffset, "softmaxOffset")),
     };
     const fwd = await backend.forward(inputs, p);
     unreleased = fwd.saved;
@@ -173,7 +176,7 @@ export async function runConformanceCase<T>(
     await check("o", fromFormat(await download(fwd.o), c.qkvFormat, qDims(c.dv), "o"));
     await check("lse", flat(await download(fwd.lse), "lse", [c.b, c.h, c.sq]));
     if (gradients) {
-      const dO = await upload(call.dO);
+      const dO = await upload(call.dO, "dO");
       unreleased = undefined; // backward owns the saved state from here
       const g = await backend.backward(fwd.saved, dO, p);
       for (const t of [g.dq, g.dk, g.dv, g.dbias, g.dSoftmaxOffset]) if (t !== undefined) owned.add(t);
@@ -191,6 +194,12 @@ export async function runConformanceCase<T>(
         await check("dsoftmax_offset", flat(await download(g.dSoftmaxOffset), "dSoftmaxOffset", [c.h]));
       }
     }
+    const written: string[] = [];
+    for (const u of uploaded) {
+      const now = toFloat64(await bridge.toHost(u.tensor));
+      if (now.some((x, n) => !Object.is(x, u.values[n]))) written.push(u.name);
+    }
+    if (written.length > 0) throw new Error(`the backend wrote into its inputs: ${written.join(", ")}`);
   } catch (e) {
     return done({ status: "fail", reasons: [], error: errorText(e), checks });
   } finally {
