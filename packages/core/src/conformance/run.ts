@@ -228,7 +228,7 @@ function errorText(e: unknown): string {
 export function formatCaseResult(r: CaseResult): string {
   const status = r.status.toUpperCase();
   const errs = r.checks.map(
-    (x) => `${x.tensor} ${x.maxAbsError.toPrecision(2)}${x.passed ? "" : `(${x.mismatches} bad)`}`,
+    (x) => `${x.tensor} ${x.maxAbsError.toExponential(1)}${x.passed ? "" : `(${x.mismatches} bad)`}`,
   );
   const detail =
     r.status === "skip"
