@@ -23,6 +23,7 @@ export * from "./pack.js";
 export * from "./layout-detect.js";
 export * from "./fp8.js";
 export * from "./validate.js";
+export * from "./dot-product-attention.js";
 export * from "./context-parallel/index.js";
 export * from "./reference/index.js";
 export * from "./conformance/index.js";
