@@ -114,6 +114,30 @@ __device__ __forceinline__ void warp_gemm(float (*acc)[4], const T* a_s, int lda
   }
 }
 
+// acc[kMT][16 x 8*kNT] += A[16*kMT x 16*kKSteps] * B: kMT row tiles (at m0 + 16 * mt) share every B
+// fragment, so each ldmatrix of B feeds 2 * kMT tensor-core instructions.
+template <int kMT, int kNT, int kKSteps, bool kATrans, bool kBKMajor, typename T>
+__device__ __forceinline__ void warp_gemm_mt(float (*acc)[kNT][4], const T* a_s, int lda, int m0, int a_k0,
+                                             const T* b_s, int ldb, int b_k0, int n0) {
+  static_assert(kNT % 2 == 0, "column tiles come in pairs");
+#pragma unroll
+  for (int ks = 0; ks < kKSteps; ++ks) {
+    uint32_t a[kMT][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) load_a<kATrans>(a[mt], a_s, lda, m0 + mt * 16, a_k0 + ks * 16);
+#pragma unroll
+    for (int nt = 0; nt < kNT; nt += 2) {
+      uint32_t b[4];
+      load_b2<kBKMajor>(b, b_s, ldb, b_k0 + ks * 16, n0 + nt * 8);
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        Mma<T>::run(acc[mt][nt], a[mt], b[0], b[1]);
+        Mma<T>::run(acc[mt][nt + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
 // Copies rows [0, kRows) x cols [0, kCols) of a global tile (row r at src + r * row_stride) into a
 // padded shared tile; rows >= valid_rows are zero-filled. kThreads threads cooperate.
 template <int kRows, int kCols, int kThreads, typename T>

@@ -40,28 +40,43 @@ __global__ void flash_bwd_dot_kernel(const AttentionArgs a) {
   }
 }
 
+// dst[0] += x, dst[1] += y (8-byte aligned): one vector atomic on sm_90+, which halves the atomic
+// traffic to L2 that the dQ accumulation is bound by; two scalar atomics before.
+__device__ __forceinline__ void add_pair(float* dst, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(dst), make_float2(x, y));
+#else
+  atomicAdd(dst, x);
+  atomicAdd(dst + 1, y);
+#endif
+}
+
 template <typename T, int D, int DV>
 struct FlashBwdShape {
   static constexpr int kBr = 64, kBc = 64, kWarps = 8, kThreads = 256;
   static constexpr int kLdK = D + 8, kLdV = DV + 8, kLdP = kBc + 8;
+  // Q/dO/lse/Dvec of the next query block load while this one computes (two buffers) where shared
+  // memory allows: d <= 128 (124 KB at d = 128); larger heads use one buffer to stay under 163 KB.
+  static constexpr int kQBufs = D <= 128 ? 2 : 1;
+  static constexpr int kQBufElems = kBr * kLdK + kBr * kLdV;
   static constexpr int kSmemBytes =
-      (2 * kBc * kLdK + 0 + kBc * kLdV + kBr * kLdV + 2 * kBr * kLdP) * int(sizeof(T)) + 2 * kBr * 4;
+      (kBc * kLdK + kBc * kLdV + kQBufs * kQBufElems + 2 * kBr * kLdP) * int(sizeof(T)) + kQBufs * 2 * kBr * 4;
 };
 
-template <typename T, int D, int DV>
+// kExtras as in the forward kernel: bias, ALiBi and dropout paths compiled in or out.
+template <typename T, int D, int DV, bool kExtras>
 __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
   using S = FlashBwdShape<T, D, DV>;
   constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads, kLdK = S::kLdK, kLdV = S::kLdV,
                 kLdP = S::kLdP;
+  constexpr int kQBufs = S::kQBufs;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sK = reinterpret_cast<T*>(smem_raw);
-  T* sQ = sK + kBc * kLdK;
-  T* sV = sQ + kBr * kLdK;
-  T* sdO = sV + kBc * kLdV;
-  T* sP = sdO + kBr * kLdV;
+  T* sV = sK + kBc * kLdK;
+  T* sQbufs = sV + kBc * kLdV;  // kQBufs x (Q [kBr][kLdK], dO [kBr][kLdV])
+  T* sP = sQbufs + kQBufs * S::kQBufElems;
   T* sdS = sP + kBr * kLdP;
-  float* sLse = reinterpret_cast<float*>(sdS + kBr * kLdP);
-  float* sDvec = sLse + kBr;
+  float* sStats = reinterpret_cast<float*>(sdS + kBr * kLdP);  // kQBufs x (lse2 [kBr], Dvec [kBr])
 
   const int e = blockIdx.z, hk = blockIdx.y, group = a.h / a.hkv;
   const Entry en = entry_of(a, e);
@@ -97,30 +112,50 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
     cp_async_commit();
 
     const BwdWorkspace ws = bwd_workspace(a);
-    const bool plain_logits = a.bias_kind == kNoBias && a.alibi == nullptr;
+    const bool plain_logits = !kExtras || (a.bias_kind == kNoBias && a.alibi == nullptr);
     const float scale2 = a.scale * kLog2e;
-    const uint32_t threshold = a.dropout > 0.f ? dropout_threshold(a.dropout) : 0u;
+    const uint32_t threshold = kExtras && a.dropout > 0.f ? dropout_threshold(a.dropout) : 0u;
     const float keep_scale = 1.f / (1.f - a.dropout);
 
-    for (int hh = hk * group; hh < (hk + 1) * group; ++hh) {
-      const T* qhead = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + en.q_row0 * a.q_st.s;
-      const T* dohead = static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + en.q_row0 * a.do_st.s;
-      const int64_t stat_row = (int64_t(e) * a.h + hh) * a.sq;
-      float* dq_head = ws.dq_acc + stat_row * a.d;
-      for (int qb = qb_begin; qb < qb_end; ++qb) {
-        const int q0 = qb * kBr;
-        load_tile_async<kBr, D, kThreads>(sQ, kLdK, qhead + q0 * a.q_st.s, a.q_st.s, en.lq - q0);
-        load_tile_async<kBr, DV, kThreads>(sdO, kLdV, dohead + q0 * a.do_st.s, a.do_st.s, en.lq - q0);
-        cp_async_commit();
-        if (threadIdx.x < kBr) {
-          const int i = q0 + threadIdx.x;
-          const bool live = i < en.lq;
-          sLse[threadIdx.x] = live ? a.lse[stat_row + i] * kLog2e : -INFINITY;
-          sDvec[threadIdx.x] = live ? ws.dvec[stat_row + i] : 0.f;
-        }
+    // Work items: (query head of the group, query block), head-major.
+    const int nqb = qb_end - qb_begin, items = group * nqb;
+    auto issue = [&](int item, int buf) {
+      const int hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
+      const T* qsrc = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + (en.q_row0 + q0) * a.q_st.s;
+      const T* dosrc =
+          static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + (en.q_row0 + q0) * a.do_st.s;
+      T* bq = sQbufs + buf * S::kQBufElems;
+      load_tile_async<kBr, D, kThreads>(bq, kLdK, qsrc, a.q_st.s, en.lq - q0);
+      load_tile_async<kBr, DV, kThreads>(bq + kBr * kLdK, kLdV, dosrc, a.do_st.s, en.lq - q0);
+      cp_async_commit();
+      if (threadIdx.x < kBr) {
+        const int i = q0 + threadIdx.x;
+        const bool live = i < en.lq;
+        const int64_t stat = (int64_t(e) * a.h + hh) * a.sq + i;
+        sStats[buf * 2 * kBr + threadIdx.x] = live ? a.lse[stat] * kLog2e : -INFINITY;
+        sStats[buf * 2 * kBr + kBr + threadIdx.x] = live ? ws.dvec[stat] : 0.f;
+      }
+    };
+    if (kQBufs == 2 && items > 0) issue(0, 0);
+    for (int item = 0; item < items; ++item) {
+      const int buf = kQBufs == 2 ? (item & 1) : 0;
+      if (kQBufs == 1) {
+        issue(item, 0);
         cp_async_wait<0>();
-        __syncthreads();
-
+      } else if (item + 1 < items) {
+        issue(item + 1, buf ^ 1);
+        cp_async_wait<1>();
+      } else {
+        cp_async_wait<0>();
+      }
+      __syncthreads();
+      const int hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
+      const T* sQ = sQbufs + buf * S::kQBufElems;
+      const T* sdO = sQ + kBr * kLdK;
+      const float* sLse = sStats + buf * 2 * kBr;
+      const float* sDvec = sLse + kBr;
+      float* dq_head = ws.dq_acc + (int64_t(e) * a.h + hh) * a.sq * a.d;
+      {
         // Phase 1: S and dP for 16 queries x 32 keys; P (dropped) and dS to shared memory.
         float s[4][4], dp[4][4];
 #pragma unroll
@@ -142,7 +177,7 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
             const int c = pc + n * 8 + 2 * t, j = k0 + c;
             float pv[2], dsv[2];
             uint32_t keep = 3u;
-            if (threshold) keep = dropout_keep_pair(a, threshold, e, hh, i, j);
+            if (kExtras && threshold) keep = dropout_keep_pair(a, threshold, e, hh, i, j);
 #pragma unroll
             for (int u = 0; u < 2; ++u) {
               const float raw = s[n][2 * half + u];
@@ -150,7 +185,7 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
               if (masked && (j + u < lo || j + u >= hi)) x = -INFINITY;
               const float p = lse2 == -INFINITY ? 0.f : exp2f(x - lse2);
               const bool kept = (keep >> u) & 1u;
-              const float ks = threshold ? (kept ? keep_scale : 0.f) : 1.f;
+              const float ks = kExtras && threshold ? (kept ? keep_scale : 0.f) : 1.f;
               pv[u] = p * ks;
               dsv[u] = p * (dp[n][2 * half + u] * ks - dvec);
             }
@@ -172,10 +207,7 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
             if (i >= en.lq) continue;
             float* dst = dq_head + int64_t(i) * a.d + dq_c + 2 * t;
 #pragma unroll
-            for (int n = 0; n < D / 16; ++n) {
-              atomicAdd(dst + n * 8, dq[n][2 * half] * a.scale);
-              atomicAdd(dst + n * 8 + 1, dq[n][2 * half + 1] * a.scale);
-            }
+            for (int n = 0; n < D / 16; ++n) add_pair(dst + n * 8, dq[n][2 * half] * a.scale, dq[n][2 * half + 1] * a.scale);
           }
         }
         // Phase 3: dV += P^T dO, dK += dS^T Q for 16 keys x D/2.

@@ -9,17 +9,26 @@
 
 namespace te_cuda {
 
-// Forward tile shape per q/k head dim (query rows per CTA = 16 * warps, keys per pipeline stage):
-//   d <= 128: 8 warps x 64 keys. 128 query rows per CTA halves K/V traffic per query; shared memory
-//             (Q + two K/V stages) is 104 KB at d = 128, so two CTAs share an H100 SM.
-//   d = 192:  4 warps x 64 keys: 128 KB with two stages, still under the 163 KB of an A100.
-//   d = 256:  4 warps x 32 keys: a 64-key stage would need 202 KB; 32-key stages keep it at 101 KB.
+// Forward tile shape per q/k head dim (query rows per CTA = 16 * warps * row tiles per warp):
+//   d <= 64:  4 warps x 2 row tiles (128 query rows) x 64 keys. Two row tiles per warp let every K/V
+//             fragment read from shared memory feed four tensor-core instructions instead of two.
+//   d = 96, 128: 4 warps x 2 row tiles x 32 keys: with 64 keys the 2 x 16 output tiles plus 2 x 8
+//             score tiles overflow 255 registers (spills seen with ptxas -v); 32 keys fit.
+//             Shared memory (Q + two K/V stages) is 69 KB at d = 128.
+//   d = 192:  4 warps x 1 row tile x 64 keys: 128 KB with two stages, under the 163 KB of an A100;
+//             two row tiles would not fit the registers (2 x 24 output tiles).
+//   d = 256:  4 warps x 1 row tile x 32 keys: a 64-key stage would need 202 KB; 32 keeps it at 101 KB.
 template <int D>
 struct FwdTile {
-  static constexpr int kWarps = D <= 128 ? 8 : 4;
-  static constexpr int kBc = D <= 192 ? 64 : 32;
+  static constexpr int kWarps = 4;
+  static constexpr int kMT = D <= 128 ? 2 : 1;
+  static constexpr int kBc = (D <= 64 || D == 192) ? 64 : 32;
 };
-// Backward: 64 x 64 blocks with 8 warps for every head dim (154 KB of shared memory at d = 256).
+
+// Whether a call needs the kernels' bias / ALiBi / dropout paths.
+inline bool needs_extras(const AttentionArgs& a) {
+  return a.bias_kind != kNoBias || a.alibi != nullptr || a.dropout > 0.f;
+}
 
 template <typename Kernel>
 inline cudaError_t set_smem(Kernel kernel, int bytes) {
@@ -29,8 +38,9 @@ inline cudaError_t set_smem(Kernel kernel, int bytes) {
 template <typename T, int D, int DV>
 cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   using Tile = FwdTile<D>;
-  using S = FlashFwdShape<T, D, DV, Tile::kWarps, Tile::kBc>;
-  auto kernel = flash_fwd_kernel<T, D, DV, Tile::kWarps, Tile::kBc>;
+  using S = FlashFwdShape<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc>;
+  auto kernel = needs_extras(a) ? flash_fwd_kernel<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc, true>
+                                : flash_fwd_kernel<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc, false>;
   cudaError_t err = set_smem(kernel, S::kSmemBytes);
   if (err != cudaSuccess) return err;
   const dim3 grid((a.sq + S::kBr - 1) / S::kBr, a.h, a.b);
@@ -46,7 +56,7 @@ cudaError_t launch_flash_bwd(const AttentionArgs& a, cudaStream_t stream) {
   const int64_t rows = int64_t(a.b) * a.h * a.sq;
   flash_bwd_dot_kernel<T, DV><<<unsigned((rows + 7) / 8), 256, 0, stream>>>(a);
   using S = FlashBwdShape<T, D, DV>;
-  auto kernel = flash_bwd_kernel<T, D, DV>;
+  auto kernel = needs_extras(a) ? flash_bwd_kernel<T, D, DV, true> : flash_bwd_kernel<T, D, DV, false>;
   err = set_smem(kernel, S::kSmemBytes);
   if (err != cudaSuccess) return err;
   const dim3 grid((a.skv + S::kBc - 1) / S::kBc, a.hkv, a.b);

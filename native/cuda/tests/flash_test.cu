@@ -1,6 +1,6 @@
 // Standalone test and benchmark driver of the cuda.flash kernels (builds with nvcc alone, no Node):
 //   flash_test check [--json FILE]   fresh random inputs per case, poisoned outputs, float64 CPU reference
-//   flash_test bench [--json FILE]   forward and forward+backward times (median of cudaEvent timings)
+//   flash_test bench [NAME] [--json FILE]   forward and forward+backward times (median of cudaEvent timings)
 // Exit status 1 when any case fails.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -384,6 +384,9 @@ int main(int argc, char** argv) {
       {Case{"long_4k_causal", bf, 8, 16, 16, 128, 128, 4096, 4096}, false},
   };
   for (auto& [c, bias] : seeds) c.causal = c.name != "test_0" && c.name != "long_4k_full";
-  for (auto& [c, bias] : seeds) run_bench(c, rng, bias);
+  // An optional config name after the mode limits the run to that config (for profilers).
+  const std::string only = argc > 2 && argv[2][0] != '-' ? argv[2] : "";
+  for (auto& [c, bias] : seeds)
+    if (only.empty() || c.name == only) run_bench(c, rng, bias);
   return 0;
 }
