@@ -101,6 +101,23 @@ describe("runConformance", () => {
     expect(s.results[0].error).toMatch(/wrote into its inputs: k$/);
   });
 
+  it("thdGap catches a backend that ignores cu_seqlens_padded", async () => {
+    const ignoring: AttentionBackend<HostTensor> = {
+      ...referenceBackend,
+      id: "ignores-padded",
+      forward: (inputs, p) =>
+        referenceBackend.forward({ ...inputs, cuSeqlensQPadded: undefined, cuSeqlensKvPadded: undefined }, p),
+    };
+    const s = await runConformance({
+      dir: casesDir,
+      backend: ignoring,
+      filter: "thd_padding",
+      thdGap: 2,
+      gradients: false,
+    });
+    expect(s.results.map((r) => r.status)).toEqual(["fail", "fail"]);
+  });
+
   it("releases the saved state of a forward that no backward consumes", async () => {
     let released = 0;
     const counting = (id: string, breakOutput: boolean): AttentionBackend<HostTensor> => ({

@@ -1,13 +1,14 @@
 import { type ConformanceDType, formatCaseResult, QKV_LAYOUT_GROUPS, runConformance } from "@te/core";
-import { type Command, oneOf, parseCommandLine, UsageError } from "../command.js";
+import { type Command, oneOf, parseCommandLine, positiveInteger, UsageError } from "../command.js";
 import { backendById } from "../load-backends.js";
 
 const usage = `te conformance DIR --backend ID [--dtype fp32|fp16|bf16] [--filter SUBSTRING] [--no-gradients]
-                   [--layout ${QKV_LAYOUT_GROUPS.join("|")}]
+                   [--layout ${QKV_LAYOUT_GROUPS.join("|")}] [--thd-gap N]
   Runs every case under DIR (folders with case.json and expected .npy files) against the backend.
   Prints PASS|FAIL|SKIP per case, then "N passed, M failed, K skipped". Exit code 1 on any failure.
   --layout  feed q/k/v as strided views of packed buffers (3hd: one qkv buffer, hd_2hd: q + one kv buffer,
-            ...); cases that cannot be packed so are skipped`;
+            ...); cases that cannot be packed so are skipped
+  --thd-gap feed thd cases with N NaN-filled padding rows after each sequence (cu_seqlens_padded)`;
 
 export const conformanceCommand: Command = {
   name: "conformance",
@@ -22,6 +23,7 @@ export const conformanceCommand: Command = {
         filter: { type: "string" },
         "no-gradients": { type: "boolean" },
         layout: { type: "string" },
+        "thd-gap": { type: "string" },
       },
       true,
     );

@@ -2,6 +2,7 @@ import {
   BIAS_TYPES,
   CONFORMANCE_TOLERANCES,
   type ConformanceDType,
+  caseDims,
   compareValues,
   fromFloat64,
   fromFormat,
@@ -147,8 +148,7 @@ export const runCommand: Command = {
       owned.push(t);
       return bridge.toHost(t);
     };
-    const qDims = (x: number) => ({ b: c.b, s: c.sq, heads: c.h, x, lengths: c.seqlensQ });
-    const kvDims = (x: number) => ({ b: c.b, s: c.skv, heads: c.hg, x, lengths: c.seqlensKv });
+    const { qDims, kvDims } = caseDims(c);
     const got = {
       o: fromFormat(await host(fwd.o), "bshd", qDims(c.dv), "o"),
       lse: toFloat64(await host(fwd.lse)),
@@ -168,8 +168,7 @@ export const runCommand: Command = {
     const refFwd = await referenceBackend.forward(refCall.inputs, refCall.params);
     const refGrads = await referenceBackend.backward(refFwd.saved, refCall.dO, refCall.params);
     const refTime = ms(t0);
-    const subQ = (x: number) => ({ ...qDims(x), b: checkBatches, lengths: sub.seqlensQ });
-    const subKv = (x: number) => ({ ...kvDims(x), b: checkBatches, lengths: sub.seqlensKv });
+    const { qDims: subQ, kvDims: subKv } = caseDims(sub);
     const want = {
       o: fromFormat(refFwd.o, "bshd", subQ(c.dv), "o"),
       lse: toFloat64(refFwd.lse),

@@ -64,10 +64,17 @@ export function generateCaseValues(c: ConformanceCase, dtype: ConformanceDType):
 /** The canonical params of a case. */
 export function caseParams(
   c: ConformanceCase,
-  options: { dtype: ConformanceDType; device: string; isTraining: boolean; layoutGroup?: QkvLayoutGroup },
+  options: {
+    dtype: ConformanceDType;
+    device: string;
+    isTraining: boolean;
+    layoutGroup?: QkvLayoutGroup;
+    thdGap?: number;
+  },
 ): AttentionParams {
   const sum = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0);
   const thd = c.qkvFormat === "thd";
+  const gap = options.thdGap ?? 0;
   const customSlopes = c.alibiSlopes === null ? null : Array.isArray(c.alibiSlopes[0]) ? "bh" : "h";
   return makeParams({
     qkvFormat: c.qkvFormat,
@@ -81,8 +88,9 @@ export function caseParams(
     dv: c.dv,
     sq: c.sq,
     skv: c.skv,
-    tq: thd ? sum(c.seqlensQ) : c.b * c.sq,
-    tkv: thd ? sum(c.seqlensKv) : c.b * c.skv,
+    tq: thd ? sum(c.seqlensQ) + c.b * gap : c.b * c.sq,
+    tkv: thd ? sum(c.seqlensKv) + c.b * gap : c.b * c.skv,
+    paddedThd: thd && gap > 0,
     maskType: c.mask,
     window: c.window,
     bottomRightDiagonal: c.bottomRightDiagonal,
@@ -105,47 +113,60 @@ export function cuSeqlensOf(lengths: readonly number[]): Int32Array {
   return cu;
 }
 
+/** Dims of a [b, s, heads, x] tensor; `thdGap` padding rows follow each sequence of a thd tensor. */
+export interface FormatDims {
+  readonly b: number;
+  readonly s: number;
+  readonly heads: number;
+  readonly x: number;
+  readonly lengths: readonly number[];
+  readonly thdGap?: number;
+}
+
+/** Row of each sequence's first token in a thd tensor (b + 1 entries; the last is the row count). */
+export function thdStarts(lengths: readonly number[], gap = 0): Int32Array {
+  return cuSeqlensOf(lengths.map((l) => l + gap));
+}
+
 /**
  * Where the values of (batch entry bi, position i) sit among the leading rows of a tensor in `format`:
- * bshd [b, s, ...] row bi*s + i, sbhd [s, b, ...] row i*b + bi, thd [t, ...] row cu[bi] + i.
+ * bshd [b, s, ...] row bi*s + i, sbhd [s, b, ...] row i*b + bi, thd [t, ...] row starts[bi] + i.
  */
-function rowOf(format: QkvFormat, b: number, s: number, cu: Int32Array, bi: number, i: number): number {
+function rowOf(format: QkvFormat, b: number, s: number, starts: Int32Array, bi: number, i: number): number {
   if (format === "bshd") return bi * s + i;
   if (format === "sbhd") return i * b + bi;
-  return cu[bi] + i;
+  return starts[bi] + i;
 }
 
-/** Shape of a [b, s, heads, x] tensor in `format` (thd: the valid tokens only). */
-export function formatShape(
-  format: QkvFormat,
-  b: number,
-  s: number,
-  heads: number,
-  x: number,
-  lengths: readonly number[],
-): number[] {
+/** Shape of a [b, s, heads, x] tensor in `format` (thd: the valid tokens, and the gaps if any). */
+export function formatShape(format: QkvFormat, dims: FormatDims): number[] {
+  const { b, s, heads, x } = dims;
   if (format === "bshd") return [b, s, heads, x];
   if (format === "sbhd") return [s, b, heads, x];
-  return [lengths.reduce((a, l) => a + l, 0), heads, x];
+  return [thdStarts(dims.lengths, dims.thdGap)[b], heads, x];
 }
 
-/** Logical [b, s, heads, x] values as a contiguous tensor of `format` and dtype (thd: valid tokens packed). */
+/**
+ * Logical [b, s, heads, x] values as a contiguous tensor of `format` and dtype (thd: valid tokens
+ * packed; gap rows hold NaN, so a backend that reads them shows it).
+ */
 export function toFormat(
   values: Float64Array,
   format: QkvFormat,
-  dims: { b: number; s: number; heads: number; x: number; lengths: readonly number[] },
+  dims: FormatDims,
   dtype: ConformanceDType | "fp64",
 ): HostTensor {
   const { b, s, heads, x, lengths } = dims;
-  const cu = cuSeqlensOf(lengths);
-  const shape = formatShape(format, b, s, heads, x, lengths);
+  const starts = thdStarts(lengths, dims.thdGap);
+  const shape = formatShape(format, dims);
   const out = new Float64Array(numel(shape));
+  if (format === "thd" && (dims.thdGap ?? 0) > 0) out.fill(Number.NaN);
   const row = heads * x;
   for (let bi = 0; bi < b; bi++) {
     const n = format === "thd" ? lengths[bi] : s;
     for (let i = 0; i < n; i++) {
       const from = (bi * s + i) * row;
-      out.set(values.subarray(from, from + row), rowOf(format, b, s, cu, bi, i) * row);
+      out.set(values.subarray(from, from + row), rowOf(format, b, s, starts, bi, i) * row);
     }
   }
   return fromFloat64(dtype, shape, out);
@@ -153,31 +174,43 @@ export function toFormat(
 
 /**
  * A tensor of `format` read back as logical [b, s, heads, x] float64 values; for thd, positions past a
- * sequence's length are zero. Throws ArgumentError when the tensor's shape is not the format's.
+ * sequence's length are zero (gap rows are not read). Throws ArgumentError when the tensor's shape is
+ * not the format's.
  */
-export function fromFormat(
-  t: HostTensor,
-  format: QkvFormat,
-  dims: { b: number; s: number; heads: number; x: number; lengths: readonly number[] },
-  name: string,
-): Float64Array {
+export function fromFormat(t: HostTensor, format: QkvFormat, dims: FormatDims, name: string): Float64Array {
   const { b, s, heads, x, lengths } = dims;
-  const shape = formatShape(format, b, s, heads, x, lengths);
+  const shape = formatShape(format, dims);
   if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i])) {
     throw new ArgumentError(name, `shape [${shape}]`, `[${t.shape}]`);
   }
   const values = toFloat64(t);
-  const cu = cuSeqlensOf(lengths);
+  const starts = thdStarts(lengths, dims.thdGap);
   const out = new Float64Array(b * s * heads * x);
   const row = heads * x;
   for (let bi = 0; bi < b; bi++) {
     const n = format === "thd" ? lengths[bi] : s;
     for (let i = 0; i < n; i++) {
-      const from = rowOf(format, b, s, cu, bi, i) * row;
+      const from = rowOf(format, b, s, starts, bi, i) * row;
       out.set(values.subarray(from, from + row), (bi * s + i) * row);
     }
   }
   return out;
+}
+
+/** The dims of a case's q-side ([b, sq, h, x]) and kv-side ([b, skv, hg, x]) tensors. */
+export function caseDims(c: ConformanceCase, thdGap = 0) {
+  const gap = c.qkvFormat === "thd" ? thdGap : 0;
+  return {
+    qDims: (x: number): FormatDims => ({ b: c.b, s: c.sq, heads: c.h, x, lengths: c.seqlensQ, thdGap: gap }),
+    kvDims: (x: number): FormatDims => ({
+      b: c.b,
+      s: c.skv,
+      heads: c.hg,
+      x,
+      lengths: c.seqlensKv,
+      thdGap: gap,
+    }),
+  };
 }
 
 /** One case's call on host tensors: params, the inputs in the case's format, and dO. */
@@ -211,7 +244,14 @@ export function layoutGroupProblem(c: ConformanceCase, group: QkvLayoutGroup): s
 export function hostCall(
   c: ConformanceCase,
   values: CaseValues,
-  options: { dtype: ConformanceDType; device?: string; isTraining?: boolean; layoutGroup?: QkvLayoutGroup },
+  options: {
+    dtype: ConformanceDType;
+    device?: string;
+    isTraining?: boolean;
+    layoutGroup?: QkvLayoutGroup;
+    /** thd only: padding rows after each sequence, fed through cu_seqlens_padded (NaN-filled). */
+    thdGap?: number;
+  },
 ): HostCall {
   const group = options.layoutGroup ?? "hd_hd_hd";
   const problem = layoutGroupProblem(c, group);
@@ -222,10 +262,11 @@ export function hostCall(
     device: options.device ?? "host",
     isTraining: options.isTraining ?? true,
     layoutGroup: group,
+    thdGap: options.thdGap,
   });
   const f = c.qkvFormat;
-  const qDims = (x: number) => ({ b: c.b, s: c.sq, heads: c.h, x, lengths: c.seqlensQ });
-  const kvDims = (x: number) => ({ b: c.b, s: c.skv, heads: c.hg, x, lengths: c.seqlensKv });
+  const gap = f === "thd" ? (options.thdGap ?? 0) : 0;
+  const { qDims, kvDims } = caseDims(c, gap);
   const withLengths = f === "thd" || isPadding(c.mask);
   const attnMask: MaskTensor | undefined = values.mask && { shape: [c.b, 1, c.sq, c.skv], data: values.mask };
   const slopes =
@@ -241,6 +282,8 @@ export function hostCall(
     ...qkv,
     cuSeqlensQ: withLengths ? cuSeqlensOf(c.seqlensQ) : undefined,
     cuSeqlensKv: withLengths ? cuSeqlensOf(c.seqlensKv) : undefined,
+    cuSeqlensQPadded: gap > 0 ? thdStarts(c.seqlensQ, gap) : undefined,
+    cuSeqlensKvPadded: gap > 0 ? thdStarts(c.seqlensKv, gap) : undefined,
     bias:
       values.bias && fromFloat64(options.dtype, biasDims(c.biasShape, c.b, c.h, c.sq, c.skv), values.bias),
     alibiSlopes: slopes,

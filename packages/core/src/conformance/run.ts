@@ -9,6 +9,7 @@ import type { HostTensor } from "../tensor.js";
 import { CONFORMANCE_TOLERANCES, compareValues, type TensorCheck, type Tolerance } from "./compare.js";
 import {
   type ConformanceDType,
+  caseDims,
   fromFormat,
   generateCaseValues,
   hostCall,
@@ -48,6 +49,11 @@ export interface ConformanceOptions<T> {
    * cases that cannot be packed so (GQA, dv != d, ...) are skipped with the reason.
    */
   readonly layoutGroup?: QkvLayoutGroup;
+  /**
+   * thd cases only: feed this many NaN-filled padding rows after each sequence, with cu_seqlens_padded
+   * (params.paddedThd); the outputs are read at the padded offsets.
+   */
+  readonly thdGap?: number;
 }
 
 export interface ConformanceSummary {
@@ -120,6 +126,7 @@ export async function runConformanceCase<T>(
     device: bridge.kind,
     isTraining: gradients,
     layoutGroup,
+    thdGap: options.thdGap,
   });
   const p = call.params;
   if (!backend.dtypes.includes(dtype)) {
@@ -144,8 +151,7 @@ export async function runConformanceCase<T>(
     return bridge.toHost(t);
   };
   const checks: TensorCheck[] = [];
-  const qDims = (x: number) => ({ b: c.b, s: c.sq, heads: c.h, x, lengths: c.seqlensQ });
-  const kvDims = (x: number) => ({ b: c.b, s: c.skv, heads: c.hg, x, lengths: c.seqlensKv });
+  const { qDims, kvDims } = caseDims(c, options.thdGap);
   const check = async (tensor: string, got: Float64Array) => {
     const want = await readExpected(onDisk.path, tensor);
     if (want === null) throw new Error(`expected result ${tensor}.npy is missing in ${onDisk.path}`);
