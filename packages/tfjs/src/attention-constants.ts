@@ -11,18 +11,17 @@ import {
 import * as tf from "@tensorflow/tfjs-core";
 
 /**
- * The parts of an attention call that do not depend on q, k, v: which (query, key) pairs may meet,
- * which query rows lie inside their sequence, and the ALiBi bias. They are computed on the host (they
- * are cheap, integer-valued and never differentiated) and uploaded once per call as tfjs constants.
- * All are batch-first: [b|1, h|1, sq, skv] for pairs, [b, 1, sq, 1] for rows.
+ * The parts of an attention call that do not depend on q, k, v: which (query, key) pairs may meet and
+ * the ALiBi bias, folded into one additive score bias (-inf where masked), and which query rows lie
+ * inside their sequence. They are computed on the host (cheap, never differentiated) and uploaded
+ * once per call. The score bias has the scores' full shape [b, h, sq, skv]: tfjs's cpu backend adds
+ * equal shapes in a tight loop but broadcasts element by element, an order of magnitude slower.
  */
 export interface AttentionConstants {
-  /** bool: where a query may attend to a key; null when every pair may. */
-  readonly allowed: tf.Tensor4D | null;
-  /** bool: query rows inside their sequence; null when every row is. */
-  readonly rowValid: tf.Tensor4D | null;
-  /** float32 [b|1, h, sq, skv]: the ALiBi bias, or null. */
-  readonly alibi: tf.Tensor4D | null;
+  /** float32 [b, h, sq, skv]: 0 or ALiBi where a pair may meet, -inf where masked; null when neither applies. */
+  readonly scoreBias: tf.Tensor4D | null;
+  /** bool [b, 1, sq]: query rows inside their sequence; null when every row is. */
+  readonly rowValid: tf.Tensor3D | null;
 }
 
 /** Actual lengths per batch entry: from cu_seqlens where given, else every entry is full. */
@@ -52,59 +51,59 @@ function geometryOf(inputs: AttentionInputs<unknown>, p: AttentionParams): Geome
 
 const hasShortSequences = (g: Geometry): boolean => g.lq.some((l) => l < g.sq) || g.lk.some((l) => l < g.skv);
 
-function allowedPairs(inputs: AttentionInputs<unknown>, p: AttentionParams, g: Geometry): tf.Tensor4D | null {
+/** Whether any pair is masked out (else the mask part of the score bias is all zeros). */
+function masks(inputs: AttentionInputs<unknown>, p: AttentionParams, g: Geometry): boolean {
   const [left, right] = p.window;
+  return (
+    isCausal(p.maskType) || p.maskType === "arbitrary" || left >= 0 || right >= 0 || hasShortSequences(g)
+  );
+}
+
+function slopesOf(
+  inputs: AttentionInputs<unknown>,
+  p: AttentionParams,
+  g: Geometry,
+): (bi: number, hi: number) => number {
+  const slopes = inputs.alibiSlopes ?? defaultAlibiSlopes(g.h);
+  const perBatch = slopes.length === g.b * g.h;
+  return (bi, hi) => slopes[perBatch ? bi * g.h + hi : hi];
+}
+
+/** Core's semantics (allowed key range, arbitrary mask, ALiBi term) written out per (b, h, i, j). */
+function scoreBias(inputs: AttentionInputs<unknown>, p: AttentionParams, g: Geometry): tf.Tensor4D | null {
+  const alibi = p.biasType === "alibi";
+  if (!alibi && !masks(inputs, p, g)) return null;
   const mask = p.maskType === "arbitrary" ? inputs.attnMask : undefined;
-  if (!isCausal(p.maskType) && !mask && left < 0 && right < 0 && !hasShortSequences(g)) return null;
-  const [mb, mh] = mask ? [mask.shape[0], mask.shape[1]] : [1, 1];
-  const out = new Uint8Array(g.b * mh * g.sq * g.skv);
+  const slope = slopesOf(inputs, p, g);
+  const out = new Float32Array(g.b * g.h * g.sq * g.skv).fill(Number.NEGATIVE_INFINITY);
   for (let bi = 0; bi < g.b; bi++) {
-    for (let hi = 0; hi < mh; hi++) {
+    const entry = g.entries[bi];
+    for (let hi = 0; hi < g.h; hi++) {
+      const maskBase = mask
+        ? ((mask.shape[0] === 1 ? 0 : bi) * mask.shape[1] + (mask.shape[1] === 1 ? 0 : hi)) * g.sq
+        : 0;
       for (let i = 0; i < g.sq; i++) {
-        const [first, end] = allowedKeyRange(g.entries[bi], i);
-        const row = ((bi * mh + hi) * g.sq + i) * g.skv;
-        const maskRow = (((mb === 1 ? 0 : bi) * mh + hi) * g.sq + i) * g.skv;
-        for (let j = first; j < end; j++) if (!mask || mask.data[maskRow + j] === 0) out[row + j] = 1;
+        const [first, end] = allowedKeyRange(entry, i);
+        const row = ((bi * g.h + hi) * g.sq + i) * g.skv;
+        const maskRow = (maskBase + i) * g.skv;
+        for (let j = first; j < end; j++) {
+          if (mask && mask.data[maskRow + j] !== 0) continue;
+          out[row + j] = alibi ? alibiBias(slope(bi, hi), entry, i, j) : 0;
+        }
       }
     }
   }
-  return tf.tensor4d(out, [g.b, mh, g.sq, g.skv], "bool");
+  return tf.tensor4d(out, [g.b, g.h, g.sq, g.skv], "float32");
 }
 
-function validRows(g: Geometry): tf.Tensor4D | null {
+function validRows(g: Geometry): tf.Tensor3D | null {
   if (!g.lq.some((l) => l < g.sq)) return null;
   const out = new Uint8Array(g.b * g.sq);
   for (let bi = 0; bi < g.b; bi++) out.fill(1, bi * g.sq, bi * g.sq + g.lq[bi]);
-  return tf.tensor4d(out, [g.b, 1, g.sq, 1], "bool");
-}
-
-/** The ALiBi bias (core's alibiBias), per batch entry where slopes or diagonal offsets differ between entries. */
-function alibiTensor(inputs: AttentionInputs<unknown>, p: AttentionParams, g: Geometry): tf.Tensor4D | null {
-  if (p.biasType !== "alibi") return null;
-  const slopes = inputs.alibiSlopes ?? defaultAlibiSlopes(g.h);
-  const perBatchSlopes = slopes.length === g.b * g.h;
-  const sameOffsets = g.entries.every((e) => e.offset === g.entries[0].offset);
-  const nb = perBatchSlopes || !sameOffsets ? g.b : 1;
-  const out = new Float32Array(nb * g.h * g.sq * g.skv);
-  for (let bi = 0; bi < nb; bi++) {
-    for (let hi = 0; hi < g.h; hi++) {
-      const slope = slopes[perBatchSlopes ? bi * g.h + hi : hi];
-      const base = (bi * g.h + hi) * g.sq * g.skv;
-      for (let i = 0; i < g.sq; i++) {
-        for (let j = 0; j < g.skv; j++) out[base + i * g.skv + j] = alibiBias(slope, g.entries[bi], i, j);
-      }
-    }
-  }
-  return tf.tensor4d(out, [nb, g.h, g.sq, g.skv], "float32");
+  return tf.tensor3d(out, [g.b, 1, g.sq], "bool");
 }
 
 export function attentionConstants(inputs: AttentionInputs<unknown>, p: AttentionParams): AttentionConstants {
   const g = geometryOf(inputs, p);
-  return { allowed: allowedPairs(inputs, p, g), rowValid: validRows(g), alibi: alibiTensor(inputs, p, g) };
-}
-
-export function disposeConstants(c: AttentionConstants): void {
-  c.allowed?.dispose();
-  c.rowValid?.dispose();
-  c.alibi?.dispose();
+  return { scoreBias: scoreBias(inputs, p, g), rowValid: validRows(g) };
 }

@@ -47,14 +47,24 @@ function weightedValues(probs: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor4D {
   return tf.transpose(tf.reshape(o, [b, h, sq, dv]), [0, 2, 1, 3]);
 }
 
-/** The scaled, biased, masked logits (masked pairs -inf). */
+/**
+ * x [..., n, 1] repeated along the last axis to [..., n, width], as an outer product with ones.
+ * Row-wise operations then combine equal shapes, which tfjs's cpu backend does in a tight loop
+ * (its broadcasting path computes indices per element and is many times slower).
+ */
+function repeatColumns(x: tf.Tensor, width: number): tf.Tensor {
+  return tf.matMul(x, tf.ones([1, width]));
+}
+
+/**
+ * The scaled, biased, masked logits (masked pairs -inf). The softmax scale is applied to q, which is
+ * smaller than the scores (and for pre_scale_bias to the bias too: scale·(q·k + bias)).
+ */
 function logits(x: GraphOperands, c: AttentionConstants, p: AttentionParams): tf.Tensor4D {
-  let s: tf.Tensor = scores(x.q, x.k);
-  if (p.biasType === "pre_scale_bias" && x.bias) s = tf.add(s, x.bias);
-  s = tf.mul(s, p.softmaxScale);
+  let s: tf.Tensor = scores(tf.mul(x.q, p.softmaxScale) as tf.Tensor4D, x.k);
+  if (p.biasType === "pre_scale_bias" && x.bias) s = tf.add(s, tf.mul(x.bias, p.softmaxScale));
   if (p.biasType === "post_scale_bias" && x.bias) s = tf.add(s, x.bias);
-  if (c.alibi) s = tf.add(s, c.alibi);
-  if (c.allowed) s = tf.where(c.allowed, s, tf.fill(s.shape, Number.NEGATIVE_INFINITY));
+  if (c.scoreBias) s = tf.add(s, c.scoreBias);
   return s as tf.Tensor4D;
 }
 
@@ -68,65 +78,68 @@ function extraLogit(x: GraphOperands, p: AttentionParams): tf.Tensor | null {
   return null;
 }
 
+interface SoftmaxParts {
+  readonly probs: tf.Tensor;
+  /** [b, h, sq, 1] */
+  readonly lse: tf.Tensor;
+  /** exp(extra - lse) [b, h, sq, 1], the extra logit's share of each row. */
+  readonly extraProb: tf.Tensor | null;
+}
+
 /**
  * Softmax over keys that stays finite when a row has no allowed key: the row's maximum is the shift
  * (0 for an all -inf row), masked entries give exp(-inf) = 0, and an empty normaliser divides by 1
- * instead of 0, so such a row's probabilities are 0. `extra` ([1, h, 1, 1]) joins each row's normaliser.
+ * instead of 0, so such a row's probabilities are 0 and its lse -inf. Computed once, off the tape.
  */
-function softmaxParts(s: tf.Tensor, extra: tf.Tensor | null) {
+function softmaxParts(s: tf.Tensor4D, extra: tf.Tensor | null): SoftmaxParts {
+  const width = s.shape[3];
   let rowMax = tf.max(s, -1, true);
   if (extra) rowMax = tf.maximum(rowMax, extra);
   const shift = tf.where(tf.isFinite(rowMax), rowMax, tf.zerosLike(rowMax));
-  const e = tf.exp(tf.sub(s, shift));
+  const e = tf.exp(tf.sub(s, repeatColumns(shift, width)));
   const eExtra = extra ? tf.exp(tf.sub(extra, shift)) : null;
   const normaliser = eExtra ? tf.add(tf.sum(e, -1, true), eExtra) : tf.sum(e, -1, true);
   const safe = tf.where(tf.greater(normaliser, 0), normaliser, tf.onesLike(normaliser));
-  return { shift, normaliser, probs: tf.div(e, safe), extraProb: eExtra ? tf.div(eExtra, safe) : null };
+  return {
+    probs: tf.mul(e, repeatColumns(tf.reciprocal(safe), width)),
+    lse: tf.add(tf.log(normaliser), shift),
+    extraProb: eExtra ? tf.div(eExtra, safe) : null,
+  };
 }
 
 /**
- * The probabilities with their gradient written out (dS = P * (dP - rowsum(dP * P)); the extra logit
- * gets -p_extra * rowsum(dP * P) per head). A custom gradient keeps tfjs's tape away from the
- * comparisons above, which have no gradients, and costs one pass instead of autodiff's several.
+ * The probabilities as one tape node with their gradient written out: dS = P * (dP - rowsum(dP * P));
+ * the extra logit gets -p_extra * rowsum(dP * P), summed per head. The comparisons in softmaxParts
+ * have no tfjs gradients, and this costs one pass instead of autodiff's several.
  */
-function maskedProbs(s: tf.Tensor4D, extra: tf.Tensor | null): tf.Tensor4D {
-  const inputs = extra ? [s, extra] : [s];
+function probsOnTape(s: tf.Tensor4D, extra: tf.Tensor | null, parts: SoftmaxParts): tf.Tensor4D {
+  const width = s.shape[3];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const { probs, extraProb } = softmaxParts(args[0] as tf.Tensor, extra ? (args[1] as tf.Tensor) : null);
-    save(extraProb ? [probs, extraProb] : [probs]);
+    save(parts.extraProb ? [parts.probs, parts.extraProb] : [parts.probs]);
     return {
-      value: probs,
+      value: tf.clone(parts.probs),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [p, pExtra] = saved;
-        const rowDot = tf.sum(tf.mul(dy as tf.Tensor, p), -1, true);
-        const ds = tf.mul(p, tf.sub(dy as tf.Tensor, rowDot));
-        if (!pExtra) return [ds];
-        const dExtra = tf.sum(tf.neg(tf.mul(pExtra, rowDot)), [0, 2, 3], true);
-        return [ds, dExtra];
+        const [probs, extraProb] = saved;
+        const rowDot = tf.sum(tf.mul(dy as tf.Tensor, probs), -1, true);
+        const ds = tf.mul(probs, tf.sub(dy as tf.Tensor, repeatColumns(rowDot, width)));
+        if (!extraProb) return [ds];
+        return [ds, tf.sum(tf.neg(tf.mul(extraProb, rowDot)), [0, 2, 3], true)];
       },
     };
   });
-  return f(...inputs) as tf.Tensor4D;
-}
-
-/** Each row's log normaliser, [b, h, sq, 1] (-inf for an empty row); not differentiated. */
-function logNormaliser(s: tf.Tensor4D, extra: tf.Tensor | null): tf.Tensor4D {
-  const { shift, normaliser } = softmaxParts(stopGradient(s), extra ? stopGradient(extra) : null);
-  return tf.add(tf.log(normaliser), shift) as tf.Tensor4D;
+  return (extra ? f(s, extra) : f(s)) as tf.Tensor4D;
 }
 
 /** Unfused dot-product attention as tfjs ops (TE's UnfusedDotProductAttention), batch-first. */
 export function attentionGraph(x: GraphOperands, c: AttentionConstants, p: AttentionParams): GraphOutputs {
   const s = logits(x, c, p);
   const extra = extraLogit(x, p);
-  const probs = maskedProbs(s, extra);
-  const lse = logNormaliser(s, extra);
+  const parts = softmaxParts(stopGradient(s), extra && stopGradient(extra));
+  const probs = probsOnTape(s, extra, parts);
   const kept = x.dropoutScale ? (tf.mul(probs, x.dropoutScale) as tf.Tensor4D) : probs;
-  let lse3 = tf.squeeze(lse, [3]) as tf.Tensor3D;
-  if (c.rowValid) {
-    const rows = tf.squeeze(c.rowValid, [3]);
-    lse3 = tf.where(rows, lse3, tf.fill(lse3.shape, Number.NEGATIVE_INFINITY)) as tf.Tensor3D;
-  }
-  return { o: weightedValues(kept, x.v), lse: lse3 };
+  let lse = tf.squeeze(parts.lse, [3]) as tf.Tensor3D;
+  if (c.rowValid)
+    lse = tf.where(c.rowValid, lse, tf.fill(lse.shape, Number.NEGATIVE_INFINITY)) as tf.Tensor3D;
+  return { o: weightedValues(kept, x.v), lse };
 }
