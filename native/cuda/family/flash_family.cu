@@ -1,0 +1,159 @@
+// The "cuda.flash" kernel family of the te C API (include/te/te_attention.h): converts a te_attn_desc
+// and its argument block into the kernels' AttentionArgs, gives the reasons a call cannot run, and
+// registers itself in the family table when the library loads.
+#include <cuda_runtime.h>
+#include <cstring>
+#include <string>
+
+#include "../flash/flash_api.h"
+#include "status_internal.h"
+#include "te/te_attention.h"
+
+namespace te::cuda_flash {
+namespace {
+
+using te_cuda::AttentionArgs;
+
+te_status refuse(char* reason, size_t n, const std::string& why) {
+  if (reason != nullptr && n > 0) {
+    std::strncpy(reason, why.c_str(), n - 1);
+    reason[n - 1] = '\0';
+  }
+  return TE_ERR_UNSUPPORTED;
+}
+
+// Reasons that depend on the descriptor alone; the rest (pointers, strides) are checked per call.
+std::string why_not(const te_attn_desc* d) {
+  if (d->dtype != TE_F16 && d->dtype != TE_BF16) return "cuda.flash runs fp16 and bf16 only (fp32: cuda.unfused)";
+  if (d->arbitrary_mask) return "cuda.flash has no arbitrary-mask path (mask tensors go to cuda.unfused)";
+  if ((d->bias_type == TE_PRE_SCALE_BIAS || d->bias_type == TE_POST_SCALE_BIAS) && d->bias_dtype != d->dtype)
+    return "cuda.flash reads the bias in the dtype of q/k/v";
+  if (d->deterministic)
+    return "cuda.flash's backward adds dQ with fp32 atomics; no deterministic variant is compiled";
+  if (d->hg <= 0 || d->h % d->hg != 0) return "h must be a multiple of hg";
+  return "";
+}
+
+te_cuda::Strides strides_of(const te_view& v) { return {v.b, v.s, v.h}; }
+te_cuda::Strides strides_of(const te_out_view& v) { return {v.b, v.s, v.h}; }
+
+// The kernels' argument block of a call; "" or the reason it cannot run.
+std::string to_args(const te_attn_desc* d, const te_attn_fwd_args* f, AttentionArgs* a) {
+  std::memset(a, 0, sizeof *a);
+  if (f->q.c != 1 || f->k.c != 1 || f->v.c != 1 || f->o.c != 1)
+    return "cuda.flash needs a contiguous head dim (channel stride 1)";
+  if (d->bias_type == TE_ALIBI && f->alibi_slopes == nullptr)
+    return "cuda.flash needs explicit ALiBi slopes on the device (the caller computes TE's default slopes)";
+  a->elem = d->dtype == TE_F16 ? te_cuda::kF16 : te_cuda::kBF16;
+  a->q = f->q.data, a->k = f->k.data, a->v = f->v.data, a->o = f->o.data, a->lse = f->lse;
+  a->q_st = strides_of(f->q), a->k_st = strides_of(f->k), a->v_st = strides_of(f->v), a->o_st = strides_of(f->o);
+  a->b = d->b, a->h = d->h, a->hkv = d->hg, a->d = d->d, a->dv = d->dv, a->sq = d->sq, a->skv = d->skv;
+  a->cu_q = f->cu_seqlens_q, a->cu_kv = f->cu_seqlens_kv;
+  a->thd = d->format == TE_THD;
+  a->tok_q = f->cu_seqlens_q_padded ? f->cu_seqlens_q_padded : f->cu_seqlens_q;
+  a->tok_kv = f->cu_seqlens_kv_padded ? f->cu_seqlens_kv_padded : f->cu_seqlens_kv;
+  a->scale = d->scale;
+  a->causal = d->causal, a->bottom_right = d->bottom_right;
+  a->window_left = d->window_left, a->window_right = d->window_right;
+  if (d->bias_type == TE_ALIBI) a->alibi = f->alibi_slopes, a->alibi_bstride = d->alibi_per_batch ? d->h : 0;
+  if (d->bias_type == TE_PRE_SCALE_BIAS || d->bias_type == TE_POST_SCALE_BIAS) {
+    a->bias_kind = d->bias_type == TE_PRE_SCALE_BIAS ? te_cuda::kPreScaleBias : te_cuda::kPostScaleBias;
+    a->bias = f->bias;
+    a->bias_st = {f->bias_sb, f->bias_ss, f->bias_sh};
+  }
+  a->softmax = int(d->softmax_type);
+  a->softmax_offset = f->softmax_offset;
+  a->dropout = d->dropout, a->seed = d->dropout_seed, a->rng_offset = d->dropout_offset;
+  a->deterministic = d->deterministic;
+  return "";
+}
+
+te_status explain(const te_attn_desc* d, char* reason, size_t n) {
+  const std::string why = why_not(d);
+  if (!why.empty()) return refuse(reason, n, why);
+  // The per-variant and device checks of the kernels, on a descriptor-only argument block with aligned
+  // placeholder pointers and the contiguous strides of the format.
+  AttentionArgs a;
+  std::memset(&a, 0, sizeof a);
+  a.elem = d->dtype == TE_F16 ? te_cuda::kF16 : te_cuda::kBF16;
+  a.b = d->b, a.h = d->h, a.hkv = d->hg, a.d = d->d, a.dv = d->dv, a.sq = d->sq, a.skv = d->skv;
+  static const int kAligned[4] = {0, 0, 0, 0};
+  a.q = a.k = a.v = a.d_o = kAligned;
+  a.o = const_cast<int*>(kAligned);
+  a.workspace = const_cast<int*>(kAligned);
+  a.q_st = a.k_st = a.v_st = a.o_st = a.do_st = a.dq_st = a.dk_st = a.dv_st = {0, 0, 0};
+  char buf[256];
+  if (!te_cuda_flash_explain(&a, 1, buf, sizeof buf)) return refuse(reason, n, buf);
+  return TE_OK;
+}
+
+te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
+  return guarded([&] {
+    const std::string why = why_not(d);
+    if (!why.empty()) return fail(TE_ERR_UNSUPPORTED, why);
+    AttentionArgs a;
+    const std::string bad = to_args(d, f, &a);
+    if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
+    char buf[256];
+    if (!te_cuda_flash_explain(&a, 0, buf, sizeof buf)) return fail(TE_ERR_UNSUPPORTED, buf);
+    const cudaError_t err = cudaError_t(te_cuda_flash_forward(&a, f->stream));
+    if (err != cudaSuccess) return fail(TE_ERR_CUDA, std::string("cuda.flash forward: ") + cudaGetErrorString(err));
+    return TE_OK;
+  });
+}
+
+te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
+  return guarded([&] {
+    const std::string why = why_not(d);
+    if (!why.empty()) return fail(TE_ERR_UNSUPPORTED, why);
+    if (g->dbias != nullptr) return fail(TE_ERR_UNSUPPORTED, "cuda.flash computes no bias gradient");
+    AttentionArgs a;
+    const std::string bad = to_args(d, &g->fwd, &a);
+    if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
+    if (g->d_o.c != 1 || g->dq.c != 1 || g->dk.c != 1 || g->dv.c != 1)
+      return fail(TE_ERR_UNSUPPORTED, "cuda.flash needs contiguous head dims of dO/dq/dk/dv");
+    a.o = g->fwd.o.data;
+    a.d_o = g->d_o.data, a.do_st = strides_of(g->d_o);
+    a.dq = g->dq.data, a.dk = g->dk.data, a.dv_out = g->dv.data;
+    a.dq_st = strides_of(g->dq), a.dk_st = strides_of(g->dk), a.dv_st = strides_of(g->dv);
+    a.dsoftmax_offset = g->d_softmax_offset;
+    cudaStream_t stream = static_cast<cudaStream_t>(g->fwd.stream);
+    const size_t bytes = te_cuda_flash_bwd_workspace_bytes(&a);
+    void* ws = nullptr;
+    cudaError_t err = cudaMallocAsync(&ws, bytes, stream);
+    if (err != cudaSuccess) return fail(TE_ERR_OUT_OF_MEMORY, std::string("cuda.flash workspace: ") + cudaGetErrorString(err));
+    a.workspace = ws;
+    // The kernels accumulate the learnable-offset gradient with atomics.
+    if (a.dsoftmax_offset && d->softmax_type == TE_SOFTMAX_LEARNABLE)
+      err = cudaMemsetAsync(a.dsoftmax_offset, 0, sizeof(float) * size_t(d->h), stream);
+    char buf[256];
+    te_status status = TE_OK;
+    if (err == cudaSuccess && !te_cuda_flash_explain(&a, 1, buf, sizeof buf)) {
+      status = fail(TE_ERR_UNSUPPORTED, buf);
+    } else if (err == cudaSuccess) {
+      err = cudaError_t(te_cuda_flash_backward(&a, stream));
+    }
+    const cudaError_t free_err = cudaFreeAsync(ws, stream);
+    if (status != TE_OK) return status;
+    if (err == cudaSuccess) err = free_err;
+    if (err != cudaSuccess) return fail(TE_ERR_CUDA, std::string("cuda.flash backward: ") + cudaGetErrorString(err));
+    return TE_OK;
+  });
+}
+
+// Registration when the library loads (sources.cmake keeps this object linked in).
+struct Registrar {
+  Registrar() {
+    static const te_attn_family family{"cuda.flash", explain, forward, backward};
+    te_attn_register(&family);
+  }
+};
+const Registrar registrar;
+
+}  // namespace
+}  // namespace te::cuda_flash
+
+// Referenced by the link options of sources.cmake so that static linking keeps the registrar.
+extern "C" {
+int te_cuda_flash_family_linked = 1;
+}
