@@ -7,6 +7,12 @@ export { hostKernelOnOrt, ortTe } from "./backends/host-kernel-on-ort.js";
 export { ortFused } from "./backends/ort-fused.js";
 export { ortNative } from "./backends/ort-native.js";
 export {
+  DotProductAttention,
+  dotProductAttention,
+  type OrtAttentionCallOptions,
+  type OrtAttentionOptions,
+} from "./dot-product-attention.js";
+export {
   type ExportAttentionOptions,
   type ExportedAttentionModel,
   exportAttentionModel,
