@@ -14,5 +14,5 @@ if (existsSync(`${CHROMIUM}/vk_swiftshader_icd.json`)) {
 }
 
 export default defineConfig({
-  test: { include: ["test/**/*.test.ts"], testTimeout: 300_000, hookTimeout: 120_000, pool: "forks" },
+  test: { include: ["test/**/*.test.ts"], testTimeout: 600_000, hookTimeout: 120_000, pool: "forks", fileParallelism: false, isolate: false },
 });

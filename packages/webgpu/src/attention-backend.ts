@@ -100,7 +100,7 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
       for (const b of plan.scratch) b.destroy();
     }
     const [out] = await materialise(device, [{ region: { buffer: o, at: 0 }, shape: layout.shapes.o, dtype: call.dtype, label: `${kernels.id}.o` }]);
-    const lse = wrapBuffer(lseBuffer, [p.b, p.h, p.sq], "fp32");
+    const lse = wrapBuffer(lseBuffer, [p.b, p.h, p.sq], "fp32", [p.h * p.sq, p.sq, 1], 0, device);
     const saved: Saved = {
       call,
       o,

@@ -8,6 +8,7 @@ import {
   type AttentionInputs,
   type AttentionParams,
   dropoutKey,
+  contiguousStrides,
   dropoutThreshold,
   numel,
 } from "@te/core";
@@ -61,7 +62,8 @@ export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: Attent
   if (dtype !== p.dtype) throw new ArgumentError("inputs.q.dtype", `the params' dtype ${p.dtype}`, dtype);
   dtypeOf("k", inputs.k, dtype);
   dtypeOf("v", inputs.v, dtype);
-  const device = await getDevice();
+  // A call runs on its tensors' device when they name one (a per-call device), else on the package's.
+  const device = inputs.q.device ?? (await getDevice());
   const layout = callLayout(inputs, p);
   if (p.softmaxType === "learnable" && !inputs.softmaxOffset) {
     throw new ArgumentError("inputs.softmaxOffset", "the learnable softmax offset [h] for softmax type learnable");
@@ -143,7 +145,7 @@ export async function materialise(
         workgroups: grid1d(Math.ceil(count / 2)),
       });
     }
-    return wrapBuffer(buffer, shape, dtype);
+    return wrapBuffer(buffer, shape, dtype, contiguousStrides(shape), 0, device);
   });
   device.queue.submit([encoder.finish()]);
   if (programs.length > 0) await runPrograms(device, programs);

@@ -58,12 +58,36 @@ async function findGpu(): Promise<GPU> {
   return dawn.create([]);
 }
 
-async function requestDevice(): Promise<GPUDevice> {
+/** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
+const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+
+/**
+ * Node without a GPU: when no adapter is found and the caller chose no Vulkan driver, try SwiftShader's (the
+ * Vulkan loader reads VK_DRIVER_FILES when Dawn creates its instance, so setting it here still takes effect).
+ */
+async function swiftShaderFallback(): Promise<{ gpu: GPU; adapter: GPUAdapter } | null> {
+  const proc = (globalThis as { process?: { env: Record<string, string | undefined>; versions?: { node?: string } } }).process;
+  if (!proc?.versions?.node || proc.env.VK_DRIVER_FILES || proc.env.VK_ICD_FILENAMES) return null;
+  const specifier = "node:fs";
+  const fs = (await import(/* @vite-ignore */ specifier)) as { existsSync(path: string): boolean };
+  if (!fs.existsSync(SWIFTSHADER_ICD)) return null;
+  proc.env.VK_DRIVER_FILES = SWIFTSHADER_ICD;
   const gpu = await findGpu();
-  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  const adapter = await gpu.requestAdapter();
+  return adapter ? { gpu, adapter } : null;
+}
+
+async function requestDevice(): Promise<GPUDevice> {
+  let gpu = await findGpu();
+  let adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) {
+    const fallback = await swiftShaderFallback();
+    if (fallback) ({ gpu, adapter } = fallback);
+  }
   if (!adapter) {
     throw new Error(
-      "no WebGPU adapter (on CPU-only Linux install Debian's chromium and set VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json)",
+      "no WebGPU adapter (on CPU-only Debian: apt-get install chromium libvulkan1, or run with LD_LIBRARY_PATH=/usr/lib/chromium " +
+        "for chromium's Vulkan loader; SwiftShader's driver is then found at /usr/lib/chromium/vk_swiftshader_icd.json)",
     );
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));

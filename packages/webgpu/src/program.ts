@@ -50,9 +50,13 @@ interface CompiledProgram {
   readonly layout: GPUBindGroupLayout;
 }
 
-const pipelines = new WeakMap<GPUDevice, Map<string, CompiledProgram>>();
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>>();
 
-function compile(device: GPUDevice, program: Program): CompiledProgram {
+/**
+ * The program's pipeline, compiled once per device and key. Compilation is asynchronous so that the programs of
+ * one submission compile concurrently (SwiftShader takes seconds per flash pipeline).
+ */
+function compile(device: GPUDevice, program: Program): Promise<CompiledProgram> {
   let cache = pipelines.get(device);
   if (!cache) {
     cache = new Map();
@@ -75,12 +79,15 @@ function compile(device: GPUDevice, program: Program): CompiledProgram {
       })),
     ],
   });
-  const pipeline = device.createComputePipeline({
-    label: program.name,
-    layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-    compute: { module, entryPoint: "main" },
-  });
-  const compiled = { pipeline, layout };
+  const compiled = device
+    .createComputePipelineAsync({
+      label: program.name,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: "main" },
+    })
+    .then((pipeline) => ({ pipeline, layout }));
+  // A failed compilation is not cached: the error reaches this call, a later call tries again.
+  compiled.catch(() => cache.delete(key));
   cache.set(key, compiled);
   return compiled;
 }
@@ -109,14 +116,20 @@ function uniformBuffer(device: GPUDevice, program: Program): GPUBuffer {
  * surface as a rejected promise naming the program, rather than as silently wrong results.
  */
 export async function runPrograms(device: GPUDevice, programs: readonly Program[]): Promise<void> {
+  const active = programs.filter((p) => p.workgroups.every((n) => n > 0));
+  let compiled: CompiledProgram[];
+  try {
+    compiled = await Promise.all(active.map((p) => compile(device, p)));
+  } catch (e) {
+    throw new Error(`WebGPU pipeline creation failed for ${active.map((p) => p.name).join(", ")}: ${(e as Error).message}`);
+  }
   device.pushErrorScope("validation");
   device.pushErrorScope("out-of-memory");
   const encoder = device.createCommandEncoder();
   const transient: GPUBuffer[] = [];
-  for (const program of programs) {
+  for (const [i, program] of active.entries()) {
     const [x, y, z] = program.workgroups;
-    if (x === 0 || y === 0 || z === 0) continue;
-    const { pipeline, layout } = compile(device, program);
+    const { pipeline, layout } = compiled[i];
     const uniforms = uniformBuffer(device, program);
     transient.push(uniforms);
     const bindGroup = device.createBindGroup({

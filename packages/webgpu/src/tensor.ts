@@ -29,6 +29,8 @@ export interface WebGpuTensor {
   readonly strides: readonly number[];
   /** Element offset of the first element in the buffer. */
   readonly offset: number;
+  /** The device the buffer belongs to, when it is not the one `setDevice`/`getDevice` give (per-call devices). */
+  readonly device?: GPUDevice;
 }
 
 export const bytesPerElement = (dtype: WebGpuDType): number => (dtype === "fp32" ? 4 : 2);
@@ -45,16 +47,17 @@ export function wrapBuffer(
   dtype: WebGpuDType = "fp32",
   strides: readonly number[] = contiguousStrides(shape),
   offset = 0,
+  device?: GPUDevice,
 ): WebGpuTensor {
   if (!(WEBGPU_DTYPES as readonly string[]).includes(dtype)) throw new ArgumentError("dtype", "fp32, fp16 or bf16", dtype);
   if (strides.length !== shape.length) throw new ArgumentError("strides", `${shape.length} strides, one per dim`, strides);
-  return { buffer, shape: [...shape], dtype, strides: [...strides], offset };
+  return { buffer, shape: [...shape], dtype, strides: [...strides], offset, ...(device ? { device } : {}) };
 }
 
 /** A new zero-filled contiguous tensor (WebGPU zero-initialises buffers). */
 export function zerosTensor(device: GPUDevice, dtype: WebGpuDType, shape: readonly number[], label?: string): WebGpuTensor {
   const buffer = device.createBuffer({ label, size: paddedBytes(numel(shape), dtype), usage: TENSOR_USAGE() });
-  return wrapBuffer(buffer, shape, dtype);
+  return wrapBuffer(buffer, shape, dtype, contiguousStrides(shape), 0, device);
 }
 
 /** The host values of a typed array as the storage words of `dtype`. */
@@ -83,7 +86,7 @@ export async function upload(t: HostTensor, device?: GPUDevice, dtype?: WebGpuDT
   const data = encodeForStorage(t, target as WebGpuDType);
   const buffer = dev.createBuffer({ size: data.byteLength, usage: TENSOR_USAGE() });
   dev.queue.writeBuffer(buffer, 0, data);
-  return wrapBuffer(buffer, t.shape, target as WebGpuDType, t.strides, t.offset);
+  return wrapBuffer(buffer, t.shape, target as WebGpuDType, t.strides, t.offset, device);
 }
 
 /** Reads raw bytes of a buffer back to the host. */
@@ -103,7 +106,7 @@ export async function readBuffer(device: GPUDevice, buffer: GPUBuffer, byteOffse
 
 /** Downloads a tensor as a contiguous host tensor of its dtype (fp16/bf16 as bit patterns). */
 export async function download(t: WebGpuTensor, device?: GPUDevice): Promise<HostTensor> {
-  const dev = device ?? (await getDevice());
+  const dev = device ?? t.device ?? (await getDevice());
   const n = numel(t.shape);
   const out = hostTensor(t.dtype, t.shape);
   if (n === 0) return out;
