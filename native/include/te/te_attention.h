@@ -80,6 +80,7 @@ typedef struct te_attn_fwd_args {
   const float* alibi_slopes;
   /* Arbitrary mask [mb, mh, sq, skv], mb in {1, b}, mh in {1, h}; 1 = masked out. */
   const uint8_t* mask;
+  int64_t mask_numel;
   int32_t mask_b, mask_h;
   /* Learnable softmax offset [h] (fp32). */
   const float* softmax_offset;

@@ -1,0 +1,104 @@
+/**
+ * The shape of te_native.node's exports (src/addon/addon.cpp). Views are element strides of a
+ * [batch, seq, head, channel] tensor over a typed array or DeviceTensor, as te_view in te_attention.h.
+ */
+export interface NativeView {
+  readonly data: ArrayBufferView | NativeDeviceTensor;
+  readonly offset: number;
+  readonly b: number;
+  readonly s: number;
+  readonly h: number;
+  readonly c: number;
+}
+
+/** te_attn_desc with enum values as numbers (te_format, te_dtype, te_bias_type, te_softmax_type). */
+export interface NativeDesc {
+  format: number;
+  dtype: number;
+  b: number;
+  h: number;
+  hg: number;
+  d: number;
+  dv: number;
+  sq: number;
+  skv: number;
+  tq: number;
+  tkv: number;
+  causal: number;
+  bottomRight: number;
+  windowLeft: number;
+  windowRight: number;
+  arbitraryMask: number;
+  biasType: number;
+  biasDtype: number;
+  biasB: number;
+  biasH: number;
+  alibiPerBatch: number;
+  softmaxType: number;
+  scale: number;
+  dropout: number;
+  dropoutThreshold: number;
+  dropoutSeed: number;
+  dropoutOffset: number;
+  deterministic: number;
+}
+
+export interface NativeForwardArgs {
+  q: NativeView;
+  k: NativeView;
+  v: NativeView;
+  o: NativeView;
+  lse: Float32Array;
+  cuSeqlensQ?: Int32Array;
+  cuSeqlensKv?: Int32Array;
+  cuSeqlensQPadded?: Int32Array;
+  cuSeqlensKvPadded?: Int32Array;
+  bias?: { data: ArrayBufferView; offset: number; sb: number; sh: number; ss: number };
+  alibiSlopes?: Float32Array;
+  mask?: Uint8Array;
+  maskB?: number;
+  maskH?: number;
+  softmaxOffset?: Float32Array;
+  threads?: number;
+}
+
+export interface NativeBackwardArgs extends NativeForwardArgs {
+  dO: NativeView;
+  dq: NativeView;
+  dk: NativeView;
+  dv: NativeView;
+  dbias?: ArrayBufferView;
+  dSoftmaxOffset?: Float32Array;
+}
+
+export interface NativeDeviceTensor {
+  readonly byteLength: number;
+  readonly disposed: boolean;
+  readonly device: number;
+  upload(src: ArrayBufferView): void;
+  download<A extends ArrayBufferView>(dst: A): A;
+  dispose(): void;
+}
+
+export interface NativeDeviceInfo {
+  readonly cudaCompiled: boolean;
+  readonly devices: readonly {
+    readonly index: number;
+    readonly name: string;
+    readonly arch: number;
+    readonly totalMemory: number;
+    readonly freeMemory: number;
+  }[];
+}
+
+export interface NativeBinding {
+  /** "" when the kernel family can run desc, else why not. */
+  explain(backend: string, desc: NativeDesc): string;
+  forward(backend: string, desc: NativeDesc, args: NativeForwardArgs): Promise<void>;
+  backward(backend: string, desc: NativeDesc, args: NativeBackwardArgs): Promise<void>;
+  /** Registered kernel families, comma separated. */
+  backends(): string;
+  deviceInfo(): NativeDeviceInfo;
+  philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
+  DeviceTensor: new (byteLength: number, device?: number) => NativeDeviceTensor;
+}

@@ -1,0 +1,69 @@
+import { ArgumentError, type HostTensor, hostTensor, numel, setCudaArch, type TensorBridge } from "@te/core";
+import type { NativeDeviceInfo, NativeDeviceTensor } from "./binding.js";
+import { loadBinding, tryLoadBinding } from "./loader.js";
+
+/** CUDA devices this process can use (none when the addon was built without CUDA or there is no GPU). */
+export function deviceInfo(): NativeDeviceInfo {
+  return tryLoadBinding()?.deviceInfo() ?? { cudaCompiled: false, devices: [] };
+}
+
+/** Records the first device's arch in core's selection context; returns it (null without a GPU). */
+export function detectCudaArch(): number | null {
+  const arch = deviceInfo().devices[0]?.arch ?? null;
+  if (arch !== null) setCudaArch(arch);
+  return arch;
+}
+
+/**
+ * A tensor in CUDA memory: contiguous, with shape and dtype; `buffer` owns the allocation. Views of
+ * one buffer (packed layouts) share it and carry their own strides and offset.
+ */
+export interface CudaTensor {
+  readonly dtype: HostTensor["dtype"];
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly buffer: NativeDeviceTensor;
+}
+
+const BYTES: Record<string, number> = { fp64: 8, fp32: 4, fp16: 2, bf16: 2, fp8e4m3: 1, fp8e5m2: 1 };
+
+/** Copies a host tensor into new CUDA memory (its whole storage, so strided views stay views). */
+export function uploadTensor(t: HostTensor, device = 0): CudaTensor {
+  const binding = loadBinding();
+  if (t.dtype === "fp64") throw new ArgumentError("t.dtype", "fp32, fp16, bf16 or fp8 (CUDA tensors)", t.dtype);
+  const buffer = new binding.DeviceTensor(t.data.byteLength, device);
+  try {
+    buffer.upload(t.data);
+  } catch (e) {
+    buffer.dispose();
+    throw e;
+  }
+  return { dtype: t.dtype, shape: [...t.shape], strides: [...t.strides], offset: t.offset, buffer };
+}
+
+/** Copies a CUDA tensor's storage back to a new host tensor with the same strides. */
+export function downloadTensor(t: CudaTensor): HostTensor {
+  const elems = t.buffer.byteLength / BYTES[t.dtype];
+  const host = hostTensor(t.dtype, [elems]);
+  t.buffer.download(host.data);
+  return { dtype: t.dtype, shape: [...t.shape], strides: [...t.strides], offset: t.offset, data: host.data };
+}
+
+/** A new uninitialised contiguous CUDA tensor (kernels write every element they own). */
+export function allocateTensor(dtype: HostTensor["dtype"], shape: readonly number[], device = 0): CudaTensor {
+  const binding = loadBinding();
+  const n = numel(shape);
+  const buffer = new binding.DeviceTensor(n * BYTES[dtype], device);
+  const strides = shape.map((_, i) => numel(shape.slice(i + 1)));
+  return { dtype, shape: [...shape], strides, offset: 0, buffer };
+}
+
+/** The "cuda" TensorBridge H4's backends (cuda.flash, cuda.unfused, cuda.cudnn) use. */
+export const cudaTensors: TensorBridge<CudaTensor> = {
+  kind: "cuda",
+  fromHost: async (t) => uploadTensor(t),
+  toHost: async (t) => downloadTensor(t),
+  info: (t) => ({ shape: t.shape, strides: t.strides, dtype: t.dtype, storage: t.buffer, offset: t.offset }),
+  dispose: (t) => t.buffer.dispose(),
+};

@@ -1,0 +1,28 @@
+/**
+ * @te/native: TE's native kernels through the te C API (native/include/te). Importing it registers
+ * native.cpu (when the addon loads) and records the CUDA arch of the first GPU in core's selection.
+ */
+import { registerBackend } from "@te/core";
+import { createNativeCpuBackend } from "./cpu-backend.js";
+import { detectCudaArch } from "./device.js";
+import { tryLoadBinding } from "./loader.js";
+
+export type * from "./binding.js";
+export { createNativeCpuBackend, NATIVE_CPU_ID, NATIVE_CPU_RULES, nativeCpuBackend } from "./cpu-backend.js";
+export {
+  allocateTensor,
+  type CudaTensor,
+  cudaTensors,
+  detectCudaArch,
+  deviceInfo,
+  downloadTensor,
+  uploadTensor,
+} from "./device.js";
+export { nativeDesc } from "./native-desc.js";
+export { addonCandidates, loadBinding, loadError, tryLoadBinding } from "./loader.js";
+
+const binding = tryLoadBinding();
+if (binding) {
+  registerBackend(createNativeCpuBackend(binding));
+  detectCudaArch();
+}
