@@ -3,11 +3,14 @@ import {
   type AttentionParams,
   type BiasShape,
   type BiasType,
+  checkSetWindowSize,
   evaluateRules,
+  isMaskType,
   type MaskType,
   makeParams,
   type QkvLayout,
   qkvFormatOf,
+  resolveBottomRightDiagonal,
   type SoftmaxType,
 } from "@te/core";
 import { fusedOpOf, ORT_FUSED_RULES } from "./backends/ort-fused-rules.js";
@@ -91,6 +94,8 @@ function paramsOf(o: ExportAttentionOptions): AttentionParams {
     throw new ArgumentError("tq/tkv", "the total token counts of the packed thd inputs");
   }
   const slopes = o.alibiSlopes;
+  const maskType = o.mask ?? "no_mask";
+  if (!isMaskType(maskType)) throw new ArgumentError("mask", "one of TE's attn_mask_type names", maskType);
   return makeParams({
     qkvLayout: layout,
     qkvFormat: format,
@@ -105,9 +110,9 @@ function paramsOf(o: ExportAttentionOptions): AttentionParams {
     skv,
     tq: o.tq ?? o.b * o.sq,
     tkv: o.tkv ?? o.b * skv,
-    maskType: o.mask ?? "no_mask",
-    window: o.window ?? [-1, -1],
-    bottomRightDiagonal: o.bottomRightDiagonal ?? true,
+    maskType,
+    window: checkSetWindowSize(maskType, o.window, undefined, "window"),
+    bottomRightDiagonal: resolveBottomRightDiagonal(maskType, o.bottomRightDiagonal),
     biasType: bias,
     biasShape: usesBiasTensor ? (o.biasShape ?? null) : null,
     biasRequiresGrad: usesBiasTensor && o.pass === "backward",
