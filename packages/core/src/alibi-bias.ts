@@ -1,9 +1,12 @@
 import { ArgumentError } from "./errors.js";
 import type { AttentionParams } from "./params.js";
 import { alibiBias, defaultAlibiSlopes, entryMask } from "./semantics.js";
-import { hostTensor, type HostTensor } from "./tensor.js";
+import { type HostTensor, hostTensor } from "./tensor.js";
 
-export type AlibiParams = Pick<AttentionParams, "b" | "h" | "sq" | "skv" | "maskType" | "window" | "bottomRightDiagonal">;
+export type AlibiParams = Pick<
+  AttentionParams,
+  "b" | "h" | "sq" | "skv" | "maskType" | "window" | "bottomRightDiagonal"
+>;
 
 export interface AlibiInputs {
   /** Custom slopes, [h] or [b, h] flattened (default: TE's default slopes for h heads). */

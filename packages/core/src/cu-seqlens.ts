@@ -14,7 +14,11 @@ export function seqlensFromPaddingMask(mask: MaskTensor, argument = "attention_m
     throw new ArgumentError(argument, "a padding mask of shape [b, 1, 1, s]", `[${mask.shape.join(", ")}]`);
   }
   if (mask.data.length !== b * s) {
-    throw new ArgumentError(`${argument}.data`, `${b * s} elements for shape [${mask.shape.join(", ")}]`, mask.data.length);
+    throw new ArgumentError(
+      `${argument}.data`,
+      `${b * s} elements for shape [${mask.shape.join(", ")}]`,
+      mask.data.length,
+    );
   }
   const lengths = new Int32Array(b);
   for (let bi = 0; bi < b; bi++) {
@@ -51,7 +55,8 @@ export function cuSeqlensFromSeqlens(lengths: ArrayLike<number>, argument = "seq
   const cu = new Int32Array(lengths.length + 1);
   for (let i = 0; i < lengths.length; i++) {
     const l = lengths[i];
-    if (!Number.isInteger(l) || l < 0) throw new ArgumentError(`${argument}[${i}]`, "a non-negative integer", l);
+    if (!Number.isInteger(l) || l < 0)
+      throw new ArgumentError(`${argument}[${i}]`, "a non-negative integer", l);
     cu[i + 1] = cu[i] + l;
   }
   return cu;
@@ -94,8 +99,13 @@ export interface CuSeqlensExpectation {
  * Checks cu_seqlens: an Int32Array of b + 1 integers, starting at 0, non-decreasing, ending at the
  * total token count, each length at most max_seqlen. Throws an ArgumentError naming `argument`.
  */
-export function validateCuSeqlens(argument: string, cu: unknown, expect: CuSeqlensExpectation = {}): Int32Array {
-  if (!(cu instanceof Int32Array)) throw new ArgumentError(argument, "an Int32Array of b + 1 cumulative lengths", cu);
+export function validateCuSeqlens(
+  argument: string,
+  cu: unknown,
+  expect: CuSeqlensExpectation = {},
+): Int32Array {
+  if (!(cu instanceof Int32Array))
+    throw new ArgumentError(argument, "an Int32Array of b + 1 cumulative lengths", cu);
   if (cu.length < 1) throw new ArgumentError(argument, "at least one entry (b + 1 with b >= 0)", cu);
   if (expect.b !== undefined && cu.length !== expect.b + 1) {
     throw new ArgumentError(argument, `length b + 1 = ${expect.b + 1}`, `length ${cu.length}`);
@@ -104,10 +114,18 @@ export function validateCuSeqlens(argument: string, cu: unknown, expect: CuSeqle
   for (let i = 1; i < cu.length; i++) {
     const len = cu[i] - cu[i - 1];
     if (len < 0) {
-      throw new ArgumentError(argument, "non-decreasing entries", `${argument}[${i}] = ${cu[i]} < ${argument}[${i - 1}] = ${cu[i - 1]}`);
+      throw new ArgumentError(
+        argument,
+        "non-decreasing entries",
+        `${argument}[${i}] = ${cu[i]} < ${argument}[${i - 1}] = ${cu[i - 1]}`,
+      );
     }
     if (expect.maxSeqlen !== undefined && len > expect.maxSeqlen) {
-      throw new ArgumentError(argument, `sequence lengths <= max_seqlen = ${expect.maxSeqlen}`, `length ${len} of entry ${i - 1}`);
+      throw new ArgumentError(
+        argument,
+        `sequence lengths <= max_seqlen = ${expect.maxSeqlen}`,
+        `length ${len} of entry ${i - 1}`,
+      );
     }
   }
   const last = cu[cu.length - 1];
@@ -115,7 +133,11 @@ export function validateCuSeqlens(argument: string, cu: unknown, expect: CuSeqle
     throw new ArgumentError(argument, `a last entry equal to the total token count ${expect.total}`, last);
   }
   if (expect.maxTotal !== undefined && last > expect.maxTotal) {
-    throw new ArgumentError(argument, `a last entry <= ${expect.maxTotal} (the tokens the tensor holds)`, last);
+    throw new ArgumentError(
+      argument,
+      `a last entry <= ${expect.maxTotal} (the tokens the tensor holds)`,
+      last,
+    );
   }
   return cu;
 }

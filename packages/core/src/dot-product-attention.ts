@@ -1,4 +1,5 @@
 import type { AttentionBackend, Gradients, MaskTensor, SavedForBackward, TensorBridge } from "./backend.js";
+import type { BiasType } from "./bias.js";
 import type { Env } from "./env.js";
 import { ArgumentError, TeError } from "./errors.js";
 import type { DelayedScaling } from "./fp8.js";
@@ -6,9 +7,8 @@ import type { QkvFormat } from "./layout.js";
 import type { MaskType } from "./mask.js";
 import type { AttentionParams } from "./params.js";
 import { hostTensors } from "./reference/host-bridge.js";
-import { selectBackend, type SelectionOptions } from "./selection.js";
+import { type SelectionOptions, selectBackend } from "./selection.js";
 import type { SoftmaxType } from "./softmax.js";
-import type { BiasType } from "./bias.js";
 import { type PaddingMaskArgument, validateAttentionCall } from "./validate.js";
 
 /**
@@ -89,12 +89,18 @@ export interface AttentionOutput<T> {
 }
 
 const isHostTensor = (x: unknown): boolean =>
-  typeof x === "object" && x !== null && ArrayBuffer.isView((x as { data?: unknown }).data) && Array.isArray((x as { strides?: unknown }).strides);
+  typeof x === "object" &&
+  x !== null &&
+  ArrayBuffer.isView((x as { data?: unknown }).data) &&
+  Array.isArray((x as { strides?: unknown }).strides);
 
 function bridgeFor<T>(q: T, given: TensorBridge<T> | undefined): TensorBridge<T> {
   if (given) return given;
   if (isHostTensor(q)) return hostTensors as unknown as TensorBridge<T>;
-  throw new ArgumentError("tensors", "the TensorBridge of these tensors ({ tensors: bridge }) for a tensor type other than HostTensor");
+  throw new ArgumentError(
+    "tensors",
+    "the TensorBridge of these tensors ({ tensors: bridge }) for a tensor type other than HostTensor",
+  );
 }
 
 const randomSeed = (): number => Math.floor(Math.random() * 0x1_0000_0000);
@@ -106,23 +112,33 @@ export class DotProductAttention {
   training = true;
 
   constructor(config: DotProductAttentionConfig) {
-    if (typeof config !== "object" || config === null) throw new ArgumentError("config", "DotProductAttention's arguments", config);
+    if (typeof config !== "object" || config === null)
+      throw new ArgumentError("config", "DotProductAttention's arguments", config);
     const positive = (name: string, x: unknown) => {
-      if (typeof x !== "number" || !Number.isInteger(x) || x < 1) throw new ArgumentError(name, "an integer >= 1", x);
+      if (typeof x !== "number" || !Number.isInteger(x) || x < 1)
+        throw new ArgumentError(name, "an integer >= 1", x);
     };
     positive("num_attention_heads", config.numAttentionHeads);
     const channels = typeof config.kvChannels === "number" ? [config.kvChannels] : config.kvChannels;
     if (!Array.isArray(channels) || channels.length < 1 || channels.length > 2) {
       throw new ArgumentError("kv_channels", "a head dim or a pair [dk, dv]", config.kvChannels);
     }
-    channels.forEach((c) => positive("kv_channels", c));
+    for (const c of channels) positive("kv_channels", c);
     if (config.numGqaGroups !== undefined) {
       positive("num_gqa_groups", config.numGqaGroups);
       if (config.numAttentionHeads % config.numGqaGroups !== 0) {
-        throw new ArgumentError("num_gqa_groups", `a divisor of num_attention_heads = ${config.numAttentionHeads}`, config.numGqaGroups);
+        throw new ArgumentError(
+          "num_gqa_groups",
+          `a divisor of num_attention_heads = ${config.numAttentionHeads}`,
+          config.numGqaGroups,
+        );
       }
     }
-    if (config.attentionType !== undefined && config.attentionType !== "self" && config.attentionType !== "cross") {
+    if (
+      config.attentionType !== undefined &&
+      config.attentionType !== "self" &&
+      config.attentionType !== "cross"
+    ) {
       throw new ArgumentError("attention_type", '"self" or "cross"', config.attentionType);
     }
     if (config.layerNumber !== undefined) positive("layer_number", config.layerNumber);
@@ -138,11 +154,20 @@ export class DotProductAttention {
     return this.train(false);
   }
 
-  async forward<T>(q: T, k: T, v: T, options: DotProductAttentionCallOptions<T> = {}): Promise<AttentionOutput<T>> {
+  async forward<T>(
+    q: T,
+    k: T,
+    v: T,
+    options: DotProductAttentionCallOptions<T> = {},
+  ): Promise<AttentionOutput<T>> {
     const c = this.config;
     const bridge = bridgeFor(q, options.tensors);
     if (c.attentionType === "self" && Array.isArray(options.attentionMask)) {
-      throw new ArgumentError("attention_mask", 'one padding mask [b, 1, 1, s] for attention_type "self"', options.attentionMask);
+      throw new ArgumentError(
+        "attention_mask",
+        'one padding mask [b, 1, 1, s] for attention_type "self"',
+        options.attentionMask,
+      );
     }
     const isTraining = options.isTraining ?? this.training;
     const call = validateAttentionCall({
@@ -162,7 +187,8 @@ export class DotProductAttention {
       maxSeqlenQ: options.maxSeqlenQ,
       maxSeqlenKv: options.maxSeqlenKv,
       coreAttentionBiasType: options.coreAttentionBiasType,
-      coreAttentionBias: options.coreAttentionBias === undefined ? undefined : bridge.info(options.coreAttentionBias),
+      coreAttentionBias:
+        options.coreAttentionBias === undefined ? undefined : bridge.info(options.coreAttentionBias),
       biasRequiresGrad: options.biasRequiresGrad ?? isTraining,
       alibiSlopes: options.alibiSlopes,
       softmaxType: c.softmaxType,
@@ -198,7 +224,10 @@ export class DotProductAttention {
         ...(call.alibiSlopes && { alibiSlopes: call.alibiSlopes }),
         ...(call.attnMask && { attnMask: call.attnMask as MaskTensor }),
         ...(p.softmaxType === "learnable" && { softmaxOffset: options.softmaxOffset }),
-        ...(needsSeed && { dropoutSeed: options.dropoutSeed ?? randomSeed(), dropoutOffset: options.dropoutOffset ?? 0 }),
+        ...(needsSeed && {
+          dropoutSeed: options.dropoutSeed ?? randomSeed(),
+          dropoutOffset: options.dropoutOffset ?? 0,
+        }),
       },
       p,
     );
@@ -222,9 +251,21 @@ function attentionOutput<T>(
     backend: backend.id,
     backward(dO: T): Promise<Gradients<T>> {
       if (!params.isTraining) {
-        return Promise.reject(new ArgumentError("isTraining", "true in the forward call whose backward is asked (or a module in training mode)", false));
+        return Promise.reject(
+          new ArgumentError(
+            "isTraining",
+            "true in the forward call whose backward is asked (or a module in training mode)",
+            false,
+          ),
+        );
       }
-      if (state !== "saved") return Promise.reject(new TeError("TE_STATE_RELEASED", "backward: the forward state was already used by backward or disposed"));
+      if (state !== "saved")
+        return Promise.reject(
+          new TeError(
+            "TE_STATE_RELEASED",
+            "backward: the forward state was already used by backward or disposed",
+          ),
+        );
       state = "consumed";
       return backend.backward(saved, dO, params);
     },
@@ -243,15 +284,28 @@ export type DotProductAttentionOptions<T> = DotProductAttentionCallOptions<T> &
  * and head dims come from the tensors unless given; the mask defaults to "no_mask" and the format to
  * "bshd" here (a functional call has no module defaults to inherit), and isTraining to false.
  */
-export async function dotProductAttention<T>(q: T, k: T, v: T, options: DotProductAttentionOptions<T> = {}): Promise<AttentionOutput<T>> {
+export async function dotProductAttention<T>(
+  q: T,
+  k: T,
+  v: T,
+  options: DotProductAttentionOptions<T> = {},
+): Promise<AttentionOutput<T>> {
   const bridge = bridgeFor(q, options.tensors);
   const format = options.qkvFormat ?? "bshd";
   const qs = bridge.info(q).shape;
   const ks = bridge.info(k).shape;
   const vs = bridge.info(v).shape;
-  for (const [name, s] of [["query_layer", qs], ["key_layer", ks], ["value_layer", vs]] as const) {
+  for (const [name, s] of [
+    ["query_layer", qs],
+    ["key_layer", ks],
+    ["value_layer", vs],
+  ] as const) {
     if (s.length !== (format === "thd" ? 3 : 4)) {
-      throw new ArgumentError(name, `a rank-${format === "thd" ? 3 : 4} tensor for qkv_format "${format}"`, `shape [${s.join(", ")}]`);
+      throw new ArgumentError(
+        name,
+        `a rank-${format === "thd" ? 3 : 4} tensor for qkv_format "${format}"`,
+        `shape [${s.join(", ")}]`,
+      );
     }
   }
   const headDim = (s: readonly number[]) => s[s.length - 1];

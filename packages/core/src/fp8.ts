@@ -41,15 +41,24 @@ export function delayedScaling(options: Partial<DelayedScaling> = {}): DelayedSc
     reduceAmax: true,
     ...options,
   };
-  if (!Number.isFinite(r.margin) || r.margin < 0) throw new ArgumentError("recipe.margin", "a finite number >= 0", r.margin);
+  if (!Number.isFinite(r.margin) || r.margin < 0)
+    throw new ArgumentError("recipe.margin", "a finite number >= 0", r.margin);
   if (!["HYBRID", "E4M3", "E5M2"].includes(r.fp8Format)) {
     throw new ArgumentError("recipe.fp8_format", '"HYBRID", "E4M3" or "E5M2"', r.fp8Format);
   }
   if (!Number.isInteger(r.amaxHistoryLen) || r.amaxHistoryLen < 1) {
     throw new ArgumentError("recipe.amax_history_len", "an integer >= 1", r.amaxHistoryLen);
   }
-  if (typeof r.amaxComputeAlgo !== "function" && r.amaxComputeAlgo !== "max" && r.amaxComputeAlgo !== "most_recent") {
-    throw new ArgumentError("recipe.amax_compute_algo", '"max", "most_recent" or a function', r.amaxComputeAlgo);
+  if (
+    typeof r.amaxComputeAlgo !== "function" &&
+    r.amaxComputeAlgo !== "max" &&
+    r.amaxComputeAlgo !== "most_recent"
+  ) {
+    throw new ArgumentError(
+      "recipe.amax_compute_algo",
+      '"max", "most_recent" or a function',
+      r.amaxComputeAlgo,
+    );
   }
   return r;
 }
@@ -84,7 +93,12 @@ export type Fp8MetaState = Record<Fp8TensorName, Fp8TensorMeta>;
 export function createFp8Meta(recipe: DelayedScaling): Fp8MetaState {
   const entries = [...FP8_FORWARD_TENSORS, ...FP8_BACKWARD_TENSORS].map((name) => [
     name,
-    { dtype: fp8DTypeOf(recipe.fp8Format, name), scale: 1, scaleInv: 1, amaxHistory: new Float64Array(recipe.amaxHistoryLen) },
+    {
+      dtype: fp8DTypeOf(recipe.fp8Format, name),
+      scale: 1,
+      scaleInv: 1,
+      amaxHistory: new Float64Array(recipe.amaxHistoryLen),
+    },
   ]);
   return Object.fromEntries(entries) as Fp8MetaState;
 }
@@ -170,7 +184,8 @@ export function quantizeFp8(t: HostTensor, dtype: Fp8DType, scale: number, meta?
 
 /** FP8 values back to numbers: value * scaleInv, as an fp32 (or fp64) tensor. */
 export function dequantizeFp8(t: HostTensor, scaleInv: number, dtype: "fp32" | "fp64" = "fp32"): HostTensor {
-  if (t.dtype !== "fp8e4m3" && t.dtype !== "fp8e5m2") throw new ArgumentError("tensor", "an fp8e4m3 or fp8e5m2 tensor", t.dtype);
+  if (t.dtype !== "fp8e4m3" && t.dtype !== "fp8e5m2")
+    throw new ArgumentError("tensor", "an fp8e4m3 or fp8e5m2 tensor", t.dtype);
   const out = hostTensor(dtype, t.shape);
   forEachValue(t, (x, e) => {
     out.data[e] = x * scaleInv;

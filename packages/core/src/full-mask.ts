@@ -2,10 +2,13 @@ import type { MaskTensor } from "./backend.js";
 import { ArgumentError } from "./errors.js";
 import type { AttentionParams } from "./params.js";
 import { entryMask, isAllowed } from "./semantics.js";
-import { hostTensor, type HostTensor } from "./tensor.js";
+import { type HostTensor, hostTensor } from "./tensor.js";
 
 /** What the full mask depends on: the call's geometry and masking. */
-export type FullMaskParams = Pick<AttentionParams, "b" | "sq" | "skv" | "maskType" | "window" | "bottomRightDiagonal">;
+export type FullMaskParams = Pick<
+  AttentionParams,
+  "b" | "sq" | "skv" | "maskType" | "window" | "bottomRightDiagonal"
+>;
 
 export interface FullMaskInputs {
   /** Actual lengths per batch entry (default: sq / skv for every entry). */
@@ -33,7 +36,11 @@ export function getFullMask(p: FullMaskParams, inputs: FullMaskInputs = {}): Mas
   if (arbitrary) {
     const [ab, ah, asq, askv] = arbitrary.shape;
     if ((ab !== 1 && ab !== b) || asq !== sq || askv !== skv) {
-      throw new ArgumentError("attention_mask", `shape [${b}|1, h|1, ${sq}, ${skv}]`, `[${arbitrary.shape.join(", ")}]`);
+      throw new ArgumentError(
+        "attention_mask",
+        `shape [${b}|1, h|1, ${sq}, ${skv}]`,
+        `[${arbitrary.shape.join(", ")}]`,
+      );
     }
     mh = ah;
   }
@@ -46,7 +53,8 @@ export function getFullMask(p: FullMaskParams, inputs: FullMaskInputs = {}): Mas
       for (let i = 0; i < sq; i++) {
         for (let j = 0; j < skv; j++) {
           const e = i * skv + j;
-          const masked = !isAllowed(geometry, i, j) || (arbitrary !== undefined && arbitrary.data[abase + e] !== 0);
+          const masked =
+            !isAllowed(geometry, i, j) || (arbitrary !== undefined && arbitrary.data[abase + e] !== 0);
           data[base + e] = masked ? 1 : 0;
         }
       }
@@ -55,7 +63,12 @@ export function getFullMask(p: FullMaskParams, inputs: FullMaskInputs = {}): Mas
   return { shape: [b, mh, sq, skv], data };
 }
 
-function lengthsOrFull(argument: string, lens: ArrayLike<number> | undefined, b: number, s: number): ArrayLike<number> {
+function lengthsOrFull(
+  argument: string,
+  lens: ArrayLike<number> | undefined,
+  b: number,
+  s: number,
+): ArrayLike<number> {
   if (lens === undefined) return new Int32Array(b).fill(s);
   if (lens.length !== b) throw new ArgumentError(argument, `${b} lengths`, lens.length);
   for (let i = 0; i < b; i++) {

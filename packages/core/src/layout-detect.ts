@@ -15,7 +15,8 @@ const RANK_OF_FORMAT: Record<QkvFormat, number> = { bshd: 4, sbhd: 4, thd: 3 };
 
 const stridesOf = (t: TensorInfo): readonly number[] => t.strides ?? contiguousStrides(t.shape);
 
-const sameStorage = (a: TensorInfo, b: TensorInfo): boolean => a.storage !== undefined && a.storage === b.storage;
+const sameStorage = (a: TensorInfo, b: TensorInfo): boolean =>
+  a.storage !== undefined && a.storage === b.storage;
 
 const sameShape = (a: TensorInfo, b: TensorInfo): boolean =>
   a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i]);
@@ -47,11 +48,24 @@ function describe(name: string, t: TensorInfo): string {
 }
 
 /** The layout group q, k, v form (format-independent); throws when none describes them. */
-export function detectQkvLayoutGroup(q: TensorInfo, k: TensorInfo, v: TensorInfo, qkvFormat: QkvFormat): QkvLayoutGroup {
+export function detectQkvLayoutGroup(
+  q: TensorInfo,
+  k: TensorInfo,
+  v: TensorInfo,
+  qkvFormat: QkvFormat,
+): QkvLayoutGroup {
   const rank = RANK_OF_FORMAT[qkvFormat];
-  for (const [name, t] of [["query_layer", q], ["key_layer", k], ["value_layer", v]] as const) {
+  for (const [name, t] of [
+    ["query_layer", q],
+    ["key_layer", k],
+    ["value_layer", v],
+  ] as const) {
     if (t.shape.length !== rank) {
-      throw new ArgumentError(name, `a rank-${rank} tensor for qkv_format "${qkvFormat}"`, `shape [${t.shape.join(", ")}]`);
+      throw new ArgumentError(
+        name,
+        `a rank-${rank} tensor for qkv_format "${qkvFormat}"`,
+        `shape [${t.shape.join(", ")}]`,
+      );
     }
     if (t.strides !== undefined && t.strides.length !== rank) {
       throw new ArgumentError(`${name}.strides`, `${rank} strides`, t.strides);
@@ -75,6 +89,11 @@ export function detectQkvLayoutGroup(q: TensorInfo, k: TensorInfo, v: TensorInfo
 }
 
 /** TE's get_qkv_layout: the layout of q, k, v in `qkvFormat`. */
-export function detectQkvLayout(q: TensorInfo, k: TensorInfo, v: TensorInfo, qkvFormat: QkvFormat): QkvLayout {
+export function detectQkvLayout(
+  q: TensorInfo,
+  k: TensorInfo,
+  v: TensorInfo,
+  qkvFormat: QkvFormat,
+): QkvLayout {
   return qkvLayoutOf(qkvFormat, detectQkvLayoutGroup(q, k, v, qkvFormat));
 }

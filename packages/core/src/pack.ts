@@ -1,6 +1,6 @@
+import { validateCuSeqlens } from "./cu-seqlens.js";
 import { ArgumentError } from "./errors.js";
 import type { QkvFormat } from "./layout.js";
-import { validateCuSeqlens } from "./cu-seqlens.js";
 import { type HostTensor, hostTensor } from "./tensor.js";
 
 /**
@@ -58,9 +58,14 @@ export function packToThd(
   for (let bi = 0; bi < b; bi++) {
     const len = cuSeqlens[bi + 1] - cuSeqlens[bi];
     if (cuSeqlensPadded && len > cuSeqlensPadded[bi + 1] - cuSeqlensPadded[bi]) {
-      throw new ArgumentError("cu_seqlens_padded", `room for the ${len} tokens of entry ${bi}`, cuSeqlensPadded[bi + 1] - cuSeqlensPadded[bi]);
+      throw new ArgumentError(
+        "cu_seqlens_padded",
+        `room for the ${len} tokens of entry ${bi}`,
+        cuSeqlensPadded[bi + 1] - cuSeqlensPadded[bi],
+      );
     }
-    for (let i = 0; i < len; i++) copyToken(t, paddedRowOffset(t, format, bi, i), out, (starts[bi] + i) * h * d, 2);
+    for (let i = 0; i < len; i++)
+      copyToken(t, paddedRowOffset(t, format, bi, i), out, (starts[bi] + i) * h * d, 2);
   }
   return out;
 }
@@ -76,7 +81,10 @@ export function unpackFromThd(
   checkRank("tensor", t, 3, "in thd");
   const b = cuSeqlens.length - 1;
   const starts = cuSeqlensPadded ?? cuSeqlens;
-  validateCuSeqlens("cu_seqlens", cuSeqlens, { maxSeqlen: s, ...(cuSeqlensPadded ? {} : { maxTotal: t.shape[0] }) });
+  validateCuSeqlens("cu_seqlens", cuSeqlens, {
+    maxSeqlen: s,
+    ...(cuSeqlensPadded ? {} : { maxTotal: t.shape[0] }),
+  });
   if (cuSeqlensPadded) validateCuSeqlens("cu_seqlens_padded", cuSeqlensPadded, { b, maxTotal: t.shape[0] });
   const [h, d] = [t.shape[1], t.shape[2]];
   const out = hostTensor(t.dtype, format === "bshd" ? [b, s, h, d] : [s, b, h, d]);

@@ -92,7 +92,11 @@ function dimsOf(name: string, t: TensorInfo, format: QkvFormat): Dims {
   const rank = format === "thd" ? 3 : 4;
   if (!Array.isArray(t.shape) || t.shape.length !== rank) {
     const layout = format === "thd" ? "[t, h, d]" : format === "bshd" ? "[b, s, h, d]" : "[s, b, h, d]";
-    throw new ArgumentError(name, `a rank-${rank} tensor ${layout} for qkv_format "${format}"`, `shape ${shapeText(t)}`);
+    throw new ArgumentError(
+      name,
+      `a rank-${rank} tensor ${layout} for qkv_format "${format}"`,
+      `shape ${shapeText(t)}`,
+    );
   }
   if (!t.shape.every((n) => Number.isInteger(n) && n >= 0)) {
     throw new ArgumentError(name, "non-negative integer dims", `shape ${shapeText(t)}`);
@@ -103,7 +107,8 @@ function dimsOf(name: string, t: TensorInfo, format: QkvFormat): Dims {
 }
 
 function positiveInteger(name: string, x: unknown): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < 1) throw new ArgumentError(name, "an integer >= 1", x);
+  if (typeof x !== "number" || !Number.isInteger(x) || x < 1)
+    throw new ArgumentError(name, "an integer >= 1", x);
   return x;
 }
 
@@ -120,7 +125,8 @@ function isMaskTensor(x: unknown): x is MaskTensor {
 /** The bias shape name of a bias tensor's dims, or an error naming core_attention_bias. */
 function biasShapeOf(t: TensorInfo, b: number, h: number, sq: number, skv: number): BiasShape {
   const dims = t.shape;
-  const name = `${dims[0] === b && b !== 1 ? "b" : "1"}${dims[1] === h && h !== 1 ? "h" : "1"}ss` as BiasShape;
+  const name =
+    `${dims[0] === b && b !== 1 ? "b" : "1"}${dims[1] === h && h !== 1 ? "h" : "1"}ss` as BiasShape;
   const want = biasDims(name, b, h, sq, skv);
   if (dims.length !== 4 || !want.every((n, i) => n === dims[i])) {
     throw new ArgumentError(
@@ -135,8 +141,13 @@ function biasShapeOf(t: TensorInfo, b: number, h: number, sq: number, skv: numbe
 /** Validates one call and canonicalises it into AttentionParams. */
 export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
   const { q, k, v } = call;
-  for (const [name, t] of [["query_layer", q], ["key_layer", k], ["value_layer", v]] as const) {
-    if (typeof t !== "object" || t === null || !Array.isArray(t.shape)) throw new ArgumentError(name, "a tensor", t);
+  for (const [name, t] of [
+    ["query_layer", q],
+    ["key_layer", k],
+    ["value_layer", v],
+  ] as const) {
+    if (typeof t !== "object" || t === null || !Array.isArray(t.shape))
+      throw new ArgumentError(name, "a tensor", t);
   }
 
   const format = call.qkvFormat ?? "sbhd";
@@ -147,7 +158,12 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
 
   let layout: QkvLayout;
   if (call.qkvLayout !== undefined) {
-    if (!isQkvLayout(call.qkvLayout)) throw new ArgumentError("qkv_layout", "one of TE's 15 layouts (bshd_bshd_bshd, bs3hd, ...)", call.qkvLayout);
+    if (!isQkvLayout(call.qkvLayout))
+      throw new ArgumentError(
+        "qkv_layout",
+        "one of TE's 15 layouts (bshd_bshd_bshd, bs3hd, ...)",
+        call.qkvLayout,
+      );
     if (qkvFormatOf(call.qkvLayout) !== format) {
       throw new ArgumentError("qkv_layout", `a layout of qkv_format "${format}"`, call.qkvLayout);
     }
@@ -157,10 +173,13 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
   }
 
   // dtypes
-  if (!isDType(q.dtype)) throw new ArgumentError("query_layer.dtype", "fp32, fp16, bf16, fp8e4m3 or fp8e5m2", q.dtype);
+  if (!isDType(q.dtype))
+    throw new ArgumentError("query_layer.dtype", "fp32, fp16, bf16, fp8e4m3 or fp8e5m2", q.dtype);
   const dtype: DType = q.dtype;
-  if (k.dtype !== dtype) throw new ArgumentError("key_layer.dtype", `${dtype} (the dtype of query_layer)`, k.dtype);
-  if (v.dtype !== dtype) throw new ArgumentError("value_layer.dtype", `${dtype} (the dtype of query_layer)`, v.dtype);
+  if (k.dtype !== dtype)
+    throw new ArgumentError("key_layer.dtype", `${dtype} (the dtype of query_layer)`, k.dtype);
+  if (v.dtype !== dtype)
+    throw new ArgumentError("value_layer.dtype", `${dtype} (the dtype of query_layer)`, v.dtype);
 
   // heads and head dims
   const h = dq.heads;
@@ -170,24 +189,43 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
     throw new ArgumentError("value_layer", `${hg} heads (as key_layer)`, `shape ${shapeText(v)}`);
   }
   if (hg < 1 || h % hg !== 0) {
-    throw new ArgumentError("num_gqa_groups", `a number of key/value heads dividing the ${h} query heads`, hg);
+    throw new ArgumentError(
+      "num_gqa_groups",
+      `a number of key/value heads dividing the ${h} query heads`,
+      hg,
+    );
   }
   const d = dq.headDim;
   const dv = dvv.headDim;
-  if (dk.headDim !== d) throw new ArgumentError("key_layer", `head dim ${d} (as query_layer)`, `shape ${shapeText(k)}`);
+  if (dk.headDim !== d)
+    throw new ArgumentError("key_layer", `head dim ${d} (as query_layer)`, `shape ${shapeText(k)}`);
   if (d < 1 || dv < 1) throw new ArgumentError("query_layer", "head dims >= 1", `d = ${d}, dv = ${dv}`);
-  if (call.numAttentionHeads !== undefined && positiveInteger("num_attention_heads", call.numAttentionHeads) !== h) {
-    throw new ArgumentError("query_layer", `${call.numAttentionHeads} heads (num_attention_heads)`, `shape ${shapeText(q)}`);
+  if (
+    call.numAttentionHeads !== undefined &&
+    positiveInteger("num_attention_heads", call.numAttentionHeads) !== h
+  ) {
+    throw new ArgumentError(
+      "query_layer",
+      `${call.numAttentionHeads} heads (num_attention_heads)`,
+      `shape ${shapeText(q)}`,
+    );
   }
   if (call.numGqaGroups !== undefined && positiveInteger("num_gqa_groups", call.numGqaGroups) !== hg) {
-    throw new ArgumentError("key_layer", `${call.numGqaGroups} heads (num_gqa_groups)`, `shape ${shapeText(k)}`);
+    throw new ArgumentError(
+      "key_layer",
+      `${call.numGqaGroups} heads (num_gqa_groups)`,
+      `shape ${shapeText(k)}`,
+    );
   }
   if (call.kvChannels !== undefined) {
-    const [ck, cv] = typeof call.kvChannels === "number" ? [call.kvChannels, call.kvChannels] : call.kvChannels;
+    const [ck, cv] =
+      typeof call.kvChannels === "number" ? [call.kvChannels, call.kvChannels] : call.kvChannels;
     positiveInteger("kv_channels", ck);
     positiveInteger("kv_channels", cv);
-    if (ck !== d) throw new ArgumentError("query_layer", `head dim ${ck} (kv_channels)`, `shape ${shapeText(q)}`);
-    if (cv !== dv) throw new ArgumentError("value_layer", `head dim ${cv} (kv_channels)`, `shape ${shapeText(v)}`);
+    if (ck !== d)
+      throw new ArgumentError("query_layer", `head dim ${ck} (kv_channels)`, `shape ${shapeText(q)}`);
+    if (cv !== dv)
+      throw new ArgumentError("value_layer", `head dim ${cv} (kv_channels)`, `shape ${shapeText(v)}`);
   }
 
   // mask type (thd is always padded: its lengths come from cu_seqlens)
@@ -201,8 +239,14 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
   }
   let maskType: MaskType = givenMask;
   if (format === "thd") {
-    if (maskType === "arbitrary") throw new ArgumentError("attn_mask_type", 'a mask type other than "arbitrary" for qkv_format "thd"', maskType);
-    if (!isPadding(maskType)) maskType = (maskType === "no_mask" ? "padding" : `padding_${maskType}`) as MaskType;
+    if (maskType === "arbitrary")
+      throw new ArgumentError(
+        "attn_mask_type",
+        'a mask type other than "arbitrary" for qkv_format "thd"',
+        maskType,
+      );
+    if (!isPadding(maskType))
+      maskType = (maskType === "no_mask" ? "padding" : `padding_${maskType}`) as MaskType;
   }
 
   // sequence lengths
@@ -218,34 +262,65 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
   if (format === "thd") {
     tq = dq.s;
     tkv = dk.s;
-    if (dvv.s !== tkv) throw new ArgumentError("value_layer", `${tkv} tokens (as key_layer)`, `shape ${shapeText(v)}`);
-    if (call.cuSeqlensQ === undefined) throw new ArgumentError("cu_seqlens_q", 'an Int32Array [b + 1] for qkv_format "thd"');
-    if (call.cuSeqlensKv === undefined) throw new ArgumentError("cu_seqlens_kv", 'an Int32Array [b + 1] for qkv_format "thd"');
+    if (dvv.s !== tkv)
+      throw new ArgumentError("value_layer", `${tkv} tokens (as key_layer)`, `shape ${shapeText(v)}`);
+    if (call.cuSeqlensQ === undefined)
+      throw new ArgumentError("cu_seqlens_q", 'an Int32Array [b + 1] for qkv_format "thd"');
+    if (call.cuSeqlensKv === undefined)
+      throw new ArgumentError("cu_seqlens_kv", 'an Int32Array [b + 1] for qkv_format "thd"');
     b = validateCuSeqlens("cu_seqlens_q", call.cuSeqlensQ).length - 1;
     validateCuSeqlens("cu_seqlens_kv", call.cuSeqlensKv, { b });
-    if (call.cuSeqlensQPadded !== undefined) validateCuSeqlens("cu_seqlens_q_padded", call.cuSeqlensQPadded, { b, maxTotal: tq });
-    if (call.cuSeqlensKvPadded !== undefined) validateCuSeqlens("cu_seqlens_kv_padded", call.cuSeqlensKvPadded, { b, maxTotal: tkv });
-    sq = call.maxSeqlenQ === undefined ? maxSeqlenOf(call.cuSeqlensQ) : positiveInteger("max_seqlen_q", call.maxSeqlenQ);
-    skv = call.maxSeqlenKv === undefined ? maxSeqlenOf(call.cuSeqlensKv) : positiveInteger("max_seqlen_kv", call.maxSeqlenKv);
-    validateCuSeqlens("cu_seqlens_q", call.cuSeqlensQ, { b, maxSeqlen: sq, ...(call.cuSeqlensQPadded ? {} : { maxTotal: tq }) });
-    validateCuSeqlens("cu_seqlens_kv", call.cuSeqlensKv, { b, maxSeqlen: skv, ...(call.cuSeqlensKvPadded ? {} : { maxTotal: tkv }) });
+    if (call.cuSeqlensQPadded !== undefined)
+      validateCuSeqlens("cu_seqlens_q_padded", call.cuSeqlensQPadded, { b, maxTotal: tq });
+    if (call.cuSeqlensKvPadded !== undefined)
+      validateCuSeqlens("cu_seqlens_kv_padded", call.cuSeqlensKvPadded, { b, maxTotal: tkv });
+    sq =
+      call.maxSeqlenQ === undefined
+        ? maxSeqlenOf(call.cuSeqlensQ)
+        : positiveInteger("max_seqlen_q", call.maxSeqlenQ);
+    skv =
+      call.maxSeqlenKv === undefined
+        ? maxSeqlenOf(call.cuSeqlensKv)
+        : positiveInteger("max_seqlen_kv", call.maxSeqlenKv);
+    validateCuSeqlens("cu_seqlens_q", call.cuSeqlensQ, {
+      b,
+      maxSeqlen: sq,
+      ...(call.cuSeqlensQPadded ? {} : { maxTotal: tq }),
+    });
+    validateCuSeqlens("cu_seqlens_kv", call.cuSeqlensKv, {
+      b,
+      maxSeqlen: skv,
+      ...(call.cuSeqlensKvPadded ? {} : { maxTotal: tkv }),
+    });
     checkPaddedRoom("cu_seqlens_q_padded", call.cuSeqlensQ, call.cuSeqlensQPadded);
     checkPaddedRoom("cu_seqlens_kv_padded", call.cuSeqlensKv, call.cuSeqlensKvPadded);
     cuSeqlensQ = call.cuSeqlensQ;
     cuSeqlensKv = call.cuSeqlensKv;
     cuSeqlensQPadded = call.cuSeqlensQPadded;
     cuSeqlensKvPadded = call.cuSeqlensKvPadded;
-    if (call.attentionMask !== undefined) throw new ArgumentError("attention_mask", 'none for qkv_format "thd" (lengths come from cu_seqlens)', call.attentionMask);
+    if (call.attentionMask !== undefined)
+      throw new ArgumentError(
+        "attention_mask",
+        'none for qkv_format "thd" (lengths come from cu_seqlens)',
+        call.attentionMask,
+      );
   } else {
     b = dq.b;
     sq = dq.s;
     skv = dk.s;
-    if (dk.b !== b) throw new ArgumentError("key_layer", `batch size ${b} (as query_layer)`, `shape ${shapeText(k)}`);
-    if (dvv.b !== b || dvv.s !== skv) throw new ArgumentError("value_layer", `batch size ${b} and ${skv} positions (as key_layer)`, `shape ${shapeText(v)}`);
+    if (dk.b !== b)
+      throw new ArgumentError("key_layer", `batch size ${b} (as query_layer)`, `shape ${shapeText(k)}`);
+    if (dvv.b !== b || dvv.s !== skv)
+      throw new ArgumentError(
+        "value_layer",
+        `batch size ${b} and ${skv} positions (as key_layer)`,
+        `shape ${shapeText(v)}`,
+      );
     tq = b * sq;
     tkv = b * skv;
     for (const name of ["cuSeqlensQPadded", "cuSeqlensKvPadded"] as const) {
-      if (call[name] !== undefined) throw new ArgumentError(snake(name), `none for qkv_format "${format}" (thd only)`, call[name]);
+      if (call[name] !== undefined)
+        throw new ArgumentError(snake(name), `none for qkv_format "${format}" (thd only)`, call[name]);
     }
     if (isPadding(maskType)) {
       if (call.attentionMask !== undefined) {
@@ -258,7 +333,10 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
         cuSeqlensQ = validateCuSeqlens("cu_seqlens_q", call.cuSeqlensQ, { b, maxSeqlen: sq });
         cuSeqlensKv = validateCuSeqlens("cu_seqlens_kv", call.cuSeqlensKv, { b, maxSeqlen: skv });
       } else {
-        throw new ArgumentError("attention_mask", `a padding mask [b, 1, 1, s] (or cu_seqlens_q and cu_seqlens_kv) for attn_mask_type "${maskType}"`);
+        throw new ArgumentError(
+          "attention_mask",
+          `a padding mask [b, 1, 1, s] (or cu_seqlens_q and cu_seqlens_kv) for attn_mask_type "${maskType}"`,
+        );
       }
     }
   }
@@ -268,10 +346,25 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
   let attnMask: MaskTensor | undefined;
   if (maskType === "arbitrary") {
     const m = call.attentionMask;
-    if (!isMaskTensor(m)) throw new ArgumentError("attention_mask", `a mask tensor [b|1, h|1, sq, skv] for attn_mask_type "arbitrary"`, m);
+    if (!isMaskTensor(m))
+      throw new ArgumentError(
+        "attention_mask",
+        `a mask tensor [b|1, h|1, sq, skv] for attn_mask_type "arbitrary"`,
+        m,
+      );
     const [mb, mh, msq, mskv] = m.shape;
-    if ((mb !== 1 && mb !== b) || (mh !== 1 && mh !== h) || msq !== sq || mskv !== skv || m.data.length !== mb * mh * msq * mskv) {
-      throw new ArgumentError("attention_mask", `shape [${b}|1, ${h}|1, ${sq}, ${skv}] with as many elements`, `[${m.shape.join(", ")}] (${m.data.length} elements)`);
+    if (
+      (mb !== 1 && mb !== b) ||
+      (mh !== 1 && mh !== h) ||
+      msq !== sq ||
+      mskv !== skv ||
+      m.data.length !== mb * mh * msq * mskv
+    ) {
+      throw new ArgumentError(
+        "attention_mask",
+        `shape [${b}|1, ${h}|1, ${sq}, ${skv}] with as many elements`,
+        `[${m.shape.join(", ")}] (${m.data.length} elements)`,
+      );
     }
     attnMask = m;
   } else if (!isPadding(maskType) && call.attentionMask !== undefined) {
@@ -284,13 +377,23 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
 
   // bias and ALiBi
   const biasType = call.coreAttentionBiasType ?? "no_bias";
-  if (!isBiasType(biasType)) throw new ArgumentError("core_attention_bias_type", "no_bias, pre_scale_bias, post_scale_bias or alibi", biasType);
+  if (!isBiasType(biasType))
+    throw new ArgumentError(
+      "core_attention_bias_type",
+      "no_bias, pre_scale_bias, post_scale_bias or alibi",
+      biasType,
+    );
   let biasShape: BiasShape | null = null;
   const bias = call.coreAttentionBias;
   if (biasType === "pre_scale_bias" || biasType === "post_scale_bias") {
-    if (bias === undefined) throw new ArgumentError("core_attention_bias", `a bias tensor for core_attention_bias_type "${biasType}"`);
+    if (bias === undefined)
+      throw new ArgumentError(
+        "core_attention_bias",
+        `a bias tensor for core_attention_bias_type "${biasType}"`,
+      );
     biasShape = biasShapeOf(bias, b, h, sq, skv);
-    if (bias.dtype !== dtype) throw new ArgumentError("core_attention_bias.dtype", `${dtype} (the dtype of query_layer)`, bias.dtype);
+    if (bias.dtype !== dtype)
+      throw new ArgumentError("core_attention_bias.dtype", `${dtype} (the dtype of query_layer)`, bias.dtype);
   } else if (bias !== undefined) {
     throw new ArgumentError("core_attention_bias", `none for core_attention_bias_type "${biasType}"`, bias);
   }
@@ -299,27 +402,47 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
     const slopes = call.alibiSlopes;
     if (slopes === undefined) alibiSlopes = "default";
     else if (!(slopes instanceof Float32Array || slopes instanceof Float64Array)) {
-      throw new ArgumentError("alibi_slopes", "a Float32Array or Float64Array of [h] or [b, h] slopes", slopes);
+      throw new ArgumentError(
+        "alibi_slopes",
+        "a Float32Array or Float64Array of [h] or [b, h] slopes",
+        slopes,
+      );
     } else if (slopes.length === h) alibiSlopes = "h";
     else if (slopes.length === b * h) alibiSlopes = "bh";
-    else throw new ArgumentError("alibi_slopes", `${h} slopes ([h]) or ${b * h} ([b, h])`, `${slopes.length} slopes`);
-    if (slopes !== undefined && !slopes.every(Number.isFinite)) throw new ArgumentError("alibi_slopes", "finite slopes", slopes);
+    else
+      throw new ArgumentError(
+        "alibi_slopes",
+        `${h} slopes ([h]) or ${b * h} ([b, h])`,
+        `${slopes.length} slopes`,
+      );
+    if (slopes !== undefined && !slopes.every(Number.isFinite))
+      throw new ArgumentError("alibi_slopes", "finite slopes", slopes);
   } else if (call.alibiSlopes !== undefined) {
-    throw new ArgumentError("alibi_slopes", `none unless core_attention_bias_type is "alibi"`, call.alibiSlopes);
+    throw new ArgumentError(
+      "alibi_slopes",
+      `none unless core_attention_bias_type is "alibi"`,
+      call.alibiSlopes,
+    );
   }
 
   // softmax
   const softmaxType = call.softmaxType ?? "vanilla";
-  if (!isSoftmaxType(softmaxType)) throw new ArgumentError("softmax_type", "vanilla, off_by_one or learnable", softmaxType);
+  if (!isSoftmaxType(softmaxType))
+    throw new ArgumentError("softmax_type", "vanilla, off_by_one or learnable", softmaxType);
   if (softmaxType === "learnable") {
     const off = call.softmaxOffset;
-    if (off === undefined) throw new ArgumentError("softmax_offset", 'a [h] tensor for softmax_type "learnable"');
+    if (off === undefined)
+      throw new ArgumentError("softmax_offset", 'a [h] tensor for softmax_type "learnable"');
     const n = off.shape.reduce((a, x) => a * x, 1);
     if (n !== h || off.shape.some((x, i) => x !== 1 && !(x === h && (off.shape.length === 1 || i === 1)))) {
       throw new ArgumentError("softmax_offset", `shape [${h}] or [1, ${h}, 1, 1]`, `shape ${shapeText(off)}`);
     }
   } else if (call.softmaxOffset !== undefined) {
-    throw new ArgumentError("softmax_offset", `none for softmax_type "${softmaxType}" (learnable only)`, call.softmaxOffset);
+    throw new ArgumentError(
+      "softmax_offset",
+      `none for softmax_type "${softmaxType}" (learnable only)`,
+      call.softmaxOffset,
+    );
   }
   const softmaxScale = call.softmaxScale ?? 1 / Math.sqrt(d);
   if (typeof softmaxScale !== "number" || !Number.isFinite(softmaxScale) || softmaxScale <= 0) {
@@ -390,7 +513,8 @@ function checkPaddedRoom(argument: string, cu: Int32Array, padded: Int32Array | 
   for (let i = 0; i + 1 < cu.length; i++) {
     const len = cu[i + 1] - cu[i];
     const room = padded[i + 1] - padded[i];
-    if (len > room) throw new ArgumentError(argument, `room for the ${len} tokens of sequence ${i}`, `${room} rows`);
+    if (len > room)
+      throw new ArgumentError(argument, `room for the ${len} tokens of sequence ${i}`, `${room} rows`);
   }
 }
 
@@ -401,9 +525,14 @@ function paddingMasks(m: PaddingMaskArgument, sq: number, skv: number): [MaskTen
     }
     return [m[0], m[1]];
   }
-  if (!isMaskTensor(m)) throw new ArgumentError("attention_mask", "a padding mask [b, 1, 1, s] or a pair [q mask, kv mask]", m);
+  if (!isMaskTensor(m))
+    throw new ArgumentError("attention_mask", "a padding mask [b, 1, 1, s] or a pair [q mask, kv mask]", m);
   if (sq !== skv) {
-    throw new ArgumentError("attention_mask", `a pair [q mask [b, 1, 1, ${sq}], kv mask [b, 1, 1, ${skv}]] when sq != skv`, `one mask [${m.shape.join(", ")}]`);
+    throw new ArgumentError(
+      "attention_mask",
+      `a pair [q mask [b, 1, 1, ${sq}], kv mask [b, 1, 1, ${skv}]] when sq != skv`,
+      `one mask [${m.shape.join(", ")}]`,
+    );
   }
   return [m, m];
 }
@@ -411,6 +540,10 @@ function paddingMasks(m: PaddingMaskArgument, sq: number, skv: number): [MaskTen
 function checkMaskDims(argument: string, m: MaskTensor, b: number, s: number): void {
   const [mb, mh, msq, ms] = m.shape;
   if (mb !== b || mh !== 1 || msq !== 1 || ms !== s) {
-    throw new ArgumentError(argument, `a padding mask of shape [${b}, 1, 1, ${s}]`, `[${m.shape.join(", ")}]`);
+    throw new ArgumentError(
+      argument,
+      `a padding mask of shape [${b}, 1, 1, ${s}]`,
+      `[${m.shape.join(", ")}]`,
+    );
   }
 }

@@ -24,7 +24,11 @@ export function checkSetWindowSize(
   const [left, right] = windowSize as readonly number[];
   for (const x of [left, right]) {
     if (typeof x !== "number" || !Number.isInteger(x) || x < -1) {
-      throw new ArgumentError(argument, "a pair [left, right] of integers >= -1 (-1 = unbounded)", windowSize);
+      throw new ArgumentError(
+        argument,
+        "a pair [left, right] of integers >= -1 (-1 = unbounded)",
+        windowSize,
+      );
     }
   }
   if (causal && right !== 0) {

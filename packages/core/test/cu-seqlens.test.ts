@@ -14,7 +14,9 @@ import { ArgumentError } from "../src/errors.js";
 
 const lengthsAndS = fc
   .integer({ min: 1, max: 24 })
-  .chain((s) => fc.tuple(fc.array(fc.integer({ min: 0, max: s }), { minLength: 1, maxLength: 6 }), fc.constant(s)));
+  .chain((s) =>
+    fc.tuple(fc.array(fc.integer({ min: 0, max: s }), { minLength: 1, maxLength: 6 }), fc.constant(s)),
+  );
 
 function argumentOf(f: () => unknown): string | undefined {
   try {
@@ -38,14 +40,23 @@ describe("cu_seqlens", () => {
         expect(cu[lengths.length]).toBe(lengths.reduce((a, b) => a + b, 0));
         expect([...seqlensFromCuSeqlens(cu)]).toEqual(lengths);
         expect(maxSeqlenOf(cu)).toBe(Math.max(...lengths));
-        expect(validateCuSeqlens("cu_seqlens_q", cu, { b: lengths.length, maxSeqlen: s, maxTotal: lengths.length * s })).toBe(cu);
+        expect(
+          validateCuSeqlens("cu_seqlens_q", cu, {
+            b: lengths.length,
+            maxSeqlen: s,
+            maxTotal: lengths.length * s,
+          }),
+        ).toBe(cu);
         expect(paddingMaskFromSeqlens(seqlensFromCuSeqlens(cu), s).data).toEqual(mask.data);
       }),
     );
   });
 
   it("left padding or holes in a padding mask are rejected, naming attention_mask", () => {
-    const mask = { shape: [1, 1, 1, 4] as [number, number, number, number], data: Uint8Array.from([1, 0, 0, 0]) };
+    const mask = {
+      shape: [1, 1, 1, 4] as [number, number, number, number],
+      data: Uint8Array.from([1, 0, 0, 0]),
+    };
     expect(argumentOf(() => seqlensFromPaddingMask(mask))).toBe("attention_mask");
     const notPadding = { shape: [1, 1, 4, 4] as [number, number, number, number], data: new Uint8Array(16) };
     expect(argumentOf(() => seqlensFromPaddingMask(notPadding))).toBe("attention_mask");
@@ -66,7 +77,8 @@ describe("cu_seqlens", () => {
       [Int32Array.from([0, 2, 9]), { maxTotal: 8 }], // more tokens than the tensor has
       [new Int32Array(0), {}],
     ];
-    for (const [cu, expect_] of cases) expect(argumentOf(() => validateCuSeqlens("cu_seqlens_kv", cu, expect_))).toBe("cu_seqlens_kv");
+    for (const [cu, expect_] of cases)
+      expect(argumentOf(() => validateCuSeqlens("cu_seqlens_kv", cu, expect_))).toBe("cu_seqlens_kv");
     expect(argumentOf(() => cuSeqlensFromSeqlens([1, -1]))).toBe("seqlens[1]");
   });
 });

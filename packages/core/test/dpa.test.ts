@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  type AttentionBackend,
   ArgumentError,
+  type AttentionBackend,
   DotProductAttention,
   dotProductAttention,
   type HostTensor,
@@ -33,7 +33,14 @@ function random(seed: number, shape: number[]): HostTensor {
  * Attention written out from its definition (bshd, float64): padding by lengths, top-left causal,
  * GQA head groups. Rows past a sequence's length are 0.
  */
-function naiveAttention(q: HostTensor, k: HostTensor, v: HostTensor, lensQ: number[], lensKv: number[], causal: boolean): Float64Array {
+function naiveAttention(
+  q: HostTensor,
+  k: HostTensor,
+  v: HostTensor,
+  lensQ: number[],
+  lensKv: number[],
+  causal: boolean,
+): Float64Array {
   const [b, sq, h, d] = q.shape;
   const [, skv, hg, dv] = v.shape;
   const out = new Float64Array(b * sq * h * dv);
@@ -44,14 +51,16 @@ function naiveAttention(q: HostTensor, k: HostTensor, v: HostTensor, lensQ: numb
         const keys = [...Array(lensKv[bi]).keys()].filter((j) => !(causal && j > i));
         const scores = keys.map((j) => {
           let dot = 0;
-          for (let x = 0; x < d; x++) dot += q.data[((bi * sq + i) * h + hi) * d + x] * k.data[((bi * skv + j) * hg + g) * d + x];
+          for (let x = 0; x < d; x++)
+            dot += q.data[((bi * sq + i) * h + hi) * d + x] * k.data[((bi * skv + j) * hg + g) * d + x];
           return dot / Math.sqrt(d);
         });
         const m = Math.max(...scores);
         const w = scores.map((s) => Math.exp(s - m));
         const z = w.reduce((a, c) => a + c, 0);
         keys.forEach((j, n) => {
-          for (let x = 0; x < dv; x++) out[((bi * sq + i) * h + hi) * dv + x] += (w[n] / z) * v.data[((bi * skv + j) * hg + g) * dv + x];
+          for (let x = 0; x < dv; x++)
+            out[((bi * sq + i) * h + hi) * dv + x] += (w[n] / z) * v.data[((bi * skv + j) * hg + g) * dv + x];
         });
       }
     }
@@ -70,16 +79,23 @@ describe("DotProductAttention on host tensors", () => {
     const lens = [5, 3];
     const mask = paddingMaskFromSeqlens(lens, s);
     const maskSnapshot = mask.data.slice();
-    const attention = new DotProductAttention({ numAttentionHeads: h, kvChannels: [d, dv], numGqaGroups: hg, qkvFormat: "bshd", attnMaskType: "padding_causal" });
+    const attention = new DotProductAttention({
+      numAttentionHeads: h,
+      kvChannels: [d, dv],
+      numGqaGroups: hg,
+      qkvFormat: "bshd",
+      attnMaskType: "padding_causal",
+    });
     const r = await attention.forward(q, k, v, { attentionMask: mask });
     expect(r.backend).toBe("reference");
     expect(r.params).toMatchObject({ maskType: "padding_causal", b, h, hg, d, dv, isTraining: true });
     expect(r.output.shape).toEqual([b, s, h, dv]);
     expect(r.lse.shape).toEqual([b, h, s]);
     const want = naiveAttention(q, k, v, lens, lens, true);
-    for (let i = 0; i < want.length; i++) expect(Math.abs(r.output.data[i] - want[i]), `seed ${seed} at ${i}`).toBeLessThan(1e-5);
+    for (let i = 0; i < want.length; i++)
+      expect(Math.abs(r.output.data[i] - want[i]), `seed ${seed} at ${i}`).toBeLessThan(1e-5);
     expect(r.lse.data[(1 * h + 0) * s + 4]).toBe(Number.NEGATIVE_INFINITY); // row past entry 1's length
-    [q, k, v].forEach((t, i) => expect(t.data).toEqual(snapshot[i]));
+    for (const [i, t] of [q, k, v].entries()) expect(t.data).toEqual(snapshot[i]);
     expect(mask.data).toEqual(maskSnapshot);
 
     const dO = random(seed + 3, [b, s, h, dv]);
@@ -134,24 +150,46 @@ describe("DotProductAttention on host tensors", () => {
       const [bi, i] = t < 2 ? [0, t] : [1, t - 2];
       for (let e = 0; e < 8; e++) bshd.data[(bi * 4 + i) * 8 + e] = q.data[t * 8 + e];
     }
-    const padded = await dotProductAttention(bshd, bshd, bshd, { attnMaskType: "padding", attentionMask: paddingMaskFromSeqlens(lens, 4) });
+    const padded = await dotProductAttention(bshd, bshd, bshd, {
+      attnMaskType: "padding",
+      attentionMask: paddingMaskFromSeqlens(lens, 4),
+    });
     for (let t = 0; t < 6; t++) {
       const [bi, i] = t < 2 ? [0, t] : [1, t - 2];
-      for (let e = 0; e < 8; e++) expect(thd.output.data[t * 8 + e]).toBeCloseTo(padded.output.data[(bi * 4 + i) * 8 + e], 6);
+      for (let e = 0; e < 8; e++)
+        expect(thd.output.data[t * 8 + e]).toBeCloseTo(padded.output.data[(bi * 4 + i) * 8 + e], 6);
     }
   });
 
   it("argument errors: module arguments, tensors of unknown kind, self attention with a mask pair", async () => {
-    expect(() => new DotProductAttention({ numAttentionHeads: 0, kvChannels: 8 })).toThrow(/^num_attention_heads: /);
-    expect(() => new DotProductAttention({ numAttentionHeads: 4, kvChannels: 8, numGqaGroups: 3 })).toThrow(/^num_gqa_groups: /);
-    expect(() => new DotProductAttention({ numAttentionHeads: 4, kvChannels: [8, 8, 8] as never })).toThrow(/^kv_channels: /);
-    expect(() => new DotProductAttention({ numAttentionHeads: 4, kvChannels: 8, attentionType: "both" as never })).toThrow(/^attention_type: /);
-    const attention = new DotProductAttention({ numAttentionHeads: 2, kvChannels: 4, qkvFormat: "bshd", attentionType: "self", attnMaskType: "padding" });
+    expect(() => new DotProductAttention({ numAttentionHeads: 0, kvChannels: 8 })).toThrow(
+      /^num_attention_heads: /,
+    );
+    expect(() => new DotProductAttention({ numAttentionHeads: 4, kvChannels: 8, numGqaGroups: 3 })).toThrow(
+      /^num_gqa_groups: /,
+    );
+    expect(() => new DotProductAttention({ numAttentionHeads: 4, kvChannels: [8, 8, 8] as never })).toThrow(
+      /^kv_channels: /,
+    );
+    expect(
+      () => new DotProductAttention({ numAttentionHeads: 4, kvChannels: 8, attentionType: "both" as never }),
+    ).toThrow(/^attention_type: /);
+    const attention = new DotProductAttention({
+      numAttentionHeads: 2,
+      kvChannels: 4,
+      qkvFormat: "bshd",
+      attentionType: "self",
+      attnMaskType: "padding",
+    });
     const x = random(1, [1, 3, 2, 4]);
     const m = paddingMaskFromSeqlens([2], 3);
     await expect(attention.forward(x, x, x, { attentionMask: [m, m] })).rejects.toThrow(/^attention_mask: /);
-    await expect(attention.forward({ opaque: true }, {}, {})).rejects.toSatisfy((e: unknown) => ArgumentError.isInstance(e) && (e as ArgumentError).argument === "tensors");
-    await expect(new DotProductAttention({ numAttentionHeads: 4, kvChannels: 4, qkvFormat: "bshd" }).forward(x, x, x)).rejects.toThrow(/^query_layer: expected 4 heads/);
+    await expect(attention.forward({ opaque: true }, {}, {})).rejects.toSatisfy(
+      (e: unknown) => ArgumentError.isInstance(e) && (e as ArgumentError).argument === "tensors",
+    );
+    await expect(
+      new DotProductAttention({ numAttentionHeads: 4, kvChannels: 4, qkvFormat: "bshd" }).forward(x, x, x),
+    ).rejects.toThrow(/^query_layer: expected 4 heads/);
   });
 });
 
@@ -176,7 +214,17 @@ describe("DotProductAttention over another tensor type", () => {
     rank: () => 0,
     explain: (p, c) => referenceBackend.explain(p, c),
     async forward(inputs, p) {
-      const r = await referenceBackend.forward({ ...inputs, q: inputs.q.box, k: inputs.k.box, v: inputs.v.box, bias: unbox(inputs.bias), softmaxOffset: unbox(inputs.softmaxOffset) }, p);
+      const r = await referenceBackend.forward(
+        {
+          ...inputs,
+          q: inputs.q.box,
+          k: inputs.k.box,
+          v: inputs.v.box,
+          bias: unbox(inputs.bias),
+          softmaxOffset: unbox(inputs.softmaxOffset),
+        },
+        p,
+      );
       return { o: { box: r.o }, lse: { box: r.lse }, saved: r.saved };
     },
     async backward(saved, dO, p) {
@@ -189,7 +237,12 @@ describe("DotProductAttention over another tensor type", () => {
     registerBackend(backend);
     try {
       const x = random(freshSeed(), [1, 4, 2, 8]);
-      const r = await dotProductAttention({ box: x }, { box: x }, { box: x }, { tensors: boxed, attnMaskType: "causal", isTraining: true });
+      const r = await dotProductAttention(
+        { box: x },
+        { box: x },
+        { box: x },
+        { tensors: boxed, attnMaskType: "causal", isTraining: true },
+      );
       expect(r.backend).toBe("boxed.reference");
       expect(r.params.device).toBe("boxed-test");
       const direct = await dotProductAttention(x, x, x, { attnMaskType: "causal" });

@@ -18,7 +18,15 @@ import { hostTensor } from "../src/tensor.js";
 describe("DelayedScaling", () => {
   it("has TE's defaults and checks its fields by TE's names", () => {
     const r = delayedScaling();
-    expect(r).toMatchObject({ margin: 0, fp8Format: "HYBRID", amaxHistoryLen: 1024, amaxComputeAlgo: "max", fp8Dpa: false, fp8Mha: false, reduceAmax: true });
+    expect(r).toMatchObject({
+      margin: 0,
+      fp8Format: "HYBRID",
+      amaxHistoryLen: 1024,
+      amaxComputeAlgo: "max",
+      fp8Dpa: false,
+      fp8Mha: false,
+      reduceAmax: true,
+    });
     const bad: [Parameters<typeof delayedScaling>[0], string][] = [
       [{ margin: -1 }, "recipe.margin"],
       [{ fp8Format: "E3M4" as never }, "recipe.fp8_format"],
@@ -93,7 +101,9 @@ describe("DelayedScaling", () => {
     const back = dequantizeFp8(q8, 1 / scale);
     for (let i = 0; i < values.length; i++) {
       // e4m3 keeps 3 mantissa bits: relative error <= 2^-4 (normal range)
-      expect(Math.abs(back.data[i] - values[i])).toBeLessThanOrEqual(Math.abs(values[i]) / 16 + 2 ** -9 / scale);
+      expect(Math.abs(back.data[i] - values[i])).toBeLessThanOrEqual(
+        Math.abs(values[i]) / 16 + 2 ** -9 / scale,
+      );
     }
     expect(values).toEqual(snapshot);
     // saturation: values past the range clamp to ±448

@@ -23,19 +23,38 @@ interface Dims {
   d: number;
 }
 
-const leadOf = (format: QkvFormat, x: Dims): number[] => (format === "bshd" ? [x.b, x.s] : format === "sbhd" ? [x.s, x.b] : [x.b * x.s]);
+const leadOf = (format: QkvFormat, x: Dims): number[] =>
+  format === "bshd" ? [x.b, x.s] : format === "sbhd" ? [x.s, x.b] : [x.b * x.s];
 
 /** n views (slices) of one contiguous buffer with a packing dim of n before h or before d. */
-function slices(lead: number[], heads: number, d: number, n: number, where: "before-h" | "before-d"): TensorInfo[] {
+function slices(
+  lead: number[],
+  heads: number,
+  d: number,
+  n: number,
+  where: "before-h" | "before-d",
+): TensorInfo[] {
   const storage = {};
   const packed = where === "before-h" ? [...lead, n, heads, d] : [...lead, heads, n, d];
   const strides = contiguousStrides(packed);
   const at = where === "before-h" ? lead.length : lead.length + 1;
   const viewStrides = [...strides.slice(0, at), ...strides.slice(at + 1)];
-  return Array.from({ length: n }, (_, i) => ({ shape: [...lead, heads, d], strides: viewStrides, dtype: "fp32", storage, offset: i * strides[at] }));
+  return Array.from({ length: n }, (_, i) => ({
+    shape: [...lead, heads, d],
+    strides: viewStrides,
+    dtype: "fp32",
+    storage,
+    offset: i * strides[at],
+  }));
 }
 
-const own = (shape: number[]): TensorInfo => ({ shape, strides: contiguousStrides(shape), dtype: "fp32", storage: {}, offset: 0 });
+const own = (shape: number[]): TensorInfo => ({
+  shape,
+  strides: contiguousStrides(shape),
+  dtype: "fp32",
+  storage: {},
+  offset: 0,
+});
 
 /** q, k, v as TE would hand them over for a layout. */
 function viewsOf(format: QkvFormat, group: QkvLayoutGroup, x: Dims): [TensorInfo, TensorInfo, TensorInfo] {
@@ -72,8 +91,10 @@ const dims = fc.record({
 
 describe("layout groups", () => {
   it("format and group round trip through every layout", () => {
-    for (const layout of QKV_LAYOUTS) expect(qkvLayoutOf(qkvFormatOf(layout), qkvLayoutGroupOf(layout))).toBe(layout);
-    for (const f of QKV_FORMATS) for (const g of QKV_LAYOUT_GROUPS) expect(qkvLayoutGroupOf(qkvLayoutOf(f, g))).toBe(g);
+    for (const layout of QKV_LAYOUTS)
+      expect(qkvLayoutOf(qkvFormatOf(layout), qkvLayoutGroupOf(layout))).toBe(layout);
+    for (const f of QKV_FORMATS)
+      for (const g of QKV_LAYOUT_GROUPS) expect(qkvLayoutGroupOf(qkvLayoutOf(f, g))).toBe(g);
   });
 });
 
@@ -105,8 +126,16 @@ describe("detectQkvLayout", () => {
   });
 
   it("a head dim that is not unit-stride is an error listing what was found", () => {
-    const q: TensorInfo = { shape: [2, 3, 2, 4], strides: [24, 8, 1, 2], dtype: "fp32", storage: {}, offset: 0 };
-    expect(() => detectQkvLayout(q, own([2, 3, 2, 4]), own([2, 3, 2, 4]), "bshd")).toThrow(/^qkv_layout: .*found q shape \[2, 3, 2, 4\] strides \[24, 8, 1, 2\]/);
+    const q: TensorInfo = {
+      shape: [2, 3, 2, 4],
+      strides: [24, 8, 1, 2],
+      dtype: "fp32",
+      storage: {},
+      offset: 0,
+    };
+    expect(() => detectQkvLayout(q, own([2, 3, 2, 4]), own([2, 3, 2, 4]), "bshd")).toThrow(
+      /^qkv_layout: .*found q shape \[2, 3, 2, 4\] strides \[24, 8, 1, 2\]/,
+    );
   });
 
   it("wrong ranks for the format name the tensor", () => {

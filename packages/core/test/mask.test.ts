@@ -20,9 +20,18 @@ const call = fc
   })
   .map((r) => {
     const window = checkSetWindowSize(r.maskType, [r.left, r.right]);
-    const p = makeParams({ b: r.b, h: 2, d: 4, sq: r.sq, skv: r.skv, maskType: r.maskType, window, bottomRightDiagonal: r.bottomRightDiagonal });
-    const lensQ = Array.from({ length: r.b }, (_, i) => ((r.seed >> i) % (r.sq + 1)));
-    const lensKv = Array.from({ length: r.b }, (_, i) => ((r.seed >> (i + 7)) % (r.skv + 1)));
+    const p = makeParams({
+      b: r.b,
+      h: 2,
+      d: 4,
+      sq: r.sq,
+      skv: r.skv,
+      maskType: r.maskType,
+      window,
+      bottomRightDiagonal: r.bottomRightDiagonal,
+    });
+    const lensQ = Array.from({ length: r.b }, (_, i) => (r.seed >> i) % (r.sq + 1));
+    const lensKv = Array.from({ length: r.b }, (_, i) => (r.seed >> (i + 7)) % (r.skv + 1));
     return { p, lensQ, lensKv };
   });
 
@@ -94,6 +103,8 @@ describe("alibiBiasTensor", () => {
 
   it("rejects slopes of the wrong size, naming alibi_slopes", () => {
     const p = makeParams({ b: 2, h: 4, d: 4, sq: 3 });
-    expect(() => alibiBiasTensor(p, { slopes: new Float64Array(3) })).toThrow(/^alibi_slopes: expected 4 slopes/);
+    expect(() => alibiBiasTensor(p, { slopes: new Float64Array(3) })).toThrow(
+      /^alibi_slopes: expected 4 slopes/,
+    );
   });
 });

@@ -14,14 +14,19 @@ const sample = fc.record({
   seed: fc.nat(),
 });
 
-const at = (format: "bshd" | "sbhd", b: number, s: number, bi: number, i: number) => (format === "bshd" ? bi * s + i : i * b + bi);
+const at = (format: "bshd" | "sbhd", b: number, s: number, bi: number, i: number) =>
+  format === "bshd" ? bi * s + i : i * b + bi;
 
 describe("thd packing", () => {
   it("pack then unpack keeps the valid tokens and zeroes the padding; inputs untouched", () => {
     fc.assert(
       fc.property(sample, ({ b, s, h, d, format, padded, seed }) => {
         const shape = format === "bshd" ? [b, s, h, d] : [s, b, h, d];
-        const t = hostTensor("fp32", shape, Float32Array.from({ length: b * s * h * d }, () => Math.random() + 0.5));
+        const t = hostTensor(
+          "fp32",
+          shape,
+          Float32Array.from({ length: b * s * h * d }, () => Math.random() + 0.5),
+        );
         const snapshot = (t.data as Float32Array).slice();
         const lengths = Array.from({ length: b }, (_, i) => (seed >> (i * 3)) % (s + 1));
         const cu = cuSeqlensFromSeqlens(lengths);
@@ -46,7 +51,11 @@ describe("thd packing", () => {
   it("bshd <-> sbhd transposes round trip and read strided views", () => {
     fc.assert(
       fc.property(sample, ({ b, s, h, d }) => {
-        const t = hostTensor("fp32", [b, s, h, d], Float32Array.from({ length: b * s * h * d }, (_, i) => i));
+        const t = hostTensor(
+          "fp32",
+          [b, s, h, d],
+          Float32Array.from({ length: b * s * h * d }, (_, i) => i),
+        );
         const sb = transposeFormat(t, "bshd", "sbhd");
         expect(sb.shape).toEqual([s, b, h, d]);
         expect(sb.data[(0 * b + (b - 1)) * h * d]).toBe(t.data[(b - 1) * s * h * d]);
@@ -61,6 +70,8 @@ describe("thd packing", () => {
   it("rejects cu_seqlens longer than s and padded offsets without room", () => {
     const t = hostTensor("fp32", [2, 3, 1, 1]);
     expect(() => packToThd(t, "bshd", Int32Array.from([0, 4, 5]))).toThrow(/^cu_seqlens: /);
-    expect(() => packToThd(t, "bshd", Int32Array.from([0, 3, 5]), Int32Array.from([0, 2, 6]))).toThrow(/^cu_seqlens_padded: /);
+    expect(() => packToThd(t, "bshd", Int32Array.from([0, 3, 5]), Int32Array.from([0, 2, 6]))).toThrow(
+      /^cu_seqlens_padded: /,
+    );
   });
 });

@@ -4,7 +4,14 @@ import { setLogSink } from "../src/logging.js";
 import { type AttentionParams, makeParams } from "../src/params.js";
 import { registerBackend, unregisterBackend } from "../src/registry.js";
 import { evaluateRules, type Rule } from "../src/rules.js";
-import { clearSelectionCache, explainAll, NoBackendError, type SelectionOptions, selectBackend, teRank } from "../src/selection.js";
+import {
+  clearSelectionCache,
+  explainAll,
+  NoBackendError,
+  type SelectionOptions,
+  selectBackend,
+  teRank,
+} from "../src/selection.js";
 
 /** Fake backends on their own tensor kind, so the real ones registered by @te/core never take part. */
 const KIND = "selection-test";
@@ -20,7 +27,12 @@ const bridge: TensorBridge<unknown> = {
 
 const explainCalls: Record<string, number> = {};
 
-function fake(id: string, family: TeFamily, rules: Rule<unknown>[], subBackend?: (p: AttentionParams) => number): AttentionBackend<unknown> {
+function fake(
+  id: string,
+  family: TeFamily,
+  rules: Rule<unknown>[],
+  subBackend?: (p: AttentionParams) => number,
+): AttentionBackend<unknown> {
   explainCalls[id] = 0;
   return {
     specificationVersion: "v1",
@@ -40,9 +52,16 @@ function fake(id: string, family: TeFamily, rules: Rule<unknown>[], subBackend?:
 }
 
 const backends = [
-  fake("fake.flash", "FlashAttention", [{ id: "flash.bias", rejects: (p) => p.biasType !== "no_bias", message: "does not support bias" }]),
+  fake("fake.flash", "FlashAttention", [
+    { id: "flash.bias", rejects: (p) => p.biasType !== "no_bias", message: "does not support bias" },
+  ]),
   // cuDNN's sub-backends: 0 (F16_max512_seqlen) for short sequences, 1 (F16_arbitrary_seqlen) otherwise.
-  fake("fake.cudnn", "FusedAttention", [{ id: "cudnn.d", rejects: (p) => p.d > 256, message: "does not support head dim > 256" }], (p) => (p.sq <= 512 && p.skv <= 512 ? 0 : 1)),
+  fake(
+    "fake.cudnn",
+    "FusedAttention",
+    [{ id: "cudnn.d", rejects: (p) => p.d > 256, message: "does not support head dim > 256" }],
+    (p) => (p.sq <= 512 && p.skv <= 512 ? 0 : 1),
+  ),
   fake("fake.unfused", "UnfusedDotProductAttention", []),
 ];
 for (const b of backends) registerBackend(b);
@@ -91,26 +110,41 @@ describe("selection decision table", () => {
       expect(v.reasons.map((r) => r.rule)).toContain("env.disabled");
       expect(chosen({ cudaArch: 80, env })).toBe(winner);
     }
-    const e = noBackend(p, { cudaArch: 80, env: { NVTE_FLASH_ATTN: "0", NVTE_FUSED_ATTN: "0", NVTE_UNFUSED_ATTN: "0" } });
-    expect(e.message).toMatch(/fake\.unfused \(UnfusedDotProductAttention\): disabled by NVTE_UNFUSED_ATTN=0 \[env\.disabled\]/);
+    const e = noBackend(p, {
+      cudaArch: 80,
+      env: { NVTE_FLASH_ATTN: "0", NVTE_FUSED_ATTN: "0", NVTE_UNFUSED_ATTN: "0" },
+    });
+    expect(e.message).toMatch(
+      /fake\.unfused \(UnfusedDotProductAttention\): disabled by NVTE_UNFUSED_ATTN=0 \[env\.disabled\]/,
+    );
   });
 
   it("NVTE_FUSED_ATTN_BACKEND keeps cuDNN only when the call would use that sub-backend", () => {
     expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "1" } })).toBe("fake.cudnn");
-    const v = explainAll(p, { cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } }).find((x) => x.id === "fake.cudnn")!;
+    const v = explainAll(p, { cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } }).find(
+      (x) => x.id === "fake.cudnn",
+    )!;
     expect(v.reasons[0].rule).toBe("env.fused_backend");
-    expect(v.reasons[0].message).toMatch(/NVTE_FUSED_ATTN_BACKEND=0 asks for sub-backend 0, this call would use 1/);
+    expect(v.reasons[0].message).toMatch(
+      /NVTE_FUSED_ATTN_BACKEND=0 asks for sub-backend 0, this call would use 1/,
+    );
     expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } })).toBe("fake.flash");
-    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } }, { ...p, sq: 128, skv: 128 })).toBe("fake.cudnn");
+    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } }, { ...p, sq: 128, skv: 128 })).toBe(
+      "fake.cudnn",
+    );
   });
 
   it("options override the environment: controls, backends and exclude", () => {
-    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN: "0" }, controls: { fused: true } })).toBe("fake.cudnn");
+    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN: "0" }, controls: { fused: true } })).toBe(
+      "fake.cudnn",
+    );
     expect(chosen({ cudaArch: 90, env: {}, controls: { fused: false } })).toBe("fake.flash");
     expect(chosen({ cudaArch: 90, env: {}, backends: ["fake.unfused"] })).toBe("fake.unfused");
     expect(chosen({ cudaArch: 90, env: {}, exclude: ["fake.cudnn", "fake.flash"] })).toBe("fake.unfused");
     const v = explainAll(p, { cudaArch: 90, env: {}, backends: ["fake.unfused"] });
-    expect(v.find((x) => x.id === "fake.flash")!.reasons.map((r) => r.rule)).toEqual(["options.not_requested"]);
+    expect(v.find((x) => x.id === "fake.flash")!.reasons.map((r) => r.rule)).toEqual([
+      "options.not_requested",
+    ]);
   });
 
   it("backend rules and dtypes are reasons; the first eligible candidate wins", () => {
@@ -154,15 +188,28 @@ describe("selection decision table", () => {
       expect(lines).toEqual([]);
       clearSelectionCache();
       selectBackend(p, { cudaArch: 90, env: { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "1" } });
-      expect(lines).toEqual(["[INFO | DotProductAttention]: Running with FusedAttention backend (fake.cudnn, sub-backend 1)"]);
+      expect(lines).toEqual([
+        "[INFO | DotProductAttention]: Running with FusedAttention backend (fake.cudnn, sub-backend 1)",
+      ]);
       lines.length = 0;
       clearSelectionCache();
-      selectBackend(p, { cudaArch: 90, env: { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "2", NVTE_FUSED_ATTN: "0" } });
+      selectBackend(p, {
+        cudaArch: 90,
+        env: { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "2", NVTE_FUSED_ATTN: "0" },
+      });
       expect(lines[0]).toMatch(/^\[DEBUG \| DotProductAttention\]: Running with config=\{/);
-      expect(lines).toContain("[DEBUG | DotProductAttention]: Disabling FusedAttention (fake.cudnn) as it disabled by NVTE_FUSED_ATTN=0");
-      expect(lines).toContain("[DEBUG | DotProductAttention]: Available backends = {fake.cudnn=False, fake.flash=True, fake.unfused=True}");
-      expect(lines).toContain("[DEBUG | DotProductAttention]: Selected backend = FlashAttention backend (fake.flash)");
-      expect(lines[lines.length - 1]).toBe("[INFO | DotProductAttention]: Running with FlashAttention backend (fake.flash)");
+      expect(lines).toContain(
+        "[DEBUG | DotProductAttention]: Disabling FusedAttention (fake.cudnn) as it disabled by NVTE_FUSED_ATTN=0",
+      );
+      expect(lines).toContain(
+        "[DEBUG | DotProductAttention]: Available backends = {fake.cudnn=False, fake.flash=True, fake.unfused=True}",
+      );
+      expect(lines).toContain(
+        "[DEBUG | DotProductAttention]: Selected backend = FlashAttention backend (fake.flash)",
+      );
+      expect(lines[lines.length - 1]).toBe(
+        "[INFO | DotProductAttention]: Running with FlashAttention backend (fake.flash)",
+      );
     } finally {
       setLogSink(previous);
     }

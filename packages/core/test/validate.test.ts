@@ -38,7 +38,9 @@ function argumentOf(call: AttentionCallInfo): string {
   try {
     validateAttentionCall(call);
   } catch (e) {
-    expect(JSON.stringify(call, (_, x) => (ArrayBuffer.isView(x) ? Array.from(x as Uint8Array) : x))).toBe(before);
+    expect(JSON.stringify(call, (_, x) => (ArrayBuffer.isView(x) ? Array.from(x as Uint8Array) : x))).toBe(
+      before,
+    );
     if (!ArgumentError.isInstance(e)) throw e;
     expect(e.message.startsWith(`${(e as ArgumentError).argument}: expected `)).toBe(true);
     return (e as ArgumentError).argument;
@@ -49,44 +51,138 @@ function argumentOf(call: AttentionCallInfo): string {
 describe("validateAttentionCall: accepted calls", () => {
   it("canonicalises a bshd GQA call with dv != d", () => {
     const { params } = validateAttentionCall(base);
-    expect(params).toMatchObject({ qkvLayout: "bshd_bshd_bshd", qkvFormat: "bshd", dtype: "fp32", device: "host", b: 2, h: 4, hg: 2, d: 8, dv: 16, sq: 4, skv: 6, tq: 8, tkv: 12, maskType: "no_mask", window: [-1, -1], bottomRightDiagonal: true, biasType: "no_bias", biasShape: null, alibiSlopes: null, softmaxType: "vanilla", dropout: 0, isTraining: false, deterministic: false, paddedThd: false, fp8: null, cpSize: 1 });
+    expect(params).toMatchObject({
+      qkvLayout: "bshd_bshd_bshd",
+      qkvFormat: "bshd",
+      dtype: "fp32",
+      device: "host",
+      b: 2,
+      h: 4,
+      hg: 2,
+      d: 8,
+      dv: 16,
+      sq: 4,
+      skv: 6,
+      tq: 8,
+      tkv: 12,
+      maskType: "no_mask",
+      window: [-1, -1],
+      bottomRightDiagonal: true,
+      biasType: "no_bias",
+      biasShape: null,
+      alibiSlopes: null,
+      softmaxType: "vanilla",
+      dropout: 0,
+      isTraining: false,
+      deterministic: false,
+      paddedThd: false,
+      fp8: null,
+      cpSize: 1,
+    });
     expect(params.softmaxScale).toBeCloseTo(1 / Math.sqrt(8), 15);
   });
 
   it("turns padding masks into cu_seqlens (one mask for self, a pair for cross)", () => {
     const qMask = paddingMaskFromSeqlens([3, 4], 4);
     const kvMask = paddingMaskFromSeqlens([6, 2], 6);
-    const r = validateAttentionCall({ ...base, attnMaskType: "padding_causal", attentionMask: [qMask, kvMask] });
+    const r = validateAttentionCall({
+      ...base,
+      attnMaskType: "padding_causal",
+      attentionMask: [qMask, kvMask],
+    });
     expect([...r.cuSeqlensQ!]).toEqual([0, 3, 7]);
     expect([...r.cuSeqlensKv!]).toEqual([0, 6, 8]);
     expect(r.params.window).toEqual([-1, 0]);
     expect(r.params.bottomRightDiagonal).toBe(false);
-    const self = validateAttentionCall({ ...base, k: info([2, 4, 2, 8]), v: info([2, 4, 2, 16]), attnMaskType: "padding", attentionMask: qMask });
+    const self = validateAttentionCall({
+      ...base,
+      k: info([2, 4, 2, 8]),
+      v: info([2, 4, 2, 16]),
+      attnMaskType: "padding",
+      attentionMask: qMask,
+    });
     expect([...self.cuSeqlensKv!]).toEqual([0, 3, 7]);
   });
 
   it("thd: lengths from cu_seqlens, max_seqlen defaults to the longest, non-padding masks become padding ones", () => {
     const r = validateAttentionCall({ ...thd, attnMaskType: "causal" });
-    expect(r.params).toMatchObject({ b: 2, sq: 4, skv: 5, tq: 7, tkv: 9, maskType: "padding_causal", qkvLayout: "thd_thd_thd" });
-    const padded = validateAttentionCall({ ...thd, q: info([8, 4, 8]), cuSeqlensQPadded: Int32Array.from([0, 4, 8]), maxSeqlenQ: 4 });
+    expect(r.params).toMatchObject({
+      b: 2,
+      sq: 4,
+      skv: 5,
+      tq: 7,
+      tkv: 9,
+      maskType: "padding_causal",
+      qkvLayout: "thd_thd_thd",
+    });
+    const padded = validateAttentionCall({
+      ...thd,
+      q: info([8, 4, 8]),
+      cuSeqlensQPadded: Int32Array.from([0, 4, 8]),
+      maxSeqlenQ: 4,
+    });
     expect(padded.params.paddedThd).toBe(true);
     expect(padded.cuSeqlensQPadded).toBeDefined();
   });
 
   it("bias shapes, ALiBi slopes, env controls, FP8 and dropout fold into params", () => {
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([1, 4, 4, 6]) }).params.biasShape).toBe("1hss");
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "pre_scale_bias", coreAttentionBias: info([2, 1, 4, 6]) }).params.biasShape).toBe("b1ss");
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([2, 4, 4, 6]), biasRequiresGrad: true }).params).toMatchObject({ biasShape: "bhss", biasRequiresGrad: true });
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([1, 1, 4, 6]) }).params.biasShape).toBe("11ss");
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "alibi" }).params.alibiSlopes).toBe("default");
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "alibi", alibiSlopes: new Float32Array(4) }).params.alibiSlopes).toBe("h");
-    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "alibi", alibiSlopes: new Float64Array(8) }).params.alibiSlopes).toBe("bh");
-    expect(validateAttentionCall({ ...base, env: { NVTE_ALLOW_NONDETERMINISTIC_ALGO: "0" } }).params.deterministic).toBe(true);
-    const fp8 = validateAttentionCall({ ...base, fp8Recipe: delayedScaling({ fp8Dpa: true }), env: { NVTE_FP8_DPA_BWD: "0" } }).params.fp8;
+    expect(
+      validateAttentionCall({
+        ...base,
+        coreAttentionBiasType: "post_scale_bias",
+        coreAttentionBias: info([1, 4, 4, 6]),
+      }).params.biasShape,
+    ).toBe("1hss");
+    expect(
+      validateAttentionCall({
+        ...base,
+        coreAttentionBiasType: "pre_scale_bias",
+        coreAttentionBias: info([2, 1, 4, 6]),
+      }).params.biasShape,
+    ).toBe("b1ss");
+    expect(
+      validateAttentionCall({
+        ...base,
+        coreAttentionBiasType: "post_scale_bias",
+        coreAttentionBias: info([2, 4, 4, 6]),
+        biasRequiresGrad: true,
+      }).params,
+    ).toMatchObject({ biasShape: "bhss", biasRequiresGrad: true });
+    expect(
+      validateAttentionCall({
+        ...base,
+        coreAttentionBiasType: "post_scale_bias",
+        coreAttentionBias: info([1, 1, 4, 6]),
+      }).params.biasShape,
+    ).toBe("11ss");
+    expect(validateAttentionCall({ ...base, coreAttentionBiasType: "alibi" }).params.alibiSlopes).toBe(
+      "default",
+    );
+    expect(
+      validateAttentionCall({ ...base, coreAttentionBiasType: "alibi", alibiSlopes: new Float32Array(4) })
+        .params.alibiSlopes,
+    ).toBe("h");
+    expect(
+      validateAttentionCall({ ...base, coreAttentionBiasType: "alibi", alibiSlopes: new Float64Array(8) })
+        .params.alibiSlopes,
+    ).toBe("bh");
+    expect(
+      validateAttentionCall({ ...base, env: { NVTE_ALLOW_NONDETERMINISTIC_ALGO: "0" } }).params.deterministic,
+    ).toBe(true);
+    const fp8 = validateAttentionCall({
+      ...base,
+      fp8Recipe: delayedScaling({ fp8Dpa: true }),
+      env: { NVTE_FP8_DPA_BWD: "0" },
+    }).params.fp8;
     expect(fp8).toEqual({ dpa: true, mha: false, backward: false });
     expect(validateAttentionCall({ ...base, attentionDropout: 0.1 }).params.dropout).toBe(0);
-    expect(validateAttentionCall({ ...base, attentionDropout: 0.1, isTraining: true }).params.dropout).toBe(0.1);
-    expect(validateAttentionCall({ ...base, softmaxType: "learnable", softmaxOffset: info([1, 4, 1, 1]) }).params.softmaxType).toBe("learnable");
+    expect(validateAttentionCall({ ...base, attentionDropout: 0.1, isTraining: true }).params.dropout).toBe(
+      0.1,
+    );
+    expect(
+      validateAttentionCall({ ...base, softmaxType: "learnable", softmaxOffset: info([1, 4, 1, 1]) }).params
+        .softmaxType,
+    ).toBe("learnable");
   });
 });
 
@@ -104,7 +200,11 @@ describe("validateAttentionCall: every bad input is an ArgumentError naming the 
     ["d of k != d of q", { ...base, k: info([2, 6, 2, 4]) }, "key_layer"],
     ["dtype of k", { ...base, k: { ...info([2, 6, 2, 8]), dtype: "fp16" } }, "key_layer.dtype"],
     ["dtype of v", { ...base, v: { ...info([2, 6, 2, 16]), dtype: "bf16" } }, "value_layer.dtype"],
-    ["fp64 is no storage dtype", { ...base, q: { ...info([2, 4, 4, 8]), dtype: "fp64" } }, "query_layer.dtype"],
+    [
+      "fp64 is no storage dtype",
+      { ...base, q: { ...info([2, 4, 4, 8]), dtype: "fp64" } },
+      "query_layer.dtype",
+    ],
     ["num_attention_heads", { ...base, numAttentionHeads: 8 }, "query_layer"],
     ["kv_channels", { ...base, kvChannels: 8 }, "value_layer"],
     ["num_gqa_groups given", { ...base, numGqaGroups: 4 }, "key_layer"],
@@ -121,25 +221,93 @@ describe("validateAttentionCall: every bad input is an ArgumentError naming the 
     ["dropout < 0", { ...base, attentionDropout: -0.1 }, "attention_dropout"],
     ["dropout NaN", { ...base, attentionDropout: Number.NaN }, "attention_dropout"],
     ["bias missing", { ...base, coreAttentionBiasType: "post_scale_bias" }, "core_attention_bias"],
-    ["bias shape", { ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([2, 4, 6, 4]) }, "core_attention_bias"],
-    ["bias rank", { ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([4, 6]) }, "core_attention_bias"],
-    ["bias dtype", { ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([1, 4, 4, 6], "fp16") }, "core_attention_bias.dtype"],
+    [
+      "bias shape",
+      { ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([2, 4, 6, 4]) },
+      "core_attention_bias",
+    ],
+    [
+      "bias rank",
+      { ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([4, 6]) },
+      "core_attention_bias",
+    ],
+    [
+      "bias dtype",
+      { ...base, coreAttentionBiasType: "post_scale_bias", coreAttentionBias: info([1, 4, 4, 6], "fp16") },
+      "core_attention_bias.dtype",
+    ],
     ["bias with no_bias", { ...base, coreAttentionBias: info([1, 4, 4, 6]) }, "core_attention_bias"],
-    ["alibi slopes size", { ...base, coreAttentionBiasType: "alibi", alibiSlopes: new Float32Array(3) }, "alibi_slopes"],
-    ["alibi slopes not finite", { ...base, coreAttentionBiasType: "alibi", alibiSlopes: Float32Array.from([1, 1, Number.NaN, 1]) }, "alibi_slopes"],
+    [
+      "alibi slopes size",
+      { ...base, coreAttentionBiasType: "alibi", alibiSlopes: new Float32Array(3) },
+      "alibi_slopes",
+    ],
+    [
+      "alibi slopes not finite",
+      { ...base, coreAttentionBiasType: "alibi", alibiSlopes: Float32Array.from([1, 1, Number.NaN, 1]) },
+      "alibi_slopes",
+    ],
     ["alibi slopes without alibi", { ...base, alibiSlopes: new Float32Array(4) }, "alibi_slopes"],
     ["learnable without offset", { ...base, softmaxType: "learnable" }, "softmax_offset"],
-    ["learnable offset shape", { ...base, softmaxType: "learnable", softmaxOffset: info([2]) }, "softmax_offset"],
+    [
+      "learnable offset shape",
+      { ...base, softmaxType: "learnable", softmaxOffset: info([2]) },
+      "softmax_offset",
+    ],
     ["offset without learnable", { ...base, softmaxOffset: info([4]) }, "softmax_offset"],
     ["padding without mask or cu_seqlens", { ...base, attnMaskType: "padding" }, "attention_mask"],
-    ["one padding mask when sq != skv", { ...base, attnMaskType: "padding", attentionMask: paddingMaskFromSeqlens([1, 2], 4) }, "attention_mask"],
-    ["padding mask shape", { ...base, attnMaskType: "padding", attentionMask: [paddingMaskFromSeqlens([1, 2], 5), paddingMaskFromSeqlens([1, 2], 6)] }, "attention_mask"],
-    ["left-padded mask", { ...base, attnMaskType: "padding", attentionMask: [{ shape: [2, 1, 1, 4], data: Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0]) }, paddingMaskFromSeqlens([1, 2], 6)] }, "attention_mask"],
+    [
+      "one padding mask when sq != skv",
+      { ...base, attnMaskType: "padding", attentionMask: paddingMaskFromSeqlens([1, 2], 4) },
+      "attention_mask",
+    ],
+    [
+      "padding mask shape",
+      {
+        ...base,
+        attnMaskType: "padding",
+        attentionMask: [paddingMaskFromSeqlens([1, 2], 5), paddingMaskFromSeqlens([1, 2], 6)],
+      },
+      "attention_mask",
+    ],
+    [
+      "left-padded mask",
+      {
+        ...base,
+        attnMaskType: "padding",
+        attentionMask: [
+          { shape: [2, 1, 1, 4], data: Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0]) },
+          paddingMaskFromSeqlens([1, 2], 6),
+        ],
+      },
+      "attention_mask",
+    ],
     ["arbitrary without mask", { ...base, attnMaskType: "arbitrary" }, "attention_mask"],
-    ["arbitrary mask shape", { ...base, attnMaskType: "arbitrary", attentionMask: { shape: [2, 1, 4, 5], data: new Uint8Array(40) } }, "attention_mask"],
+    [
+      "arbitrary mask shape",
+      {
+        ...base,
+        attnMaskType: "arbitrary",
+        attentionMask: { shape: [2, 1, 4, 5], data: new Uint8Array(40) },
+      },
+      "attention_mask",
+    ],
     ["mask for no_mask", { ...base, attentionMask: paddingMaskFromSeqlens([1, 2], 4) }, "attention_mask"],
-    ["bad padding cu_seqlens", { ...base, attnMaskType: "padding", cuSeqlensQ: Int32Array.from([0, 5, 7]), cuSeqlensKv: Int32Array.from([0, 6, 8]) }, "cu_seqlens_q"],
-    ["padded cu_seqlens for bshd", { ...base, cuSeqlensQPadded: Int32Array.from([0, 4, 8]) }, "cu_seqlens_q_padded"],
+    [
+      "bad padding cu_seqlens",
+      {
+        ...base,
+        attnMaskType: "padding",
+        cuSeqlensQ: Int32Array.from([0, 5, 7]),
+        cuSeqlensKv: Int32Array.from([0, 6, 8]),
+      },
+      "cu_seqlens_q",
+    ],
+    [
+      "padded cu_seqlens for bshd",
+      { ...base, cuSeqlensQPadded: Int32Array.from([0, 4, 8]) },
+      "cu_seqlens_q_padded",
+    ],
     ["thd without cu_seqlens_q", { ...thd, cuSeqlensQ: undefined }, "cu_seqlens_q"],
     ["thd without cu_seqlens_kv", { ...thd, cuSeqlensKv: undefined }, "cu_seqlens_kv"],
     ["thd cu_seqlens batch mismatch", { ...thd, cuSeqlensKv: Int32Array.from([0, 9]) }, "cu_seqlens_kv"],
@@ -147,8 +315,16 @@ describe("validateAttentionCall: every bad input is an ArgumentError naming the 
     ["thd cu_seqlens decreasing", { ...thd, cuSeqlensQ: Int32Array.from([0, 5, 4]) }, "cu_seqlens_q"],
     ["thd more tokens than rows", { ...thd, cuSeqlensQ: Int32Array.from([0, 3, 8]) }, "cu_seqlens_q"],
     ["thd length over max_seqlen", { ...thd, maxSeqlenQ: 3 }, "cu_seqlens_q"],
-    ["thd cu_seqlens not Int32Array", { ...thd, cuSeqlensQ: [0, 3, 7] as unknown as Int32Array }, "cu_seqlens_q"],
-    ["thd padded without room", { ...thd, cuSeqlensQPadded: Int32Array.from([0, 2, 7]) }, "cu_seqlens_q_padded"],
+    [
+      "thd cu_seqlens not Int32Array",
+      { ...thd, cuSeqlensQ: [0, 3, 7] as unknown as Int32Array },
+      "cu_seqlens_q",
+    ],
+    [
+      "thd padded without room",
+      { ...thd, cuSeqlensQPadded: Int32Array.from([0, 2, 7]) },
+      "cu_seqlens_q_padded",
+    ],
     ["thd arbitrary", { ...thd, attnMaskType: "arbitrary" }, "attn_mask_type"],
     ["thd v tokens", { ...thd, v: info([8, 2, 8]) }, "value_layer"],
     ["cp_size", { ...base, cpSize: 0 }, "cp_size"],

@@ -27,7 +27,10 @@ describe("checkSetWindowSize", () => {
           if (isCausal(m)) {
             expect(w).toEqual([left, 0]);
             expect(lines.length).toBe(right === 0 ? 0 : 1);
-            if (right !== 0) expect(lines[0]).toMatch(/^\[WARNING \| DotProductAttention\]: window_size should be \(-1, 0\) or \(>=0, 0\)/);
+            if (right !== 0)
+              expect(lines[0]).toMatch(
+                /^\[WARNING \| DotProductAttention\]: window_size should be \(-1, 0\) or \(>=0, 0\)/,
+              );
           } else {
             expect(w).toEqual([left, right]);
             expect(lines).toEqual([]);
@@ -40,7 +43,16 @@ describe("checkSetWindowSize", () => {
   });
 
   it("rejects bounds below -1, non-integers and non-pairs, naming window_size", () => {
-    const bad: unknown[] = [[-2, 0], [0, -3], [1.5, 0], [Number.NaN, 0], [0], [0, 0, 0], "4,4", [0, Number.POSITIVE_INFINITY]];
+    const bad: unknown[] = [
+      [-2, 0],
+      [0, -3],
+      [1.5, 0],
+      [Number.NaN, 0],
+      [0],
+      [0, 0, 0],
+      "4,4",
+      [0, Number.POSITIVE_INFINITY],
+    ];
     for (const w of bad) {
       for (const m of ["no_mask", "causal"] as const) {
         let err: unknown;
