@@ -40,17 +40,21 @@ const budgetMs = Number(args["budget-ms"]);
 const tf = await load("@tensorflow/tfjs");
 await load("@tensorflow/tfjs-backend-wasm");
 const core = await load("@te/core");
-// Importing @te/tfjs registers tfjs.native and tfjs.fused.
+// Importing @te/tfjs registers tfjs.native and tfjs.fused; @te/native (when built) registers native.cpu.
 await import(pathToFileURL(path.join(adapterDir, "dist/index.js")).href);
+const nativeCpu = await load("@te/native").then(
+  () => "loaded",
+  (e) => `not loaded: ${e.message.split("\n")[0]}`,
+);
 
 /** Median wall time of `run` after one warm-up, over as many runs as fit the budget (at least 3). */
-function time(run) {
-  run();
+async function time(run) {
+  await run();
   const times = [];
   const started = performance.now();
   while (times.length < 3 || (performance.now() - started < budgetMs && times.length < 50)) {
     const t0 = performance.now();
-    run();
+    await run();
     times.push(performance.now() - t0);
   }
   times.sort((x, y) => x - y);
@@ -87,14 +91,21 @@ for (const backendName of args.backends.split(",")) {
         row.results[id] = { skipped: verdict.reasons.map((r) => `${r.message} [${r.rule}]`).join("; ") };
         continue;
       }
+      // Both through the backend interface (forward, then backward from its saved state), outputs read back.
       const inputs = { q, k, v };
-      const forward = time(() => tf.tidy(() => backend.attend(inputs, p).o.dataSync()));
-      const training = time(() =>
-        tf.tidy(() => {
-          const grads = tf.grads((a, bb, c) => backend.attend({ q: a, k: bb, v: c }, p).o)([q, k, v], dO);
-          for (const g of grads) g.dataSync();
-        }),
-      );
+      const forward = await time(async () => {
+        const r = await backend.forward(inputs, p);
+        r.o.dataSync();
+        r.saved.release();
+        tf.dispose([r.o, r.lse]);
+      });
+      const training = await time(async () => {
+        const r = await backend.forward(inputs, p);
+        const g = await backend.backward(r.saved, dO, p);
+        for (const t of [g.dq, g.dk, g.dv]) t.dataSync();
+        r.saved.release();
+        tf.dispose([r.o, r.lse, g.dq, g.dk, g.dv]);
+      });
       row.results[id] = {
         forwardMs: forward.ms,
         forwardBackwardMs: training.ms,

@@ -1,4 +1,11 @@
-import { type CaseResult, explainAll, formatCaseResult, makeParams, runConformance } from "@te/core";
+import {
+  type CaseResult,
+  explainAll,
+  formatCaseResult,
+  getBackend,
+  makeParams,
+  runConformance,
+} from "@te/core";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -6,6 +13,16 @@ import { createHostKernelBackend, dotProductAttention, tfjsFusedBackend } from "
 import { CONFORMANCE_DIR } from "./conformance-dir.js";
 
 const context = { cudaArch: null, env: {} };
+
+/** Whether TE's CPU kernel is here: @te/native built with its addon (importing it registers native.cpu). */
+async function loadNativeCpu(): Promise<boolean> {
+  try {
+    await import("@te/native");
+  } catch {
+    return false;
+  }
+  return getBackend("native.cpu") !== undefined;
+}
 const p = makeParams({ b: 1, h: 2, d: 16, sq: 8, device: "tfjs", isTraining: true });
 
 beforeAll(async () => {
@@ -17,6 +34,7 @@ afterAll(async () => {
 
 describe("tfjs.fused", () => {
   test("without @te/native it is refused with a reason, and selection falls back to tfjs.native", () => {
+    // (this file imports @te/native only in the last test)
     const verdict = tfjsFusedBackend.explain(p, context);
     expect(verdict.ok).toBe(false);
     if (!verdict.ok) {
@@ -53,5 +71,18 @@ describe("tfjs.fused", () => {
     if (!verdict.ok) expect(verdict.reasons[0].rule).toBe("tfjs.over-reference.tfjs_backend");
     await tf.setBackend("cpu");
     expect(overReference.explain(p, context).ok).toBe(true);
+  });
+
+  test("over native.cpu (TE's CPU kernel, once @te/native is imported) it passes every conformance case with gradients", async (ctx) => {
+    if (!(await loadNativeCpu())) ctx.skip("@te/native is not built here");
+    expect(tfjsFusedBackend.explain(p, context).ok).toBe(true);
+    const results: CaseResult[] = [];
+    const summary = await runConformance({
+      dir: CONFORMANCE_DIR,
+      backend: tfjsFusedBackend,
+      onResult: (r) => results.push(r),
+    });
+    expect(results.filter((r) => r.status !== "pass").map(formatCaseResult)).toEqual([]);
+    expect(summary.passed).toBe(50);
   });
 });
