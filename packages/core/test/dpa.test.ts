@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   ArgumentError,
   type AttentionBackend,
+  alibiBiasTensor,
   DotProductAttention,
   dotProductAttention,
   type HostTensor,
@@ -190,6 +191,40 @@ describe("DotProductAttention on host tensors", () => {
     await expect(
       new DotProductAttention({ numAttentionHeads: 4, kvChannels: 4, qkvFormat: "bshd" }).forward(x, x, x),
     ).rejects.toThrow(/^query_layer: expected 4 heads/);
+  });
+});
+
+describe("ALiBi through DotProductAttention", () => {
+  it("default and custom slopes equal a post_scale_bias of alibiBiasTensor", async () => {
+    const seed = freshSeed();
+    const [b, sq, skv, h, d] = [2, 3, 5, 4, 8];
+    const q = random(seed, [b, sq, h, d]);
+    const k = random(seed + 1, [b, skv, h, d]);
+    const v = random(seed + 2, [b, skv, h, d]);
+    for (const slopes of [undefined, Float64Array.from({ length: b * h }, (_, i) => 0.1 + i / 8)]) {
+      for (const attnMaskType of ["no_mask", "causal_bottom_right"] as const) {
+        const alibi = await dotProductAttention(q, k, v, {
+          attnMaskType,
+          coreAttentionBiasType: "alibi",
+          alibiSlopes: slopes,
+        });
+        const p = alibi.params;
+        const table = alibiBiasTensor(p, { slopes });
+        const bias = hostTensor("fp32", table.shape, Float32Array.from(table.data));
+        const withBias = await dotProductAttention(q, k, v, {
+          attnMaskType,
+          coreAttentionBiasType: "post_scale_bias",
+          coreAttentionBias: bias,
+        });
+        expect(alibi.params.alibiSlopes).toBe(slopes ? "bh" : "default");
+        for (let i = 0; i < alibi.output.data.length; i++) {
+          expect(
+            Math.abs(alibi.output.data[i] - withBias.output.data[i]),
+            `seed ${seed} ${attnMaskType} at ${i}`,
+          ).toBeLessThan(1e-5);
+        }
+      }
+    }
   });
 });
 

@@ -35,6 +35,24 @@ const call = fc
     return { p, lensQ, lensKv };
   });
 
+/** FORMAT.md's rules written out directly: lengths, aligned diagonal, causal, window. */
+function allowedFromTheSentences(
+  p: ReturnType<typeof makeParams>,
+  lq: number,
+  lk: number,
+  i: number,
+  j: number,
+): boolean {
+  const bottomRight =
+    p.maskType.endsWith("bottom_right") || (!p.maskType.includes("causal") && p.bottomRightDiagonal);
+  const diagonal = i + (bottomRight ? lk - lq : 0);
+  if (i >= lq || j >= lk) return false;
+  if (p.maskType.includes("causal") && j > diagonal) return false;
+  if (p.window[0] !== -1 && j < diagonal - p.window[0]) return false;
+  if (p.window[1] !== -1 && j > diagonal + p.window[1]) return false;
+  return true;
+}
+
 describe("getFullMask", () => {
   it("is 1 exactly where isAllowed says no, for every mask type, window and lengths", () => {
     fc.assert(
@@ -45,7 +63,9 @@ describe("getFullMask", () => {
           const g = entryMask(p, lensQ[bi], lensKv[bi]);
           for (let i = 0; i < p.sq; i++) {
             for (let j = 0; j < p.skv; j++) {
-              expect(m.data[(bi * p.sq + i) * p.skv + j]).toBe(isAllowed(g, i, j) ? 0 : 1);
+              const masked = m.data[(bi * p.sq + i) * p.skv + j];
+              expect(masked).toBe(isAllowed(g, i, j) ? 0 : 1);
+              expect(masked).toBe(allowedFromTheSentences(p, lensQ[bi], lensKv[bi], i, j) ? 0 : 1);
             }
           }
         }
