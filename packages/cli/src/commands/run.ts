@@ -1,22 +1,24 @@
 import {
+  type AttentionOutput,
   BIAS_TYPES,
   CONFORMANCE_TOLERANCES,
   type ConformanceDType,
   caseDims,
   compareValues,
+  DotProductAttention,
   fromFloat64,
   fromFormat,
   generateCaseValues,
   type HostCall,
   type HostTensor,
   hostCall,
+  hostTensors,
   MASK_TYPES,
   parseCase,
   processEnv,
   referenceBackend,
-  type Selection,
-  selectBackend,
   setLogSink,
+  type TensorBridge,
   type TensorCheck,
   toFloat64,
 } from "@te/core";
@@ -103,25 +105,11 @@ export const runCommand: Command = {
 
     await loadAllPackages();
     // A requested backend runs on its own kind of tensors (uploaded from host); otherwise host tensors.
-    const device = values.backend === undefined ? "host" : (await backendById(values.backend)).tensors.kind;
-    io.out(`te run: ${c.name} (${describe}), ${dtype}, bshd, fwd+bwd on ${device} tensors`);
-    const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining: true });
-    const env = { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "2", ...processEnv() };
-    const previousSink = setLogSink(io.out);
-    let selection: Selection;
-    try {
-      selection = selectBackend(call.params, {
-        env,
-        backends: values.backend ? [values.backend] : undefined,
-      });
-    } finally {
-      setLogSink(previousSink);
-    }
-    const backend = selection.backend;
-    const backendId = backend.id;
-    const bridge = backend.tensors;
+    const requested = values.backend === undefined ? undefined : await backendById(values.backend);
+    const bridge: TensorBridge<unknown> = requested?.tensors ?? hostTensors;
+    io.out(`te run: ${c.name} (${describe}), ${dtype}, bshd, fwd+bwd on ${bridge.kind} tensors`);
+    const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device: bridge.kind, isTraining: true });
 
-    const p = call.params;
     const owned: unknown[] = [];
     const up = async (t: HostTensor) => {
       const x = await bridge.fromHost(t);
@@ -129,21 +117,43 @@ export const runCommand: Command = {
       return x;
     };
     const i = call.inputs;
-    const inputs = {
-      ...i,
-      q: await up(i.q),
-      k: await up(i.k),
-      v: await up(i.v),
-      bias: i.bias && (await up(i.bias)),
-      softmaxOffset: i.softmaxOffset && (await up(i.softmaxOffset)),
-    };
+    const [q, k, v] = [await up(i.q), await up(i.k), await up(i.v)];
+    const bias = i.bias && (await up(i.bias));
+    // TE's module API: validation, selection (logged in TE's words) and the backend's forward/backward.
+    const attention = new DotProductAttention({
+      numAttentionHeads: c.h,
+      kvChannels: [c.d, c.dv],
+      numGqaGroups: c.hg,
+      qkvFormat: "bshd",
+      attnMaskType: c.mask,
+      softmaxScale: c.softmaxScale,
+    });
+    const env = { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "2", ...processEnv() };
+    const previousSink = setLogSink(io.out);
     let t0 = performance.now();
-    const fwd = await backend.forward(inputs, p);
+    let out: AttentionOutput<unknown>;
+    try {
+      out = await attention.forward(q, k, v, {
+        tensors: bridge,
+        cuSeqlensQ: i.cuSeqlensQ,
+        cuSeqlensKv: i.cuSeqlensKv,
+        attentionMask: i.attnMask,
+        coreAttentionBiasType: c.bias,
+        coreAttentionBias: bias,
+        biasRequiresGrad: c.biasGrad,
+        alibiSlopes: i.alibiSlopes,
+        selection: { env, backends: requested ? [requested.id] : undefined },
+      });
+    } finally {
+      setLogSink(previousSink);
+    }
     const fwdTime = ms(t0);
+    const backendId = out.backend;
     const dO = await up(call.dO);
     t0 = performance.now();
-    const grads = await backend.backward(fwd.saved, dO, p);
+    const grads = await out.backward(dO);
     io.out(`${backendId}: forward ${fwdTime}, backward ${ms(t0)}`);
+    const fwd = { o: out.output, lse: out.lse };
     const host = async (t: unknown) => {
       owned.push(t);
       return bridge.toHost(t);
