@@ -69,8 +69,13 @@ export const ortTensors: TensorBridge<OrtTensor> = {
   async toHost(t: OrtTensor): Promise<HostTensor> {
     const dtype = ortDTypeOf(t);
     const data = t.location === "cpu" ? t.data : await t.getData();
-    // Copied so that the host tensor outlives (and cannot alias) the ORT tensor.
-    return hostTensor(dtype, t.dims, (data as Float32Array).slice());
+    // Copied so that the host tensor outlives (and cannot alias) the ORT tensor; fp16 as bit patterns.
+    const values = data as Float32Array | Uint16Array;
+    const copy =
+      dtype === "fp16"
+        ? new Uint16Array(values.buffer, values.byteOffset, values.length).slice()
+        : values.slice();
+    return hostTensor(dtype, t.dims, copy);
   },
   info(t: OrtTensor): TensorInfo {
     return {

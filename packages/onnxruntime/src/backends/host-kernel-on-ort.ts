@@ -28,7 +28,14 @@ function hostView(t: OrtTensor, name: string, backendId: string): HostTensor {
   }
   const shape = [...t.dims];
   const strides = shape.map((_, i) => numel(shape.slice(i + 1)));
-  return { dtype: ortDTypeOf(t), shape, strides, offset: 0, data: t.data as Float32Array };
+  const dtype = ortDTypeOf(t);
+  const data = t.data as Float32Array | Uint16Array;
+  // Host fp16 tensors hold bit patterns in a Uint16Array; runtimes with Float16Array hand out those.
+  const view =
+    dtype === "fp16" && !(data instanceof Uint16Array)
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length)
+      : data;
+  return { dtype, shape, strides, offset: 0, data: view };
 }
 
 /** A host result as an ORT tensor: a contiguous result's memory is handed over, a strided one copied. */
