@@ -5,10 +5,11 @@ import { isCausal, type MaskType } from "./mask.js";
 
 /**
  * TE's check_set_window_size: the sliding window [left, right] a mask type allows (-1 = unbounded).
- * Causal masks fix right = 0: no window means [-1, 0], and a window with right != 0 is brought to
- * right = 0 with a warning (TE does the same). Other masks (no_mask, padding, arbitrary) take any
- * window of integers >= -1 and default to [-1, -1]. Anything else is an ArgumentError naming
- * `window_size`.
+ * Causal masks take (-1, 0) or (>=0, 0): no window means (-1, 0); (-1, -1) and (>=0, !=0) are brought
+ * to (left, 0) with a warning; anything else (a negative left with right != 0) is an error. The other
+ * masks (no_mask, padding, arbitrary) take (-1, -1) or (>=0, >=0): no window means (-1, -1); (-1, 0),
+ * a causal default carried over, becomes (-1, -1) with a warning; one-sided windows are errors.
+ * Errors are ArgumentErrors naming `window_size`.
  */
 export function checkSetWindowSize(
   maskType: MaskType,
@@ -17,30 +18,31 @@ export function checkSetWindowSize(
   argument = "window_size",
 ): [number, number] {
   const causal = isCausal(maskType);
+  const allowed = causal ? "(-1, 0) or (>=0, 0)" : "(-1, -1) or (>=0, >=0)";
   if (windowSize === null || windowSize === undefined) return causal ? [-1, 0] : [-1, -1];
-  if (!Array.isArray(windowSize) || windowSize.length !== 2) {
-    throw new ArgumentError(argument, "a pair [left, right] of integers >= -1 (or null)", windowSize);
-  }
+  const fail = (): never => {
+    throw new ArgumentError(argument, `${allowed} for attn_mask_type "${maskType}"`, windowSize);
+  };
+  if (!Array.isArray(windowSize) || windowSize.length !== 2) fail();
   const [left, right] = windowSize as readonly number[];
-  for (const x of [left, right]) {
-    if (typeof x !== "number" || !Number.isInteger(x) || x < -1) {
-      throw new ArgumentError(
-        argument,
-        "a pair [left, right] of integers >= -1 (-1 = unbounded)",
-        windowSize,
-      );
-    }
-  }
-  if (causal && right !== 0) {
+  for (const x of [left, right]) if (typeof x !== "number" || !Number.isInteger(x) || x < -1) fail();
+  const warn = (fixed: [number, number]): [number, number] => {
     if (controls) {
       log(
         "WARNING",
         controls,
-        `window_size should be (-1, 0) or (>=0, 0) for attn_mask_type=${maskType}; using (${left}, 0)`,
+        `window_size should be ${allowed} for attn_mask_type=${maskType}; using (${fixed.join(", ")})`,
       );
     }
-    return [left, 0];
+    return fixed;
+  };
+  if (causal) {
+    if (right === 0) return [left, 0];
+    if (left >= 0 || right === -1) return warn([left, 0]);
+    return fail();
   }
+  if (left === -1 && right === 0) return warn([-1, -1]);
+  if ((left === -1) !== (right === -1)) return fail();
   return [left, right];
 }
 

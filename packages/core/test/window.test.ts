@@ -16,26 +16,35 @@ describe("checkSetWindowSize", () => {
     }
   });
 
-  it("causal masks force right = 0 (with a warning), others keep any window", () => {
+  it("TE's table: causal (-1, 0) or (>=0, 0), others (-1, -1) or (>=0, >=0); fixable windows warn, others throw", () => {
     const lines: string[] = [];
     const previous = setLogSink((l) => lines.push(l));
     try {
       fc.assert(
         fc.property(fc.constantFrom(...MASK_TYPES), windowBound, windowBound, (m, left, right) => {
           lines.length = 0;
-          const w = checkSetWindowSize(m, [left, right], readControls({}));
+          const run = () => checkSetWindowSize(m, [left, right], readControls({}));
+          let want: [number, number] | "error";
+          let warns = false;
           if (isCausal(m)) {
-            expect(w).toEqual([left, 0]);
-            expect(lines.length).toBe(right === 0 ? 0 : 1);
-            if (right !== 0)
-              expect(lines[0]).toMatch(
-                /^\[WARNING \| DotProductAttention\]: window_size should be \(-1, 0\) or \(>=0, 0\)/,
-              );
-          } else {
-            expect(w).toEqual([left, right]);
-            expect(lines).toEqual([]);
+            if (right === 0) want = [left, 0];
+            else if (left >= 0 || (left === -1 && right === -1)) [want, warns] = [[left, 0], true];
+            else want = "error";
+          } else if (left === -1 && right === 0) [want, warns] = [[-1, -1], true];
+          else if ((left === -1) !== (right === -1)) want = "error";
+          else want = [left, right];
+          if (want === "error") {
+            expect(run).toThrow(/^window_size: expected /);
+            return;
           }
+          expect(run()).toEqual(want);
+          expect(lines.length).toBe(warns ? 1 : 0);
+          if (warns)
+            expect(lines[0]).toMatch(
+              /^\[WARNING \| DotProductAttention\]: window_size should be \(-1, (0|-1)\) or/,
+            );
         }),
+        { numRuns: 500 },
       );
     } finally {
       setLogSink(previous);
