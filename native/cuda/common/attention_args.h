@@ -43,6 +43,9 @@ struct AttentionArgs {
   int bias_kind;
   const void* bias;  // same dtype as q; element (e, hh, i, j) at e*bias_st.b + hh*bias_st.h + i*bias_st.s + j
   Strides bias_st;
+  // Arbitrary mask (cuda.unfused only): element (e, hh, i, j) at e*mask_sb + hh*mask_sh + i*skv + j, 1 = masked.
+  const unsigned char* mask;
+  int64_t mask_sb, mask_sh;
   int softmax;                  // SoftmaxKind
   const float* softmax_offset;  // [h] for kLearnable
   float dropout;

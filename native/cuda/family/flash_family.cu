@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../flash/flash_api.h"
+#include "desc_args.h"
 #include "status_internal.h"
 #include "te/te_attention.h"
 
@@ -13,14 +14,7 @@ namespace te::cuda_flash {
 namespace {
 
 using te_cuda::AttentionArgs;
-
-te_status refuse(char* reason, size_t n, const std::string& why) {
-  if (reason != nullptr && n > 0) {
-    std::strncpy(reason, why.c_str(), n - 1);
-    reason[n - 1] = '\0';
-  }
-  return TE_ERR_UNSUPPORTED;
-}
+using cuda_family::refuse;
 
 // Reasons that depend on the descriptor alone; the rest (pointers, strides) are checked per call.
 std::string why_not(const te_attn_desc* d) {
@@ -31,40 +25,6 @@ std::string why_not(const te_attn_desc* d) {
   if (d->deterministic)
     return "cuda.flash's backward adds dQ with fp32 atomics; no deterministic variant is compiled";
   if (d->hg <= 0 || d->h % d->hg != 0) return "h must be a multiple of hg";
-  return "";
-}
-
-te_cuda::Strides strides_of(const te_view& v) { return {v.b, v.s, v.h}; }
-te_cuda::Strides strides_of(const te_out_view& v) { return {v.b, v.s, v.h}; }
-
-// The kernels' argument block of a call; "" or the reason it cannot run.
-std::string to_args(const te_attn_desc* d, const te_attn_fwd_args* f, AttentionArgs* a) {
-  std::memset(a, 0, sizeof *a);
-  if (f->q.c != 1 || f->k.c != 1 || f->v.c != 1 || f->o.c != 1)
-    return "cuda.flash needs a contiguous head dim (channel stride 1)";
-  if (d->bias_type == TE_ALIBI && f->alibi_slopes == nullptr)
-    return "cuda.flash needs explicit ALiBi slopes on the device (the caller computes TE's default slopes)";
-  a->elem = d->dtype == TE_F16 ? te_cuda::kF16 : te_cuda::kBF16;
-  a->q = f->q.data, a->k = f->k.data, a->v = f->v.data, a->o = f->o.data, a->lse = f->lse;
-  a->q_st = strides_of(f->q), a->k_st = strides_of(f->k), a->v_st = strides_of(f->v), a->o_st = strides_of(f->o);
-  a->b = d->b, a->h = d->h, a->hkv = d->hg, a->d = d->d, a->dv = d->dv, a->sq = d->sq, a->skv = d->skv;
-  a->cu_q = f->cu_seqlens_q, a->cu_kv = f->cu_seqlens_kv;
-  a->thd = d->format == TE_THD;
-  a->tok_q = f->cu_seqlens_q_padded ? f->cu_seqlens_q_padded : f->cu_seqlens_q;
-  a->tok_kv = f->cu_seqlens_kv_padded ? f->cu_seqlens_kv_padded : f->cu_seqlens_kv;
-  a->scale = d->scale;
-  a->causal = d->causal, a->bottom_right = d->bottom_right;
-  a->window_left = d->window_left, a->window_right = d->window_right;
-  if (d->bias_type == TE_ALIBI) a->alibi = f->alibi_slopes, a->alibi_bstride = d->alibi_per_batch ? d->h : 0;
-  if (d->bias_type == TE_PRE_SCALE_BIAS || d->bias_type == TE_POST_SCALE_BIAS) {
-    a->bias_kind = d->bias_type == TE_PRE_SCALE_BIAS ? te_cuda::kPreScaleBias : te_cuda::kPostScaleBias;
-    a->bias = f->bias;
-    a->bias_st = {f->bias_sb, f->bias_ss, f->bias_sh};
-  }
-  a->softmax = int(d->softmax_type);
-  a->softmax_offset = f->softmax_offset;
-  a->dropout = d->dropout, a->seed = d->dropout_seed, a->rng_offset = d->dropout_offset;
-  a->deterministic = d->deterministic;
   return "";
 }
 
@@ -92,7 +52,7 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
     const std::string why = why_not(d);
     if (!why.empty()) return fail(TE_ERR_UNSUPPORTED, why);
     AttentionArgs a;
-    const std::string bad = to_args(d, f, &a);
+    const std::string bad = cuda_family::fwd_args(d, f, &a);
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
     char buf[256];
     if (!te_cuda_flash_explain(&a, 0, buf, sizeof buf)) return fail(TE_ERR_UNSUPPORTED, buf);
@@ -106,17 +66,9 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
   return guarded([&] {
     const std::string why = why_not(d);
     if (!why.empty()) return fail(TE_ERR_UNSUPPORTED, why);
-    if (g->dbias != nullptr) return fail(TE_ERR_UNSUPPORTED, "cuda.flash computes no bias gradient");
     AttentionArgs a;
-    const std::string bad = to_args(d, &g->fwd, &a);
+    const std::string bad = cuda_family::bwd_args(d, g, &a);
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
-    if (g->d_o.c != 1 || g->dq.c != 1 || g->dk.c != 1 || g->dv.c != 1)
-      return fail(TE_ERR_UNSUPPORTED, "cuda.flash needs contiguous head dims of dO/dq/dk/dv");
-    a.o = g->fwd.o.data;
-    a.d_o = g->d_o.data, a.do_st = strides_of(g->d_o);
-    a.dq = g->dq.data, a.dk = g->dk.data, a.dv_out = g->dv.data;
-    a.dq_st = strides_of(g->dq), a.dk_st = strides_of(g->dk), a.dv_st = strides_of(g->dv);
-    a.dsoftmax_offset = g->d_softmax_offset;
     cudaStream_t stream = static_cast<cudaStream_t>(g->fwd.stream);
     const size_t bytes = te_cuda_flash_bwd_workspace_bytes(&a);
     void* ws = nullptr;

@@ -1,4 +1,4 @@
-// Checks the "cuda.flash" family through the te C API against the "cpu" family of the same library:
+// Checks the "cuda.flash" and "cuda.unfused" families through the te C API against the "cpu" family of the same library:
 // same descriptor, random inputs, forward and backward, relative max errors. Build (GPU machine):
 // scripts/gpu/family_test.sh. Exit status 1 on a mismatch or an API error.
 #include <cuda_bf16.h>
@@ -12,6 +12,8 @@
 
 struct Config {
   const char* name;
+  const char* family;
+  te_dtype dtype;
   int b, h, hg, d, s, causal, bottom_right;
   bool thd;
 };
@@ -29,10 +31,23 @@ static uint16_t to_bf(float f) {
   return u;
 }
 
-static double rel_err(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
+// Tensors travel as 32-bit words: bf16 values in the low half of a word pair would complicate the
+// views, so a tensor of n elements is a vector of n uint32 for fp32 and of n/2 (rounded up) for bf16.
+static double value(te_dtype t, const std::vector<uint32_t>& v, size_t i) {
+  if (t == TE_F32) {
+    float f;
+    std::memcpy(&f, &v[i], 4);
+    return f;
+  }
+  uint16_t u;
+  std::memcpy(&u, reinterpret_cast<const char*>(v.data()) + 2 * i, 2);
+  return bf(u);
+}
+
+static double rel_err(te_dtype t, size_t n, const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
   double e = 0, m = 1e-6;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double x = bf(a[i]), y = bf(b[i]);
+  for (size_t i = 0; i < n; ++i) {
+    const double x = value(t, a, i), y = value(t, b, i);
     if (std::isnan(x)) return INFINITY;
     e = std::max(e, std::fabs(x - y));
     m = std::max(m, std::fabs(y));
@@ -43,7 +58,7 @@ static double rel_err(const std::vector<uint16_t>& a, const std::vector<uint16_t
 static bool run(const Config& c, std::mt19937& rng) {
   te_attn_desc d{};
   d.format = c.thd ? TE_THD : TE_BSHD;
-  d.dtype = TE_BF16;
+  d.dtype = c.dtype;
   d.b = c.b, d.h = c.h, d.hg = c.hg, d.d = c.d, d.dv = c.d, d.sq = c.s, d.skv = c.s;
   d.causal = c.causal, d.bottom_right = c.bottom_right, d.window_left = d.window_right = -1;
   d.scale = 1.f / std::sqrt(float(c.d));
@@ -54,12 +69,21 @@ static bool run(const Config& c, std::mt19937& rng) {
   d.tq = d.tkv = rows;
   const size_t nq = size_t(rows) * c.h * c.d, nk = size_t(rows) * c.hg * c.d, nl = size_t(c.b) * c.h * c.s;
   std::normal_distribution<float> N(0, 1);
+  const size_t es = c.dtype == TE_F32 ? 4 : 2;
+  auto words = [&](size_t n) { return std::vector<uint32_t>((n * es + 3) / 4, 0); };
   auto rnd = [&](size_t n) {
-    std::vector<uint16_t> x(n);
-    for (auto& y : x) y = to_bf(N(rng));
+    std::vector<uint32_t> x = words(n);
+    for (size_t i = 0; i < n; ++i) {
+      const float f = N(rng);
+      if (es == 4) std::memcpy(&x[i], &f, 4);
+      else {
+        const uint16_t u = to_bf(f);
+        std::memcpy(reinterpret_cast<char*>(x.data()) + 2 * i, &u, 2);
+      }
+    }
     return x;
   };
-  std::vector<uint16_t> q = rnd(nq), k = rnd(nk), v = rnd(nk), dO = rnd(nq);
+  std::vector<uint32_t> q = rnd(nq), k = rnd(nk), v = rnd(nk), dO = rnd(nq);
   auto view = [&](const void* p, int64_t n, int heads) {
     return te_view{p, n, c.thd ? 0 : int64_t(c.s) * heads * c.d, int64_t(heads) * c.d, c.d, 1};
   };
@@ -72,25 +96,25 @@ static bool run(const Config& c, std::mt19937& rng) {
     float* lse;
     int* cu;
   } H{}, D{};
-  std::vector<uint16_t> ho(nq), hdq(nq, 0), hdk(nk, 0), hdv(nk, 0);
+  std::vector<uint32_t> ho = words(nq), hdq = words(nq), hdk = words(nk), hdv = words(nk);
   std::vector<float> hl(nl);
   H = {q.data(), k.data(), v.data(), ho.data(), dO.data(), hdq.data(), hdk.data(), hdv.data(), hl.data(), cu.data()};
   void* dev[9];
-  const size_t bytes[9] = {nq * 2, nk * 2, nk * 2, nq * 2, nq * 2, nq * 2, nk * 2, nk * 2, nl * 4};
+  const size_t bytes[9] = {nq * es, nk * es, nk * es, nq * es, nq * es, nq * es, nk * es, nk * es, nl * 4};
   for (int i = 0; i < 9; ++i) cudaMalloc(&dev[i], bytes[i]), cudaMemset(dev[i], 0, bytes[i]);
   int* dcu;
   cudaMalloc(&dcu, cu.size() * 4);
   cudaMemcpy(dcu, cu.data(), cu.size() * 4, cudaMemcpyHostToDevice);
-  cudaMemcpy(dev[0], q.data(), nq * 2, cudaMemcpyHostToDevice);
-  cudaMemcpy(dev[1], k.data(), nk * 2, cudaMemcpyHostToDevice);
-  cudaMemcpy(dev[2], v.data(), nk * 2, cudaMemcpyHostToDevice);
-  cudaMemcpy(dev[4], dO.data(), nq * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(dev[0], q.data(), nq * es, cudaMemcpyHostToDevice);
+  cudaMemcpy(dev[1], k.data(), nk * es, cudaMemcpyHostToDevice);
+  cudaMemcpy(dev[2], v.data(), nk * es, cudaMemcpyHostToDevice);
+  cudaMemcpy(dev[4], dO.data(), nq * es, cudaMemcpyHostToDevice);
   D = {dev[0], dev[1], dev[2], dev[3], dev[4], dev[5], dev[6], dev[7], static_cast<float*>(dev[8]), dcu};
-  std::vector<uint16_t> go(nq), gdq(nq), gdk(nk), gdv(nk);
+  std::vector<uint32_t> go = words(nq), gdq = words(nq), gdk = words(nk), gdv = words(nk);
   bool ok = true;
   for (int pass = 0; pass < 2; ++pass) {
     const Bufs& B = pass ? D : H;
-    const char* fam = pass ? "cuda.flash" : "cpu";
+    const char* fam = pass ? c.family : "cpu";
     te_attn_fwd_args f{};
     f.q = view(B.q, nq, c.h), f.k = view(B.k, nk, c.hg), f.v = view(B.v, nk, c.hg), f.o = oview(B.o, nq, c.h);
     f.lse = B.lse, f.lse_numel = nl;
@@ -109,14 +133,17 @@ static bool run(const Config& c, std::mt19937& rng) {
     }
   }
   cudaDeviceSynchronize();
-  cudaMemcpy(go.data(), dev[3], nq * 2, cudaMemcpyDeviceToHost);
-  cudaMemcpy(gdq.data(), dev[5], nq * 2, cudaMemcpyDeviceToHost);
-  cudaMemcpy(gdk.data(), dev[6], nk * 2, cudaMemcpyDeviceToHost);
-  cudaMemcpy(gdv.data(), dev[7], nk * 2, cudaMemcpyDeviceToHost);
-  const double eo = rel_err(go, ho), eq = rel_err(gdq, hdq), ek = rel_err(gdk, hdk), ev = rel_err(gdv, hdv);
-  ok = ok && eo < 2.5e-2 && eq < 5e-2 && ek < 5e-2 && ev < 5e-2;
-  printf("%s %s (families cuda.flash vs cpu): o %.2e dq %.2e dk %.2e dv %.2e\n", ok ? "PASS" : "FAIL", c.name, eo, eq,
-         ek, ev);
+  cudaMemcpy(go.data(), dev[3], nq * es, cudaMemcpyDeviceToHost);
+  cudaMemcpy(gdq.data(), dev[5], nq * es, cudaMemcpyDeviceToHost);
+  cudaMemcpy(gdk.data(), dev[6], nk * es, cudaMemcpyDeviceToHost);
+  cudaMemcpy(gdv.data(), dev[7], nk * es, cudaMemcpyDeviceToHost);
+  const te_dtype t = c.dtype;
+  const double eo = rel_err(t, nq, go, ho), eq = rel_err(t, nq, gdq, hdq), ek = rel_err(t, nk, gdk, hdk),
+               ev = rel_err(t, nk, gdv, hdv);
+  const double tf = t == TE_F32 ? 1e-4 : 2.5e-2, tb = t == TE_F32 ? 1e-4 : 5e-2;
+  ok = ok && eo < tf && eq < tb && ek < tb && ev < tb;
+  printf("%s %s %s (vs the cpu family): o %.2e dq %.2e dk %.2e dv %.2e\n", ok ? "PASS" : "FAIL", c.family, c.name,
+         eo, eq, ek, ev);
   for (void* p : dev) cudaFree(p);
   cudaFree(dcu);
   return ok;
@@ -125,9 +152,12 @@ static bool run(const Config& c, std::mt19937& rng) {
 int main() {
   printf("backends: %s\n", te_attn_backends());
   std::mt19937 rng(std::random_device{}());
-  const Config cs[] = {{"bshd_causal", 2, 4, 4, 128, 256, 1, 0, false},
-                       {"bshd_gqa", 1, 8, 2, 64, 200, 0, 0, false},
-                       {"thd_causal_br", 3, 4, 2, 128, 150, 1, 1, true}};
+  const Config cs[] = {{"bshd_causal", "cuda.flash", TE_BF16, 2, 4, 4, 128, 256, 1, 0, false},
+                       {"bshd_gqa", "cuda.flash", TE_BF16, 1, 8, 2, 64, 200, 0, 0, false},
+                       {"thd_causal_br", "cuda.flash", TE_BF16, 3, 4, 2, 128, 150, 1, 1, true},
+                       {"bshd_causal", "cuda.unfused", TE_BF16, 2, 4, 4, 128, 256, 1, 0, false},
+                       {"bshd_gqa_fp32", "cuda.unfused", TE_F32, 1, 8, 2, 64, 200, 0, 0, false},
+                       {"thd_causal_br_fp32", "cuda.unfused", TE_F32, 3, 4, 2, 80, 150, 1, 1, true}};
   int failed = 0;
   for (const Config& c : cs) failed += !run(c, rng);
   // A variant that is not compiled must be an explain reason, not a crash.

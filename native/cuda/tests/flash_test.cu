@@ -1,4 +1,4 @@
-// Standalone test and benchmark driver of the cuda.flash kernels (builds with nvcc alone, no Node):
+// Standalone test and benchmark driver of the cuda.flash and cuda.unfused kernels (nvcc alone, no Node):
 //   flash_test check [--json FILE]   fresh random inputs per case, poisoned outputs, float64 CPU reference
 //   flash_test bench [NAME] [--json FILE]   forward and forward+backward times (median of cudaEvent timings)
 // Exit status 1 when any case fails.
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 #include "../flash/flash_api.h"
+#include "../unfused/unfused_api.h"
 #include "attention_reference.h"
 
 using te_cuda::AttentionArgs;
@@ -272,18 +273,24 @@ static std::vector<Case> check_cases() {
 
 static FILE* json_out = nullptr;
 
+// The two kernel families behind one shape: explain, workspace size, forward, backward.
+struct Family {
+  const char* name;
+  bool (*explain)(const AttentionArgs*, char*, size_t);
+  size_t (*workspace)(const AttentionArgs*);
+  int (*fwd)(const AttentionArgs*, void*);
+  int (*bwd)(const AttentionArgs*, void*);
+};
+static const Family kFamilies[] = {
+    {"cuda.flash", [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
+     te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
+    {"cuda.unfused", [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_unfused_explain(a, r, n) != 0; },
+     te_cuda_unfused_workspace_bytes, te_cuda_unfused_forward, te_cuda_unfused_backward},
+};
+
 static bool run_check(const Case& c, std::mt19937_64& rng) {
   Problem P = make_problem(c, rng);
   DeviceProblem D(P);
-  char reason[256];
-  if (!te_cuda_flash_explain(&D.a, 1, reason, sizeof reason)) {
-    printf("SKIP %s: %s\n", describe(c).c_str(), reason);
-    return true;
-  }
-  D.poison();
-  CK(cudaError_t(te_cuda_flash_forward(&D.a, nullptr)));
-  CK(cudaError_t(te_cuda_flash_backward(&D.a, nullptr)));
-  CK(cudaDeviceSynchronize());
   RefProblem R{c.b, c.h, c.hkv, c.d, c.dv, P.lq, P.lk, c.sq, c.skv, 1.0 / std::sqrt(double(c.d)), c.causal, c.bottom_right};
   R.scale = double(D.a.scale);
   R.left = c.left, R.right = c.right, R.alibi = P.alibi, R.softmax = c.softmax, R.bias = P.bias;
@@ -292,28 +299,67 @@ static bool run_check(const Case& c, std::mt19937_64& rng) {
   R.dropout = double(D.a.dropout), R.seed = D.a.seed, R.rng_offset = D.a.rng_offset;
   std::vector<double> o, lse, dq, dk, dv;
   ref_attention(R, P.q, P.k, P.v, P.dout, o, lse, dq, dk, dv);
-  const Err eo = compare(D.o, c.elem, P.Lo, o, c.b, c.sq, c.h, c.dv, P.lq);
-  const Err edq = compare(D.dq, c.elem, P.Lq, dq, c.b, c.sq, c.h, c.d, P.lq);
-  const Err edk = compare(D.dk, c.elem, P.Lk, dk, c.b, c.skv, c.hkv, c.d, P.lk);
-  const Err edv = compare(D.dv, c.elem, P.Lv, dv, c.b, c.skv, c.hkv, c.dv, P.lk);
-  std::vector<float> glse(lse.size());
-  CK(cudaMemcpy(glse.data(), D.lse.p, glse.size() * 4, cudaMemcpyDeviceToHost));
-  double lse_err = 0;
-  for (size_t i = 0; i < lse.size(); ++i) {
-    if (std::isinf(lse[i]) || std::isinf(glse[i])) {
-      if (!(std::isinf(lse[i]) && std::isinf(glse[i]) && glse[i] < 0)) lse_err = INFINITY;
-    } else lse_err = std::max(lse_err, std::fabs(glse[i] - lse[i]));
-    if (std::isnan(glse[i])) lse_err = INFINITY;
+  bool all_ok = true;
+  for (const Family& fam : kFamilies) {
+    if (c.sq > 512 && std::string(fam.name) == "cuda.unfused") continue;  // the slow path: short cases only
+    char reason[256];
+    if (!fam.explain(&D.a, reason, sizeof reason)) {
+      printf("SKIP %s %s: %s\n", fam.name, describe(c).c_str(), reason);
+      continue;
+    }
+    void* ws = nullptr;
+    CK(cudaMalloc(&ws, fam.workspace(&D.a)));
+    D.a.workspace = ws;
+    D.poison();
+    CK(cudaError_t(fam.fwd(&D.a, nullptr)));
+    CK(cudaError_t(fam.bwd(&D.a, nullptr)));
+    CK(cudaDeviceSynchronize());
+    CK(cudaFree(ws));
+    const Err eo = compare(D.o, c.elem, P.Lo, o, c.b, c.sq, c.h, c.dv, P.lq);
+    const Err edq = compare(D.dq, c.elem, P.Lq, dq, c.b, c.sq, c.h, c.d, P.lq);
+    const Err edk = compare(D.dk, c.elem, P.Lk, dk, c.b, c.skv, c.hkv, c.d, P.lk);
+    const Err edv = compare(D.dv, c.elem, P.Lv, dv, c.b, c.skv, c.hkv, c.dv, P.lk);
+    std::vector<float> glse(lse.size());
+    CK(cudaMemcpy(glse.data(), D.lse.p, glse.size() * 4, cudaMemcpyDeviceToHost));
+    double lse_err = 0;
+    for (size_t i = 0; i < lse.size(); ++i) {
+      if (std::isinf(lse[i]) || std::isinf(glse[i])) {
+        if (!(std::isinf(lse[i]) && std::isinf(glse[i]) && glse[i] < 0)) lse_err = INFINITY;
+      } else lse_err = std::max(lse_err, std::fabs(glse[i] - lse[i]));
+      if (std::isnan(glse[i])) lse_err = INFINITY;
+    }
+    // The learnable softmax offset's gradient: -sum over rows of exp(offset - lse) * rowsum(dO * O).
+    double eoff = 0;
+    if (c.softmax == 2) {
+      std::vector<float> got(c.h);
+      CK(cudaMemcpy(got.data(), D.doffset.p, c.h * 4, cudaMemcpyDeviceToHost));
+      for (int hh = 0; hh < c.h; ++hh) {
+        double want = 0;
+        for (int e = 0; e < c.b; ++e)
+          for (int i = 0; i < P.lq[e]; ++i) {
+            const double l = lse[(size_t(e) * c.h + hh) * c.sq + i];
+            if (std::isinf(l)) continue;
+            double dvec = 0;
+            for (int x = 0; x < c.dv; ++x)
+              dvec += o[((size_t(e) * c.sq + i) * c.h + hh) * c.dv + x] * P.dout[((size_t(e) * c.sq + i) * c.h + hh) * c.dv + x];
+            want -= std::exp(R.offset[hh] - l) * dvec;
+          }
+        eoff = std::max(eoff, std::fabs(got[hh] - want) / std::max(1.0, std::fabs(want)));
+      }
+    }
+    const double tol_f = c.elem == te_cuda::kF16 ? 4e-3 : 2.5e-2, tol_b = c.elem == te_cuda::kF16 ? 1e-2 : 5e-2;
+    const bool ok = eo.rel() < tol_f && lse_err < 1e-3 && edq.rel() < tol_b && edk.rel() < tol_b && edv.rel() < tol_b &&
+                    eoff < tol_b;
+    all_ok = all_ok && ok;
+    printf("%s %s %s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s\n", ok ? "PASS" : "FAIL", fam.name, describe(c).c_str(),
+           eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel(), c.softmax == 2 ? (" doffset " + std::to_string(eoff)).c_str() : "");
+    if (json_out)
+      fprintf(json_out,
+              "{\"family\":\"%s\",\"case\":\"%s\",\"ok\":%s,\"o\":%.3e,\"lse\":%.3e,\"dq\":%.3e,\"dk\":%.3e,\"dv\":%.3e}\n",
+              fam.name, describe(c).c_str(), ok ? "true" : "false", eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel());
+    fflush(stdout);
   }
-  const double tol_f = c.elem == te_cuda::kF16 ? 4e-3 : 2.5e-2, tol_b = c.elem == te_cuda::kF16 ? 1e-2 : 5e-2;
-  const bool ok = eo.rel() < tol_f && lse_err < 1e-3 && edq.rel() < tol_b && edk.rel() < tol_b && edv.rel() < tol_b;
-  printf("%s %s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e\n", ok ? "PASS" : "FAIL", describe(c).c_str(), eo.rel(),
-         lse_err, edq.rel(), edk.rel(), edv.rel());
-  if (json_out)
-    fprintf(json_out, "{\"case\":\"%s\",\"ok\":%s,\"o\":%.3e,\"lse\":%.3e,\"dq\":%.3e,\"dk\":%.3e,\"dv\":%.3e}\n",
-            describe(c).c_str(), ok ? "true" : "false", eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel());
-  fflush(stdout);
-  return ok;
+  return all_ok;
 }
 
 static float median_ms(const std::vector<float>& t) {

@@ -1,0 +1,79 @@
+// The kernels' AttentionArgs of a te_attn_* call (descriptor + argument blocks), shared by the CUDA
+// families; and the reason strings the C API hands back.
+#pragma once
+#include <cstring>
+#include <string>
+
+#include "../common/attention_args.h"
+#include "te/te_attention.h"
+
+namespace te::cuda_family {
+
+inline te_status refuse(char* reason, size_t n, const std::string& why) {
+  if (reason != nullptr && n > 0) {
+    std::strncpy(reason, why.c_str(), n - 1);
+    reason[n - 1] = '\0';
+  }
+  return TE_ERR_UNSUPPORTED;
+}
+
+inline int elem_of(te_dtype t) {
+  return t == TE_F16 ? te_cuda::kF16 : t == TE_BF16 ? te_cuda::kBF16 : te_cuda::kF32;
+}
+
+inline te_cuda::Strides strides_of(const te_view& v) { return {v.b, v.s, v.h}; }
+inline te_cuda::Strides strides_of(const te_out_view& v) { return {v.b, v.s, v.h}; }
+
+// Forward arguments; "" or why the call cannot be expressed.
+inline std::string fwd_args(const te_attn_desc* d, const te_attn_fwd_args* f, te_cuda::AttentionArgs* a) {
+  std::memset(a, 0, sizeof *a);
+  if (f->q.c != 1 || f->k.c != 1 || f->v.c != 1 || f->o.c != 1)
+    return "the CUDA kernels need a contiguous head dim (channel stride 1)";
+  if (d->bias_type == TE_ALIBI && f->alibi_slopes == nullptr)
+    return "the CUDA kernels need explicit ALiBi slopes on the device (the caller computes TE's default slopes)";
+  a->elem = elem_of(d->dtype);
+  a->q = f->q.data, a->k = f->k.data, a->v = f->v.data, a->o = f->o.data, a->lse = f->lse;
+  a->q_st = strides_of(f->q), a->k_st = strides_of(f->k), a->v_st = strides_of(f->v), a->o_st = strides_of(f->o);
+  a->b = d->b, a->h = d->h, a->hkv = d->hg, a->d = d->d, a->dv = d->dv, a->sq = d->sq, a->skv = d->skv;
+  a->cu_q = f->cu_seqlens_q, a->cu_kv = f->cu_seqlens_kv;
+  a->thd = d->format == TE_THD;
+  a->tok_q = f->cu_seqlens_q_padded ? f->cu_seqlens_q_padded : f->cu_seqlens_q;
+  a->tok_kv = f->cu_seqlens_kv_padded ? f->cu_seqlens_kv_padded : f->cu_seqlens_kv;
+  a->scale = d->scale;
+  a->causal = d->causal, a->bottom_right = d->bottom_right;
+  a->window_left = d->window_left, a->window_right = d->window_right;
+  if (d->bias_type == TE_ALIBI) a->alibi = f->alibi_slopes, a->alibi_bstride = d->alibi_per_batch ? d->h : 0;
+  if (d->bias_type == TE_PRE_SCALE_BIAS || d->bias_type == TE_POST_SCALE_BIAS) {
+    a->bias_kind = d->bias_type == TE_PRE_SCALE_BIAS ? te_cuda::kPreScaleBias : te_cuda::kPostScaleBias;
+    a->bias = f->bias;
+    a->bias_st = {f->bias_sb, f->bias_ss, f->bias_sh};
+  }
+  if (d->arbitrary_mask) {
+    const int64_t plane = int64_t(d->sq) * d->skv;
+    a->mask = f->mask;
+    a->mask_sh = f->mask_h > 1 ? plane : 0;
+    a->mask_sb = f->mask_b > 1 ? plane * f->mask_h : 0;
+  }
+  a->softmax = int(d->softmax_type);
+  a->softmax_offset = f->softmax_offset;
+  a->dropout = d->dropout, a->seed = d->dropout_seed, a->rng_offset = d->dropout_offset;
+  a->deterministic = d->deterministic;
+  return "";
+}
+
+// Backward arguments on top of fwd_args.
+inline std::string bwd_args(const te_attn_desc* d, const te_attn_bwd_args* g, te_cuda::AttentionArgs* a) {
+  std::string bad = fwd_args(d, &g->fwd, a);
+  if (!bad.empty()) return bad;
+  if (g->dbias != nullptr) return "the CUDA kernels compute no bias gradient";
+  if (g->d_o.c != 1 || g->dq.c != 1 || g->dk.c != 1 || g->dv.c != 1)
+    return "the CUDA kernels need contiguous head dims of dO/dq/dk/dv";
+  a->o = g->fwd.o.data;
+  a->d_o = g->d_o.data, a->do_st = strides_of(g->d_o);
+  a->dq = g->dq.data, a->dk = g->dk.data, a->dv_out = g->dv.data;
+  a->dq_st = strides_of(g->dq), a->dk_st = strides_of(g->dk), a->dv_st = strides_of(g->dv);
+  a->dsoftmax_offset = g->d_softmax_offset;
+  return "";
+}
+
+}  // namespace te::cuda_family
