@@ -8,6 +8,7 @@ import { detectCudaArch } from "./device.js";
 import { tryLoadBinding } from "./loader.js";
 
 export type * from "./binding.js";
+export * from "./cp/index.js";
 export { createNativeCpuBackend, NATIVE_CPU_ID, NATIVE_CPU_RULES, nativeCpuBackend } from "./cpu-backend.js";
 export {
   allocateTensor,
@@ -18,8 +19,8 @@ export {
   downloadTensor,
   uploadTensor,
 } from "./device.js";
-export { nativeDesc } from "./native-desc.js";
 export { addonCandidates, loadBinding, loadError, tryLoadBinding } from "./loader.js";
+export { nativeDesc } from "./native-desc.js";
 
 const binding = tryLoadBinding();
 if (binding) {

@@ -28,7 +28,8 @@ export interface RankExit {
  */
 export function launchRanks(options: LaunchOptions): Promise<RankExit[]> {
   const { nproc } = options;
-  if (!Number.isInteger(nproc) || nproc < 1) throw new RangeError(`nproc: expected a positive integer, got ${nproc}`);
+  if (!Number.isInteger(nproc) || nproc < 1)
+    throw new RangeError(`nproc: expected a positive integer, got ${nproc}`);
   let published: UniqueIdPublished | null = null;
   const waiting = new Set<ChildProcess>();
   const children: ChildProcess[] = [];

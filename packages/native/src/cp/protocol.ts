@@ -40,7 +40,9 @@ export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString(
 
 export function fromHex(hex: string): Uint8Array {
   if (!/^[0-9a-f]*$/i.test(hex) || hex.length !== 2 * UNIQUE_ID_BYTES) {
-    throw new Error(`an NCCL unique id is ${UNIQUE_ID_BYTES} bytes as ${2 * UNIQUE_ID_BYTES} hex digits, got ${hex.length} characters`);
+    throw new Error(
+      `an NCCL unique id is ${UNIQUE_ID_BYTES} bytes as ${2 * UNIQUE_ID_BYTES} hex digits, got ${hex.length} characters`,
+    );
   }
   return new Uint8Array(Buffer.from(hex, "hex"));
 }

@@ -11,13 +11,16 @@ export function cpRankFromEnv(env: NodeJS.ProcessEnv = process.env): CpRank {
   const read = (name: string): number => {
     const value = Number(env[name]);
     if (env[name] === undefined || !Number.isInteger(value) || value < 0) {
-      throw new Error(`${name}: expected a non-negative integer in the environment (set by the context-parallel launcher), got ${env[name]}`);
+      throw new Error(
+        `${name}: expected a non-negative integer in the environment (set by the context-parallel launcher), got ${env[name]}`,
+      );
     }
     return value;
   };
   const size = read(CP_ENV.size);
   const rank = read(CP_ENV.rank);
-  if (size < 1 || rank >= size) throw new Error(`${CP_ENV.rank}=${rank} is not a rank of ${CP_ENV.size}=${size}`);
+  if (size < 1 || rank >= size)
+    throw new Error(`${CP_ENV.rank}=${rank} is not a rank of ${CP_ENV.size}=${size}`);
   return { rank, size, device: env[CP_ENV.device] === undefined ? rank : read(CP_ENV.device) };
 }
 
@@ -41,9 +44,11 @@ export async function shareUniqueId(
 ): Promise<Uint8Array> {
   if (me.rank === 0) {
     const id = create();
-    if (id.length !== UNIQUE_ID_BYTES) throw new Error(`a unique id has ${UNIQUE_ID_BYTES} bytes, got ${id.length}`);
+    if (id.length !== UNIQUE_ID_BYTES)
+      throw new Error(`a unique id has ${UNIQUE_ID_BYTES} bytes, got ${id.length}`);
     if (me.size > 1) {
-      if (!channel.send) throw new Error("rank 0 has no IPC channel to the launcher to publish the unique id on");
+      if (!channel.send)
+        throw new Error("rank 0 has no IPC channel to the launcher to publish the unique id on");
       channel.send({ type: "te-cp-unique-id", id: toHex(id) });
     }
     return id;
@@ -51,7 +56,8 @@ export async function shareUniqueId(
   const given = env[CP_ENV.uniqueId];
   if (given !== undefined) return fromHex(given);
   const send = channel.send;
-  if (!send) throw new Error(`rank ${me.rank} has neither ${CP_ENV.uniqueId} nor an IPC channel to a launcher`);
+  if (!send)
+    throw new Error(`rank ${me.rank} has neither ${CP_ENV.uniqueId} nor an IPC channel to a launcher`);
   return new Promise((resolve, reject) => {
     const listener = (message: unknown) => {
       if (!isCpMessage(message) || message.type !== "te-cp-unique-id") return;
