@@ -5,7 +5,14 @@ import { type DType, isDType, isFp8 } from "./dtype.js";
 import { type Env, processEnv, readControls } from "./env.js";
 import { ArgumentError } from "./errors.js";
 import type { DelayedScaling } from "./fp8.js";
-import { isQkvFormat, isQkvLayout, type QkvFormat, type QkvLayout, qkvFormatOf } from "./layout.js";
+import {
+  isQkvFormat,
+  isQkvLayout,
+  type QkvFormat,
+  type QkvLayout,
+  qkvFormatOf,
+  qkvLayoutGroupOf,
+} from "./layout.js";
 import { detectQkvLayout } from "./layout-detect.js";
 import { isMaskType, isPadding, type MaskType } from "./mask.js";
 import type { AttentionParams, Fp8Mode } from "./params.js";
@@ -166,6 +173,15 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
       );
     if (qkvFormatOf(call.qkvLayout) !== format) {
       throw new ArgumentError("qkv_layout", `a layout of qkv_format "${format}"`, call.qkvLayout);
+    }
+    // Naming a packed layout promises the views share one buffer; separate views may be given for any.
+    const detected = detectQkvLayout(q, k, v, format);
+    if (qkvLayoutGroupOf(call.qkvLayout) !== "hd_hd_hd" && detected !== call.qkvLayout) {
+      throw new ArgumentError(
+        "qkv_layout",
+        `q, k, v that form ${call.qkvLayout} (they form ${detected})`,
+        call.qkvLayout,
+      );
     }
     layout = call.qkvLayout;
   } else {

@@ -82,6 +82,23 @@ describe("validateAttentionCall: accepted calls", () => {
     expect(params.softmaxScale).toBeCloseTo(1 / Math.sqrt(8), 15);
   });
 
+  it("takes a named layout: packed ones when the views form them, separate ones always", () => {
+    const storage = {};
+    const view = (offset: number): TensorInfo => ({
+      shape: [2, 3, 2, 4],
+      strides: [72, 24, 4, 1],
+      dtype: "fp32",
+      storage,
+      offset,
+    });
+    const packed = { ...base, q: view(0), k: view(8), v: view(16) };
+    expect(validateAttentionCall(packed).params.qkvLayout).toBe("bs3hd");
+    expect(validateAttentionCall({ ...packed, qkvLayout: "bs3hd" }).params.qkvLayout).toBe("bs3hd");
+    expect(validateAttentionCall({ ...packed, qkvLayout: "bshd_bshd_bshd" }).params.qkvLayout).toBe(
+      "bshd_bshd_bshd",
+    );
+  });
+
   it("turns padding masks into cu_seqlens (one mask for self, a pair for cross)", () => {
     const qMask = paddingMaskFromSeqlens([3, 4], 4);
     const kvMask = paddingMaskFromSeqlens([6, 2], 6);
@@ -193,6 +210,7 @@ describe("validateAttentionCall: every bad input is an ArgumentError naming the 
     ["unknown format", { ...base, qkvFormat: "bhsd" }, "qkv_format"],
     ["unknown layout", { ...base, qkvLayout: "bs4hd" }, "qkv_layout"],
     ["layout of another format", { ...base, qkvLayout: "sbhd_sbhd_sbhd" }, "qkv_layout"],
+    ["a packed layout the tensors do not form", { ...base, qkvLayout: "bshd_bs2hd" }, "qkv_layout"],
     ["batch mismatch", { ...base, k: info([3, 6, 2, 8]), v: info([3, 6, 2, 16]) }, "key_layer"],
     ["kv seq mismatch", { ...base, v: info([2, 5, 2, 16]) }, "value_layer"],
     ["v heads != k heads", { ...base, v: info([2, 6, 4, 16]) }, "value_layer"],
