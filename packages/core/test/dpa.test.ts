@@ -194,6 +194,34 @@ describe("DotProductAttention on host tensors", () => {
   });
 });
 
+describe("packed layouts through DotProductAttention", () => {
+  it("q, k, v views of one bs3hd buffer are detected as bs3hd and give the separate tensors' output", async () => {
+    const [b, s, h, d] = [2, 3, 2, 4];
+    const buffer = random(freshSeed(), [b, s, 3, h, d]);
+    const strides = [s * 3 * h * d, 3 * h * d, d, 1];
+    const view = (i: number): HostTensor => ({
+      dtype: "fp32",
+      shape: [b, s, h, d],
+      strides,
+      offset: i * h * d,
+      data: buffer.data,
+    });
+    const separate = (i: number): HostTensor => {
+      const t = hostTensor("fp32", [b, s, h, d]);
+      for (let r = 0; r < b * s; r++)
+        for (let e = 0; e < h * d; e++) t.data[r * h * d + e] = buffer.data[r * 3 * h * d + i * h * d + e];
+      return t;
+    };
+    const packed = await dotProductAttention(view(0), view(1), view(2), { attnMaskType: "causal" });
+    expect(packed.params.qkvLayout).toBe("bs3hd");
+    const plain = await dotProductAttention(separate(0), separate(1), separate(2), {
+      attnMaskType: "causal",
+    });
+    expect(plain.params.qkvLayout).toBe("bshd_bshd_bshd");
+    expect(packed.output.data).toEqual(plain.output.data);
+  });
+});
+
 describe("ALiBi through DotProductAttention", () => {
   it("default and custom slopes equal a post_scale_bias of alibiBiasTensor", async () => {
     const seed = freshSeed();
