@@ -3,10 +3,12 @@
  * native.cpu (when the addon loads) and records the CUDA arch of the first GPU in core's selection.
  */
 import { registerBackend } from "@te/core";
+import { createCudaBackend, cudaBackendIds } from "./backends/cuda-backend.js";
 import { createNativeCpuBackend } from "./cpu-backend.js";
 import { detectCudaArch } from "./device.js";
 import { tryLoadBinding } from "./loader.js";
 
+export { type CudaBackendId, createCudaBackend, cudaBackendIds, cudaRules } from "./backends/cuda-backend.js";
 export type * from "./binding.js";
 export * from "./cp/index.js";
 export { createNativeCpuBackend, NATIVE_CPU_ID, NATIVE_CPU_RULES, nativeCpuBackend } from "./cpu-backend.js";
@@ -26,4 +28,5 @@ const binding = tryLoadBinding();
 if (binding) {
   registerBackend(createNativeCpuBackend(binding));
   detectCudaArch();
+  for (const id of cudaBackendIds(binding)) registerBackend(createCudaBackend(binding, id));
 }

@@ -1,0 +1,270 @@
+import {
+  ArgumentError,
+  type AttentionBackend,
+  type AttentionInputs,
+  type AttentionParams,
+  BackendError,
+  defaultAlibiSlopes,
+  type Eligibility,
+  evaluateRules,
+  expectedShape,
+  fromFloat64,
+  type Gradients,
+  isPadding,
+  type Rule,
+  type SavedForBackward,
+  teRank,
+  toFloat64,
+} from "@te/core";
+import type { NativeBinding, NativeDeviceTensor, NativeView } from "../binding.js";
+import { allocateTensor, type CudaTensor, cudaTensors, downloadTensor } from "../device.js";
+import { nativeDesc } from "../native-desc.js";
+
+/**
+ * cuda.flash and cuda.unfused: our CUDA kernel families (native/cuda) through the addon, on CUDA
+ * tensors. Every array of the argument block is device memory (the C families refuse host arrays), so
+ * per-call host inputs (cu_seqlens, ALiBi slopes, masks, the softmax offset) are uploaded per call.
+ */
+export type CudaBackendId = "cuda.flash" | "cuda.unfused";
+
+const FAMILY_OF: Record<CudaBackendId, "FlashAttention" | "UnfusedDotProductAttention"> = {
+  "cuda.flash": "FlashAttention",
+  "cuda.unfused": "UnfusedDotProductAttention",
+};
+
+/** What the TypeScript side refuses before the C family's own explain is asked. */
+export function cudaRules(id: CudaBackendId): readonly Rule[] {
+  return [
+    { id: `${id}.fp8`, rejects: (p) => p.fp8 !== null, message: "does not support FP8 attention" },
+    {
+      id: `${id}.device`,
+      rejects: (p) => p.device !== "cuda",
+      message: (p) => `runs on cuda tensors, not ${p.device} tensors`,
+    },
+    {
+      id: `${id}.context_parallel`,
+      rejects: (p) => p.cpSize > 1,
+      message: "does not run context parallelism itself",
+    },
+    {
+      id: `${id}.bias_grad`,
+      rejects: (p) => p.biasRequiresGrad,
+      message: "computes no bias gradient",
+    },
+  ];
+}
+
+/** A [batch, seq, head, channel] view of a CUDA tensor of the call's format. */
+function cudaView(
+  name: string,
+  t: CudaTensor,
+  p: AttentionParams,
+  heads: number,
+  channels: number,
+  kv: boolean,
+): NativeView {
+  if (t.dtype !== p.dtype) throw new ArgumentError(`${name}.dtype`, p.dtype, t.dtype);
+  const dims = { b: p.b, s: kv ? p.skv : p.sq, heads, x: channels, lengths: [] };
+  const shape = expectedShape(p.qkvFormat, dims, p.qkvFormat === "thd" ? t.shape[0] : 0);
+  if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i]))
+    throw new ArgumentError(`${name}.shape`, `[${shape}] (${p.qkvFormat})`, `[${t.shape}]`);
+  const st = t.strides;
+  if (p.qkvFormat === "bshd")
+    return { data: t.buffer, offset: t.offset, b: st[0], s: st[1], h: st[2], c: st[3] };
+  if (p.qkvFormat === "sbhd")
+    return { data: t.buffer, offset: t.offset, b: st[1], s: st[0], h: st[2], c: st[3] };
+  return { data: t.buffer, offset: t.offset, b: 0, s: st[0], h: st[1], c: st[2] };
+}
+
+/** Device copies of a call's small host arrays, disposed together. */
+class Uploads {
+  private readonly owned: NativeDeviceTensor[] = [];
+  constructor(private readonly binding: NativeBinding) {}
+  put(a: ArrayBufferView | undefined): NativeDeviceTensor | undefined {
+    if (a === undefined) return undefined;
+    const t = new this.binding.DeviceTensor(Math.max(a.byteLength, 4));
+    this.owned.push(t);
+    if (a.byteLength > 0) t.upload(a);
+    return t;
+  }
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+  }
+}
+
+/** A zero-filled CUDA tensor (outputs the kernels write only at valid rows: thd gaps stay 0). */
+function zeros(dtype: CudaTensor["dtype"], shape: readonly number[]): CudaTensor {
+  const t = allocateTensor(dtype, shape);
+  t.buffer.upload(new Uint8Array(t.buffer.byteLength));
+  return t;
+}
+
+class CudaSaved implements SavedForBackward {
+  constructor(
+    public inputs: AttentionInputs<CudaTensor> | null,
+    public o: CudaTensor | null,
+    public lse: CudaTensor | null,
+  ) {}
+  release(): void {
+    this.inputs = null;
+    this.o = null;
+    this.lse = null;
+  }
+}
+
+function sameShapeLike(like: CudaTensor, channels: number, dtype: CudaTensor["dtype"]): CudaTensor {
+  const shape = [...like.shape];
+  shape[shape.length - 1] = channels;
+  return zeros(dtype, shape);
+}
+
+export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): AttentionBackend<CudaTensor> {
+  const rules = cudaRules(id);
+
+  // The argument block shared by forward and backward (o and lse are added by the caller).
+  const inputArgs = (inputs: AttentionInputs<CudaTensor>, p: AttentionParams, up: Uploads) => {
+    const thd = p.qkvFormat === "thd";
+    const withLengths = thd || isPadding(p.maskType);
+    if (withLengths && (inputs.cuSeqlensQ?.length !== p.b + 1 || inputs.cuSeqlensKv?.length !== p.b + 1))
+      throw new ArgumentError(
+        "cuSeqlensQ",
+        `Int32Arrays of b + 1 = ${p.b + 1} cumulative lengths`,
+        inputs.cuSeqlensQ,
+      );
+    const args: Record<string, unknown> = {
+      q: cudaView("q", inputs.q, p, p.h, p.d, false),
+      k: cudaView("k", inputs.k, p, p.hg, p.d, true),
+      v: cudaView("v", inputs.v, p, p.hg, p.dv, true),
+      cuSeqlensQ: withLengths ? up.put(inputs.cuSeqlensQ) : undefined,
+      cuSeqlensKv: withLengths ? up.put(inputs.cuSeqlensKv) : undefined,
+      cuSeqlensQPadded: thd ? up.put(inputs.cuSeqlensQPadded) : undefined,
+      cuSeqlensKvPadded: thd ? up.put(inputs.cuSeqlensKvPadded) : undefined,
+    };
+    if (p.biasType === "pre_scale_bias" || p.biasType === "post_scale_bias") {
+      const b = inputs.bias;
+      if (b === undefined || b.shape.length !== 4 || b.strides[3] !== 1)
+        throw new ArgumentError("bias", "a 4-d CUDA tensor with unit last stride", b?.shape);
+      args.bias = { data: b.buffer, offset: b.offset, sb: b.strides[0], sh: b.strides[1], ss: b.strides[2] };
+    }
+    if (p.biasType === "alibi") {
+      const slopes = inputs.alibiSlopes ?? defaultAlibiSlopes(p.h);
+      args.alibiSlopes = up.put(Float32Array.from(slopes));
+    }
+    if (p.maskType === "arbitrary") {
+      const m = inputs.attnMask;
+      if (m === undefined) throw new ArgumentError("attnMask", "a MaskTensor for the arbitrary mask", m);
+      args.mask = up.put(m.data);
+      args.maskB = m.shape[0];
+      args.maskH = m.shape[1];
+    }
+    if (p.softmaxType === "learnable") {
+      const t = inputs.softmaxOffset;
+      if (t === undefined) throw new ArgumentError("softmaxOffset", `a tensor of shape [${p.h}]`, t);
+      args.softmaxOffset = up.put(Float32Array.from(toFloat64(downloadTensor(t)).subarray(0, p.h)));
+    }
+    return args;
+  };
+
+  const run = async (
+    what: "forward" | "backward",
+    p: AttentionParams,
+    inputs: AttentionInputs<CudaTensor>,
+    args: object,
+  ) => {
+    const desc = nativeDesc(
+      p,
+      { seed: inputs.dropoutSeed, offset: inputs.dropoutOffset },
+      inputs.bias?.dtype ?? p.dtype,
+    );
+    try {
+      // The addon reads every array of the block as a typed array or a DeviceTensor (marshal.cpp).
+      await (what === "forward"
+        ? binding.forward(id, desc, args as never)
+        : binding.backward(id, desc, args as never));
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      if (err.code === "TE_ERR_INVALID_ARGUMENT") throw new ArgumentError("args", err.message, "");
+      throw new BackendError(id, err.message, err.code ?? "TE_BACKEND_FAILED", { cause: e });
+    }
+  };
+
+  const backwardFromStats = async (
+    inputs: AttentionInputs<CudaTensor>,
+    o: CudaTensor,
+    lse: CudaTensor,
+    dO: CudaTensor,
+    p: AttentionParams,
+  ): Promise<Gradients<CudaTensor>> => {
+    const up = new Uploads(binding);
+    const dq = sameShapeLike(inputs.q, p.d, p.dtype);
+    const dk = sameShapeLike(inputs.k, p.d, p.dtype);
+    const dv = sameShapeLike(inputs.v, p.dv, p.dtype);
+    const dOffset = p.softmaxType === "learnable" ? zeros("fp32", [p.h]) : undefined;
+    try {
+      await run("backward", p, inputs, {
+        ...inputArgs(inputs, p, up),
+        o: cudaView("o", o, p, p.h, p.dv, false),
+        lse: lse.buffer,
+        dO: cudaView("dO", dO, p, p.h, p.dv, false),
+        dq: cudaView("dq", dq, p, p.h, p.d, false),
+        dk: cudaView("dk", dk, p, p.hg, p.d, true),
+        dv: cudaView("dv", dv, p, p.hg, p.dv, true),
+        dSoftmaxOffset: dOffset?.buffer,
+      });
+    } finally {
+      up.dispose();
+    }
+    let dSoftmaxOffset: CudaTensor | undefined;
+    if (dOffset && inputs.softmaxOffset && inputs.softmaxOffset.dtype !== "fp32") {
+      const host = fromFloat64(inputs.softmaxOffset.dtype, [p.h], toFloat64(downloadTensor(dOffset)));
+      dSoftmaxOffset = await cudaTensors.fromHost(host);
+      dOffset.buffer.dispose();
+    } else dSoftmaxOffset = dOffset;
+    return { dq, dk, dv, dSoftmaxOffset };
+  };
+
+  return {
+    specificationVersion: "v1",
+    id,
+    family: FAMILY_OF[id],
+    tensors: cudaTensors,
+    dtypes: id === "cuda.flash" ? ["fp16", "bf16"] : ["fp32", "fp16", "bf16"],
+    rank: (context) => teRank(FAMILY_OF[id], context.cudaArch),
+    explain(p): Eligibility {
+      const verdict = evaluateRules(rules, p, undefined);
+      if (!verdict.ok) return verdict;
+      const reason = binding.explain(id, nativeDesc(p));
+      return reason === "" ? verdict : { ok: false, reasons: [{ rule: `${id}.kernel`, message: reason }] };
+    },
+    async forward(inputs, p) {
+      const up = new Uploads(binding);
+      const o = sameShapeLike(inputs.q, p.dv, p.dtype);
+      const lse = allocateTensor("fp32", [p.b, p.h, p.sq]);
+      try {
+        await run("forward", p, inputs, {
+          ...inputArgs(inputs, p, up),
+          o: cudaView("o", o, p, p.h, p.dv, false),
+          lse: lse.buffer,
+        });
+      } finally {
+        up.dispose();
+      }
+      return { o, lse, saved: new CudaSaved(inputs, o, lse) };
+    },
+    async backward(saved, dO, p) {
+      const s = saved as CudaSaved;
+      if (!(s instanceof CudaSaved))
+        throw new ArgumentError("saved", `the saved state of a ${id} forward`, saved);
+      if (s.inputs === null || s.o === null || s.lse === null)
+        throw new ArgumentError("saved", "saved state that was not released", "a released state");
+      return backwardFromStats(s.inputs, s.o, s.lse, dO, p);
+    },
+    backwardFromStats,
+  };
+}
+
+/** The CUDA families compiled into the loaded addon. */
+export function cudaBackendIds(binding: NativeBinding): CudaBackendId[] {
+  const have = binding.backends().split(",");
+  return (["cuda.flash", "cuda.unfused"] as const).filter((id) => have.includes(id));
+}
