@@ -1,8 +1,10 @@
 // The kernels' AttentionArgs of a te_attn_* call (descriptor + argument blocks), shared by the CUDA
 // families; and the reason strings the C API hands back.
 #pragma once
+#include <cuda_runtime.h>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "../common/attention_args.h"
 #include "te/te_attention.h"
@@ -23,6 +25,19 @@ inline int elem_of(te_dtype t) {
 
 inline te_cuda::Strides strides_of(const te_view& v) { return {v.b, v.s, v.h}; }
 inline te_cuda::Strides strides_of(const te_out_view& v) { return {v.b, v.s, v.h}; }
+
+// "" when p is null or device (or managed) memory, else why not: the CUDA kernels dereference every
+// pointer of the argument block on the GPU, so host arrays are refused instead of faulting.
+inline std::string device_pointer(const char* name, const void* p) {
+  if (p == nullptr) return "";
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+    cudaGetLastError();
+    return std::string(name) + ": device memory expected (a DeviceTensor) for the CUDA kernel families";
+  }
+  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) return "";
+  return std::string(name) + ": device memory expected (a DeviceTensor) for the CUDA kernel families";
+}
 
 // Forward arguments; "" or why the call cannot be expressed.
 inline std::string fwd_args(const te_attn_desc* d, const te_attn_fwd_args* f, te_cuda::AttentionArgs* a) {
@@ -58,6 +73,14 @@ inline std::string fwd_args(const te_attn_desc* d, const te_attn_fwd_args* f, te
   a->softmax_offset = f->softmax_offset;
   a->dropout = d->dropout, a->seed = d->dropout_seed, a->rng_offset = d->dropout_offset;
   a->deterministic = d->deterministic;
+  const std::pair<const char*, const void*> pointers[] = {
+      {"q", a->q}, {"k", a->k}, {"v", a->v}, {"o", a->o}, {"lse", a->lse}, {"cu_seqlens_q", a->cu_q},
+      {"cu_seqlens_kv", a->cu_kv}, {"cu_seqlens_q_padded", a->tok_q}, {"cu_seqlens_kv_padded", a->tok_kv},
+      {"bias", a->bias}, {"alibi_slopes", a->alibi}, {"mask", a->mask}, {"softmax_offset", a->softmax_offset}};
+  for (const auto& [name, p] : pointers) {
+    std::string bad = device_pointer(name, p);
+    if (!bad.empty()) return bad;
+  }
   return "";
 }
 
@@ -73,6 +96,12 @@ inline std::string bwd_args(const te_attn_desc* d, const te_attn_bwd_args* g, te
   a->dq = g->dq.data, a->dk = g->dk.data, a->dv_out = g->dv.data;
   a->dq_st = strides_of(g->dq), a->dk_st = strides_of(g->dk), a->dv_st = strides_of(g->dv);
   a->dsoftmax_offset = g->d_softmax_offset;
+  const std::pair<const char*, const void*> pointers[] = {
+      {"dO", a->d_o}, {"dq", a->dq}, {"dk", a->dk}, {"dv", a->dv_out}, {"d_softmax_offset", a->dsoftmax_offset}};
+  for (const auto& [name, p] : pointers) {
+    std::string b = device_pointer(name, p);
+    if (!b.empty()) return b;
+  }
   return "";
 }
 
