@@ -25,27 +25,38 @@ DropoutStream dropout_of(const te_attn_desc& d) {
   return DropoutStream{d.dropout_seed, d.dropout_offset, d.dropout_threshold, d.h};
 }
 
-// K and V rows [j0, j1) of (entry e, k/v head kvh) as contiguous fp32.
-void load_kv_tile(const CallGeometry& g, int e, const Entry& en, int kvh, int j0, int j1, float* kt, float* vt) {
+// K and V rows [j0, j1) of (entry e, k/v head kvh) as contiguous fp32, and transposed ([channel][key],
+// leading dimension kTileK) for the row-against-tile products.
+void load_kv_tile(const CallGeometry& g, int e, const Entry& en, int kvh, int j0, int j1, float* kt, float* vt,
+                  float* ktt, float* vtt) {
   const te_attn_desc& d = g.d;
   for (int j = j0; j < j1; ++j) {
-    load_row(g.a.k.data, d.dtype, g.kv_index(g.a.k, e, en, j, kvh), g.a.k.c, d.d, kt + size_t(j - j0) * d.d);
-    load_row(g.a.v.data, d.dtype, g.kv_index(g.a.v, e, en, j, kvh), g.a.v.c, d.dv, vt + size_t(j - j0) * d.dv);
+    float* krow = kt + size_t(j - j0) * d.d;
+    float* vrow = vt + size_t(j - j0) * d.dv;
+    load_row(g.a.k.data, d.dtype, g.kv_index(g.a.k, e, en, j, kvh), g.a.k.c, d.d, krow);
+    load_row(g.a.v.data, d.dtype, g.kv_index(g.a.v, e, en, j, kvh), g.a.v.c, d.dv, vrow);
+    for (int c = 0; c < d.d; ++c) ktt[size_t(c) * kTileK + (j - j0)] = krow[c];
+    if (vtt != nullptr)
+      for (int c = 0; c < d.dv; ++c) vtt[size_t(c) * kTileK + (j - j0)] = vrow[c];
   }
 }
 
 // Scores of row i against keys [j0, j1) into s (-inf where not allowed); returns whether any is allowed.
-bool score_tile(const CallGeometry& g, int e, int hh, const Entry& en, int i, const float* qrow, const float* kt,
+bool score_tile(const CallGeometry& g, int e, int hh, const Entry& en, int i, const float* qrow, const float* ktt,
                 int j0, int j1, float* s) {
   int lo, hi;
   g.allowed(en, i, lo, hi);
+  lo = std::max(lo, j0);
+  hi = std::min(hi, j1);
+  if (lo >= hi) return false;
+  dots_transposed(qrow, ktt + (lo - j0), kTileK, g.d.d, hi - lo, s + (lo - j0));
   bool any = false;
   for (int j = j0; j < j1; ++j) {
     if (j < lo || j >= hi || g.masked_out(e, hh, i, j)) {
       s[j - j0] = -INFINITY;
       continue;
     }
-    s[j - j0] = g.score(e, hh, en, i, j, dot(qrow, kt + size_t(j - j0) * g.d.d, g.d.d));
+    s[j - j0] = g.score(e, hh, en, i, j, s[j - j0]);
     any = true;
   }
   return any;
@@ -74,7 +85,7 @@ void forward_tile(const CallGeometry& g, int e, int hh, int tile) {
   if (i0 >= i1) return;
   const int rows = i1 - i0, kvh = hh / g.group;
   std::vector<float> q(size_t(rows) * d.d), acc(size_t(rows) * d.dv, 0.f), m(rows), l(rows);
-  std::vector<float> kt(size_t(kTileK) * d.d), vt(size_t(kTileK) * d.dv), s(kTileK);
+  std::vector<float> kt(size_t(kTileK) * d.d), vt(size_t(kTileK) * d.dv), ktt(size_t(kTileK) * d.d), s(kTileK);
   std::vector<uint8_t> keep(kTileK, 1);
   const float extra = g.extra_logit(hh);
   for (int r = 0; r < rows; ++r) {
@@ -89,10 +100,10 @@ void forward_tile(const CallGeometry& g, int e, int hh, int tile) {
   tile_key_range(g, en, i0, i1, klo, khi);
   for (int j0 = klo; j0 < khi; j0 += kTileK) {
     const int j1 = std::min(khi, j0 + kTileK);
-    load_kv_tile(g, e, en, kvh, j0, j1, kt.data(), vt.data());
+    load_kv_tile(g, e, en, kvh, j0, j1, kt.data(), vt.data(), ktt.data(), nullptr);
     for (int r = 0; r < rows; ++r) {
       const int i = i0 + r;
-      if (!score_tile(g, e, hh, en, i, &q[size_t(r) * d.d], kt.data(), j0, j1, s.data())) continue;
+      if (!score_tile(g, e, hh, en, i, &q[size_t(r) * d.d], ktt.data(), j0, j1, s.data())) continue;
       float mt = -INFINITY;
       for (int j = 0; j < j1 - j0; ++j) mt = std::max(mt, s[j]);
       const float mnew = std::max(m[r], mt);
@@ -177,10 +188,11 @@ void backward_kv_tile(const BackwardCall& c, int e, int kvh, int tile) {
   if (j0 >= j1) return;
   const int keys = j1 - j0;
   std::vector<float> kt(size_t(keys) * d.d), vt(size_t(keys) * d.dv);
+  std::vector<float> ktt(size_t(kTileK) * d.d), vtt(size_t(kTileK) * d.dv);
   std::vector<float> dk(size_t(keys) * d.d, 0.f), dv(size_t(keys) * d.dv, 0.f);
-  std::vector<float> q(d.d), dO(d.dv), s(keys);
+  std::vector<float> q(d.d), dO(d.dv), s(keys), dp(keys);
   std::vector<uint8_t> keep(keys, 1);
-  load_kv_tile(g, e, en, kvh, j0, j1, kt.data(), vt.data());
+  load_kv_tile(g, e, en, kvh, j0, j1, kt.data(), vt.data(), ktt.data(), vtt.data());
   const DropoutStream drop = dropout_of(d);
   const float kept_scale = d.dropout > 0 ? 1.f / (1.f - d.dropout) : 1.f;
   for (int hh = kvh * g.group; hh < (kvh + 1) * g.group; ++hh) {
@@ -192,16 +204,16 @@ void backward_kv_tile(const BackwardCall& c, int e, int kvh, int tile) {
       g.allowed(en, i, lo, hi);
       if (hi <= j0 || lo >= j1) continue;
       load_row(g.a.q.data, d.dtype, g.q_index(g.a.q, e, en, i, hh), g.a.q.c, d.d, q.data());
-      if (!score_tile(g, e, hh, en, i, q.data(), kt.data(), j0, j1, s.data())) continue;
+      if (!score_tile(g, e, hh, en, i, q.data(), ktt.data(), j0, j1, s.data())) continue;
       load_row(c.a.d_o.data, d.dtype, g.q_index(c.a.d_o, e, en, i, hh), c.a.d_o.c, d.dv, dO.data());
       if (d.dropout > 0) drop.keep_range(e, hh, i, j0, j1, keep.data());
+      dots_transposed(dO.data(), vtt.data(), kTileK, d.dv, keys, dp.data());
       const float delta = c.delta[row0 + i];
       for (int j = 0; j < keys; ++j) {
         if (std::isinf(s[j])) continue;
         const float p = std::exp(s[j] - lse);
         const float z = keep[j] ? kept_scale : 0.f;
-        const float dp = dot(dO.data(), &vt[size_t(j) * d.dv], d.dv);
-        const float ds = p * (z * dp - delta);
+        const float ds = p * (z * dp[j] - delta);
         axpy(p * z, dO.data(), &dv[size_t(j) * d.dv], d.dv);
         axpy(d.scale * ds, q.data(), &dk[size_t(j) * d.d], d.d);
       }
@@ -224,7 +236,8 @@ void backward_q_tile(const BackwardCall& c, int slot_b, int slot_h, bool all_b, 
   const bool want_dbias = c.a.dbias != nullptr;
   if (want_dbias) std::fill(dbias_rows.begin(), dbias_rows.end(), 0.f);
   const float dbias_factor = d.bias_type == TE_PRE_SCALE_BIAS ? d.scale : 1.f;
-  std::vector<float> kt(size_t(kTileK) * d.d), vt(size_t(kTileK) * d.dv), s(kTileK);
+  std::vector<float> kt(size_t(kTileK) * d.d), vt(size_t(kTileK) * d.dv), s(kTileK), dp(kTileK);
+  std::vector<float> ktt(size_t(kTileK) * d.d), vtt(size_t(kTileK) * d.dv);
   std::vector<float> q(size_t(kTileQ) * d.d), dO(size_t(kTileQ) * d.dv), dq(size_t(kTileQ) * d.d);
   std::vector<uint8_t> keep(kTileK, 1);
   const DropoutStream drop = dropout_of(d);
@@ -246,19 +259,20 @@ void backward_q_tile(const BackwardCall& c, int slot_b, int slot_h, bool all_b, 
       tile_key_range(g, en, i0, r1, klo, khi);
       for (int j0 = klo; j0 < khi; j0 += kTileK) {
         const int j1 = std::min(khi, j0 + kTileK);
-        load_kv_tile(g, e, en, kvh, j0, j1, kt.data(), vt.data());
+        load_kv_tile(g, e, en, kvh, j0, j1, kt.data(), vt.data(), ktt.data(), vtt.data());
         for (int r = 0; r < rows; ++r) {
           const int i = i0 + r;
           const float lse = g.a.lse[row0 + i];
           if (std::isinf(lse)) continue;
-          if (!score_tile(g, e, hh, en, i, &q[size_t(r) * d.d], kt.data(), j0, j1, s.data())) continue;
+          if (!score_tile(g, e, hh, en, i, &q[size_t(r) * d.d], ktt.data(), j0, j1, s.data())) continue;
           if (d.dropout > 0) drop.keep_range(e, hh, i, j0, j1, keep.data());
+          dots_transposed(&dO[size_t(r) * d.dv], vtt.data(), kTileK, d.dv, j1 - j0, dp.data());
           const float delta = c.delta[row0 + i];
           for (int j = 0; j < j1 - j0; ++j) {
             if (std::isinf(s[j])) continue;
             const float p = std::exp(s[j] - lse);
             const float z = keep[j] ? kept_scale : 0.f;
-            const float ds = p * (z * dot(&dO[size_t(r) * d.dv], &vt[size_t(j) * d.dv], d.dv) - delta);
+            const float ds = p * (z * dp[j] - delta);
             axpy(d.scale * ds, &kt[size_t(j) * d.d], &dq[size_t(r) * d.d], d.d);
             if (want_dbias) dbias_rows[size_t(r) * d.skv + j0 + j] += dbias_factor * ds;
           }
