@@ -56,7 +56,9 @@ if (args["memory-child"] !== undefined) {
   const baseline = process.resourceUsage().maxRSS;
   const fwd = await nativeCpu.forward(inputs, p);
   await nativeCpu.backward(fwd.saved, dO, p);
-  console.log(JSON.stringify({ seq: s, peakRssGrowthMiB: (process.resourceUsage().maxRSS - baseline) / 1024 }));
+  console.log(
+    JSON.stringify({ seq: s, peakRssGrowthMiB: (process.resourceUsage().maxRSS - baseline) / 1024 }),
+  );
   process.exit(0);
 }
 
@@ -92,13 +94,18 @@ for (const s of args.seqs.split(",").map(Number)) {
   if (s <= Number(args["reference-max-seq"])) {
     row["reference fwd"] = await time(() => core.referenceBackend.forward(host, p));
   } else {
-    row["reference fwd"] = { skipped: `float64 JS reference not timed above seq ${args["reference-max-seq"]}` };
+    row["reference fwd"] = {
+      skipped: `float64 JS reference not timed above seq ${args["reference-max-seq"]}`,
+    };
   }
   adapter.configureOrtRuntime({ ort, executionProviders: ["cpu"] });
   const ortParams = { ...p, device: "ort" };
   const toOrt = (t) => new ort.Tensor("float32", t.data, t.shape);
   const ortInputs = { q: toOrt(host.q), k: toOrt(host.k), v: toOrt(host.v) };
-  const fusedVerdict = adapter.ortFused.explain({ ...ortParams, isTraining: false }, { cudaArch: null, env: {} });
+  const fusedVerdict = adapter.ortFused.explain(
+    { ...ortParams, isTraining: false },
+    { cudaArch: null, env: {} },
+  );
   row["ort.fused fwd"] = fusedVerdict.ok
     ? await time(() => adapter.ortFused.forward(ortInputs, { ...ortParams, isTraining: false }))
     : { skipped: fusedVerdict.reasons.map((r) => r.message).join("; ") };
@@ -109,7 +116,23 @@ for (const s of args.seqs.split(",").map(Number)) {
     await adapter.ortNative.backward(f.saved, ortDO, ortParams);
   });
   adapter.configureOrtRuntime({ ort, executionProviders: ["cpu"] });
-  const mem = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--memory-child", String(s), "--b", args.b, "--h", args.h, "--d", args.d, "--mask", mask], { encoding: "utf8" });
+  const mem = execFileSync(
+    process.execPath,
+    [
+      fileURLToPath(import.meta.url),
+      "--memory-child",
+      String(s),
+      "--b",
+      args.b,
+      "--h",
+      args.h,
+      "--d",
+      args.d,
+      "--mask",
+      mask,
+    ],
+    { encoding: "utf8" },
+  );
   row.memory = JSON.parse(mem.trim().split("\n").pop());
   rows.push(row);
   const ms = (x) => (x?.ms === undefined ? "n/a" : `${x.ms.toFixed(1)} ms`);
@@ -141,12 +164,21 @@ const record = {
     platform: `${os.platform()} ${os.release()}`,
     loadAverage: [loadBefore, +os.loadavg()[0].toFixed(2)],
   },
-  versions: { node: process.version, "onnxruntime-node": ort.env.versions.node, nativeBackends: native.loadBinding().backends() },
+  versions: {
+    node: process.version,
+    "onnxruntime-node": ort.env.versions.node,
+    nativeBackends: native.loadBinding().backends(),
+  },
   config: {
-    b, h, d, mask, dtype: "fp32",
+    b,
+    h,
+    d,
+    mask,
+    dtype: "fp32",
     threads: `native.cpu ${process.env.TE_NATIVE_THREADS ?? "all cores"}, ORT default intra-op pool (all cores)`,
     timing: "median of runs after one warm-up run",
-    memory: "max RSS growth of one native.cpu forward+backward in a fresh process (inputs allocated before the baseline)",
+    memory:
+      "max RSS growth of one native.cpu forward+backward in a fresh process (inputs allocated before the baseline)",
   },
   rows,
 };

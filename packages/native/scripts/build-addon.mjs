@@ -16,7 +16,9 @@ const require = createRequire(import.meta.url);
 function npmrcNodedir() {
   const rc = path.join(homedir(), ".npmrc");
   if (!existsSync(rc)) return undefined;
-  const line = readFileSync(rc, "utf8").split("\n").find((l) => /^\s*nodedir\s*=/.test(l));
+  const line = readFileSync(rc, "utf8")
+    .split("\n")
+    .find((l) => /^\s*nodedir\s*=/.test(l));
   return line?.split("=")[1].trim();
 }
 
@@ -31,7 +33,9 @@ function nodeIncludeDir() {
   ].filter(Boolean);
   const found = candidates.find((dir) => existsSync(path.join(dir, "node_api.h")));
   if (!found) {
-    throw new Error(`@te/native: Node's headers (node_api.h) not found; tried ${candidates.join(", ")}. Set NODE_INCLUDE.`);
+    throw new Error(
+      `@te/native: Node's headers (node_api.h) not found; tried ${candidates.join(", ")}. Set NODE_INCLUDE.`,
+    );
   }
   return found;
 }
@@ -44,7 +48,8 @@ function hasNvcc() {
 const addonApi = String(require("node-addon-api").include_dir).replace(/"/g, "");
 const cudaMode = process.env.TE_NATIVE_CUDA ?? "0";
 const cuda = cudaMode === "1" || (cudaMode === "auto" && hasNvcc());
-if (cudaMode === "1" && !hasNvcc()) throw new Error("@te/native: TE_NATIVE_CUDA=1 but nvcc was not found (set CUDACXX or PATH)");
+if (cudaMode === "1" && !hasNvcc())
+  throw new Error("@te/native: TE_NATIVE_CUDA=1 but nvcc was not found (set CUDACXX or PATH)");
 const buildDir = path.join(pkgDir, "build", "cmake");
 const outDir = path.join(pkgDir, "build", "Release");
 const jobs = String(Math.max(1, Number(process.env.TE_NATIVE_JOBS) || availableParallelism()));
@@ -52,8 +57,10 @@ const jobs = String(Math.max(1, Number(process.env.TE_NATIVE_JOBS) || availableP
 const run = (args) => execFileSync("cmake", args, { stdio: "inherit", cwd: pkgDir });
 const started = Date.now();
 run([
-  "-S", pkgDir,
-  "-B", buildDir,
+  "-S",
+  pkgDir,
+  "-B",
+  buildDir,
   "-DCMAKE_BUILD_TYPE=Release",
   `-DNODE_INCLUDE_DIR=${nodeIncludeDir()}`,
   `-DNODE_ADDON_API_DIR=${path.resolve(pkgDir, addonApi)}`,
@@ -62,4 +69,6 @@ run([
   "-Wno-dev",
 ]);
 run(["--build", buildDir, "--parallel", jobs]);
-console.log(`@te/native: built ${path.join(outDir, "te_native.node")} (cuda: ${cuda ? "on" : "off"}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `@te/native: built ${path.join(outDir, "te_native.node")} (cuda: ${cuda ? "on" : "off"}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);

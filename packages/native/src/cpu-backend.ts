@@ -1,8 +1,8 @@
 import {
+  ArgumentError,
   type AttentionBackend,
   type AttentionInputs,
   type AttentionParams,
-  ArgumentError,
   BackendError,
   type Eligibility,
   evaluateRules,
@@ -54,7 +54,10 @@ async function call(run: () => Promise<void>): Promise<void> {
       // The C library names the argument before the colon ("q: a buffer of at least ... expected").
       const text = err.message.replace(/^(forward|backward): /, "");
       const at = text.indexOf(": ");
-      throw new ArgumentError(err.argument ?? (at > 0 ? text.slice(0, at) : "args"), at > 0 ? text.slice(at + 2) : text);
+      throw new ArgumentError(
+        err.argument ?? (at > 0 ? text.slice(0, at) : "args"),
+        at > 0 ? text.slice(at + 2) : text,
+      );
     }
     throw new BackendError(NATIVE_CPU_ID, err.message, err.code ?? "TE_BACKEND_FAILED", { cause: e });
   }
@@ -80,7 +83,11 @@ function threads(): number {
 }
 
 function descOf(inputs: AttentionInputs<HostTensor>, p: AttentionParams): NativeDesc {
-  return nativeDesc(p, { seed: inputs.dropoutSeed, offset: inputs.dropoutOffset }, inputs.bias?.dtype ?? p.dtype);
+  return nativeDesc(
+    p,
+    { seed: inputs.dropoutSeed, offset: inputs.dropoutOffset },
+    inputs.bias?.dtype ?? p.dtype,
+  );
 }
 
 export function createNativeCpuBackend(binding: NativeBinding): AttentionBackend<HostTensor> {
@@ -108,12 +115,14 @@ export function createNativeCpuBackend(binding: NativeBinding): AttentionBackend
     if (lse.shape.length !== 3 || lse.shape[0] !== p.b || lse.shape[1] !== p.h || lse.shape[2] !== p.sq) {
       throw new ArgumentError("lse.shape", `[${p.b}, ${p.h}, ${p.sq}]`, `[${lse.shape}]`);
     }
-    const lseData = lse.data instanceof Float32Array && lse.offset === 0 ? lse.data : Float32Array.from(lse.data);
+    const lseData =
+      lse.data instanceof Float32Array && lse.offset === 0 ? lse.data : Float32Array.from(lse.data);
     const base = inputArgs(inputs, p);
     const dq = outputLike(inputs.q, p.d, p.dtype);
     const dk = outputLike(inputs.k, p.d, p.dtype);
     const dv = outputLike(inputs.v, p.dv, p.dtype);
-    const dbias = p.biasRequiresGrad && inputs.bias ? hostTensor(inputs.bias.dtype, inputs.bias.shape) : undefined;
+    const dbias =
+      p.biasRequiresGrad && inputs.bias ? hostTensor(inputs.bias.dtype, inputs.bias.shape) : undefined;
     const dOffset = p.softmaxType === "learnable" ? new Float32Array(p.h) : undefined;
     await call(() =>
       binding.backward(FAMILY, descOf(inputs, p), {
@@ -156,7 +165,8 @@ export function createNativeCpuBackend(binding: NativeBinding): AttentionBackend
     forward,
     async backward(saved, dO, p) {
       const s = saved as NativeCpuSaved;
-      if (!(s instanceof NativeCpuSaved)) throw new ArgumentError("saved", "the saved state of a native.cpu forward", saved);
+      if (!(s instanceof NativeCpuSaved))
+        throw new ArgumentError("saved", "the saved state of a native.cpu forward", saved);
       if (s.inputs === null || s.o === null || s.lse === null) {
         throw new ArgumentError("saved", "saved state that was not released", "a released state");
       }

@@ -31,7 +31,8 @@ const BYTES: Record<string, number> = { fp64: 8, fp32: 4, fp16: 2, bf16: 2, fp8e
 /** Copies a host tensor into new CUDA memory (its whole storage, so strided views stay views). */
 export function uploadTensor(t: HostTensor, device = 0): CudaTensor {
   const binding = loadBinding();
-  if (t.dtype === "fp64") throw new ArgumentError("t.dtype", "fp32, fp16, bf16 or fp8 (CUDA tensors)", t.dtype);
+  if (t.dtype === "fp64")
+    throw new ArgumentError("t.dtype", "fp32, fp16, bf16 or fp8 (CUDA tensors)", t.dtype);
   const buffer = new binding.DeviceTensor(t.data.byteLength, device);
   try {
     buffer.upload(t.data);

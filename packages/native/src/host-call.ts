@@ -1,7 +1,7 @@
 import {
+  ArgumentError,
   type AttentionInputs,
   type AttentionParams,
-  ArgumentError,
   checkView,
   defaultAlibiSlopes,
   expectedShape,
@@ -28,7 +28,8 @@ function storageOf(name: string, t: HostTensor, dtype: string): HostTensor {
   if (t.dtype !== dtype) throw new ArgumentError(`${name}.dtype`, dtype, t.dtype);
   dtypeCode(name, t.dtype);
   const want = dtype === "fp32" ? Float32Array : Uint16Array;
-  if (!(t.data instanceof want)) throw new ArgumentError(`${name}.data`, `a ${want.name} for ${dtype}`, t.data);
+  if (!(t.data instanceof want))
+    throw new ArgumentError(`${name}.data`, `a ${want.name} for ${dtype}`, t.data);
   return t;
 }
 
@@ -50,8 +51,10 @@ export function sequenceTensorView(
   }
   checkView(name, s);
   const st = s.strides;
-  if (p.qkvFormat === "bshd") return { data: s.data, offset: s.offset, b: st[0], s: st[1], h: st[2], c: st[3] };
-  if (p.qkvFormat === "sbhd") return { data: s.data, offset: s.offset, b: st[1], s: st[0], h: st[2], c: st[3] };
+  if (p.qkvFormat === "bshd")
+    return { data: s.data, offset: s.offset, b: st[0], s: st[1], h: st[2], c: st[3] };
+  if (p.qkvFormat === "sbhd")
+    return { data: s.data, offset: s.offset, b: st[1], s: st[0], h: st[2], c: st[3] };
   return { data: s.data, offset: s.offset, b: 0, s: st[0], h: st[1], c: st[2] };
 }
 
@@ -78,7 +81,11 @@ export function inputArgs(
   const thd = p.qkvFormat === "thd";
   const withLengths = thd || isPadding(p.maskType);
   if (withLengths && (inputs.cuSeqlensQ === undefined || inputs.cuSeqlensKv === undefined)) {
-    throw new ArgumentError("cuSeqlensQ", `Int32Array of b + 1 = ${p.b + 1} cumulative lengths`, inputs.cuSeqlensQ);
+    throw new ArgumentError(
+      "cuSeqlensQ",
+      `Int32Array of b + 1 = ${p.b + 1} cumulative lengths`,
+      inputs.cuSeqlensQ,
+    );
   }
   const args: Omit<NativeForwardArgs, "o" | "lse"> = {
     q: sequenceTensorView("q", inputs.q, p, p.h, p.d, false),
@@ -103,7 +110,8 @@ export function inputArgs(
       m.shape[2] === p.sq &&
       m.shape[3] === p.skv &&
       m.data.length === m.shape[0] * m.shape[1] * p.sq * p.skv;
-    if (!ok) throw new ArgumentError("attnMask", `a MaskTensor [${p.b}|1, ${p.h}|1, ${p.sq}, ${p.skv}]`, m?.shape);
+    if (!ok)
+      throw new ArgumentError("attnMask", `a MaskTensor [${p.b}|1, ${p.h}|1, ${p.sq}, ${p.skv}]`, m?.shape);
     args.mask = m.data;
     args.maskB = m.shape[0];
     args.maskH = m.shape[1];
@@ -121,7 +129,11 @@ export function inputArgs(
 
 function biasArg(t: HostTensor | undefined, p: AttentionParams): NonNullable<NativeForwardArgs["bias"]> {
   if (t === undefined || p.biasShape === null) {
-    throw new ArgumentError("bias", `a tensor of shape ${p.biasShape ?? "(params.biasShape)"} for ${p.biasType}`, t);
+    throw new ArgumentError(
+      "bias",
+      `a tensor of shape ${p.biasShape ?? "(params.biasShape)"} for ${p.biasType}`,
+      t,
+    );
   }
   const [bb, bh] = [p.biasShape.startsWith("b") ? p.b : 1, p.biasShape[1] === "h" ? p.h : 1];
   const dims = [bb, bh, p.sq, p.skv];
@@ -150,7 +162,8 @@ function contiguousCopy(t: HostTensor): HostTensor["data"] {
     for (let b = 0; b < t.shape[1]; b++)
       for (let c = 0; c < t.shape[2]; c++)
         for (let d = 0; d < t.shape[3]; d++)
-          raw[n++] = src[t.offset + a * t.strides[0] + b * t.strides[1] + c * t.strides[2] + d * t.strides[3]];
+          raw[n++] =
+            src[t.offset + a * t.strides[0] + b * t.strides[1] + c * t.strides[2] + d * t.strides[3]];
   return raw;
 }
 
@@ -159,7 +172,11 @@ function alibiArg(inputs: AttentionInputs<HostTensor>, p: AttentionParams): Floa
   const n = p.alibiSlopes === "bh" ? p.b * p.h : p.h;
   const s = inputs.alibiSlopes;
   if (s === undefined || s.length !== n) {
-    throw new ArgumentError("alibiSlopes", p.alibiSlopes === "bh" ? `[${p.b}, ${p.h}] slopes` : `[${p.h}] slopes`, s);
+    throw new ArgumentError(
+      "alibiSlopes",
+      p.alibiSlopes === "bh" ? `[${p.b}, ${p.h}] slopes` : `[${p.h}] slopes`,
+      s,
+    );
   }
   return Float32Array.from(s);
 }

@@ -1,6 +1,6 @@
 import {
-  type AttentionParams,
   ArgumentError,
+  type AttentionParams,
   type BiasType,
   biasDims,
   type DType,

@@ -12,7 +12,9 @@ const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(repoRoot, "../sh
  * after bf16 quantisation: base_large_logits scales q and k by 8, so rounding them to bf16 moves the
  * logits by more than the bf16 tolerance. Checked below, so the list cannot go stale silently.
  */
-const QUANTISATION_LIMITED: Partial<Record<ConformanceDType, readonly string[]>> = { bf16: ["base_large_logits"] };
+const QUANTISATION_LIMITED: Partial<Record<ConformanceDType, readonly string[]>> = {
+  bf16: ["base_large_logits"],
+};
 
 const describeFailure = (r: CaseResult) =>
   `${r.name}: ${r.status} ${r.error ?? ""} ${r.reasons.map((x) => x.message).join("; ")} ${r.checks

@@ -1,4 +1,11 @@
-import { dropoutKeepRow, makeParams, philox4x32, type HostTensor, hostTensor, referenceBackend } from "@te/core";
+import {
+  dropoutKeepRow,
+  type HostTensor,
+  hostTensor,
+  makeParams,
+  philox4x32,
+  referenceBackend,
+} from "@te/core";
 import { describe, expect, test } from "vitest";
 import { loadBinding, nativeCpuBackend } from "../src/index.js";
 
@@ -25,7 +32,13 @@ describe("dropout RNG of native.cpu", () => {
     };
     const seed = Math.floor(Math.random() * 2 ** 40);
     const offset = randomU32();
-    const inputs = { q: rand([b, s, h, d]), k: rand([b, s, h, d]), v: rand([b, s, h, d]), dropoutSeed: seed, dropoutOffset: offset };
+    const inputs = {
+      q: rand([b, s, h, d]),
+      k: rand([b, s, h, d]),
+      v: rand([b, s, h, d]),
+      dropoutSeed: seed,
+      dropoutOffset: offset,
+    };
     const native = nativeCpuBackend();
     const got = await native.forward(inputs, p);
     const want = await referenceBackend.forward(inputs, p);

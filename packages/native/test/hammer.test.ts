@@ -15,7 +15,10 @@ function addonPath(): string {
   return found;
 }
 
-function runChild(script: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+function runChild(
+  script: string,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ["--expose-gc", path.join(fixtures, script), addonPath(), ...args], {
     encoding: "utf8",
     timeout: 120_000,
@@ -46,7 +49,9 @@ describe("bad input through the addon", () => {
       (e) => ArgumentError.isInstance(e) && e.argument === "k.shape",
     );
     const short = { ...q, data: new Float32Array(10) };
-    await expect(backend.forward({ q: short, k: q, v: q }, p)).rejects.toSatisfy((e) => ArgumentError.isInstance(e));
+    await expect(backend.forward({ q: short, k: q, v: q }, p)).rejects.toSatisfy((e) =>
+      ArgumentError.isInstance(e),
+    );
     const fwd = await backend.forward({ q, k: q, v: q }, p);
     fwd.saved.release();
     await expect(backend.backward(fwd.saved, q, p)).rejects.toSatisfy(
@@ -59,7 +64,10 @@ describe("memory", () => {
   test("10,000 allocate/run/drop cycles do not grow external memory or RSS (child process)", () => {
     const r = runChild("cycles.cjs", "10000");
     expect(r.status, r.stderr).toBe(0);
-    const { before, after } = JSON.parse(r.stdout.trim()) as Record<"before" | "after", { rss: number; external: number }>;
+    const { before, after } = JSON.parse(r.stdout.trim()) as Record<
+      "before" | "after",
+      { rss: number; external: number }
+    >;
     // A leaked reference per cycle would keep ~1.5 KB of typed arrays alive: 15 MB of external memory.
     expect(after.external - before.external).toBeLessThan(2 * 2 ** 20);
     expect(after.rss - before.rss).toBeLessThan(64 * 2 ** 20);
