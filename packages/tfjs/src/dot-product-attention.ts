@@ -1,5 +1,4 @@
 import {
-  ArgumentError,
   type AttentionInputs,
   BackendError,
   listBackends,
@@ -7,7 +6,11 @@ import {
   selectBackend,
 } from "@te/core";
 import * as tf from "@tensorflow/tfjs-core";
-import { callParams, type DotProductAttentionCall, type DotProductAttentionConfig } from "./call-params.js";
+import {
+  type DotProductAttentionCall,
+  type DotProductAttentionConfig,
+  validateTfjsCall,
+} from "./call-params.js";
 import { TFJS_KIND } from "./tensor-bridge.js";
 import { isTfjsAttentionBackend } from "./tfjs-backend.js";
 
@@ -41,14 +44,8 @@ export function dotProductAttention(
   v: tf.Tensor,
   options: DotProductAttentionOptions,
 ): DotProductAttentionResult {
-  const p = callParams(q, k, v, options, options);
-  if (p.softmaxType === "learnable" && options.softmaxOffset?.shape.join() !== String(p.h)) {
-    throw new ArgumentError(
-      "softmaxOffset",
-      `a tensor of shape [${p.h}] for softmaxType "learnable"`,
-      options.softmaxOffset?.shape,
-    );
-  }
+  const call = validateTfjsCall(q, k, v, options, { ...options, env: options.selection?.env });
+  const p = call.params;
   // Backends with only the async interface cannot be recorded on the tape; they are not candidates here.
   const untaped = listBackends()
     .filter((b) => b.tensors.kind === TFJS_KIND && !isTfjsAttentionBackend(b))
@@ -67,12 +64,12 @@ export function dotProductAttention(
     v,
     bias: options.coreAttentionBias,
     softmaxOffset: options.softmaxOffset,
-    attnMask: options.attentionMask,
-    alibiSlopes: options.alibiSlopes,
-    cuSeqlensQ: options.cuSeqlensQ,
-    cuSeqlensKv: options.cuSeqlensKv,
-    cuSeqlensQPadded: options.cuSeqlensQPadded,
-    cuSeqlensKvPadded: options.cuSeqlensKvPadded,
+    attnMask: call.attnMask,
+    alibiSlopes: call.alibiSlopes,
+    cuSeqlensQ: call.cuSeqlensQ,
+    cuSeqlensKv: call.cuSeqlensKv,
+    cuSeqlensQPadded: call.cuSeqlensQPadded,
+    cuSeqlensKvPadded: call.cuSeqlensKvPadded,
     dropoutSeed: options.dropoutSeed,
     dropoutOffset: options.dropoutOffset,
   };

@@ -103,7 +103,7 @@ describe("dotProductAttention on tf.Tensors", () => {
     expect(tf.max(tf.abs(tf.sub(o, without))).dataSync()[0]).toBeGreaterThan(1e-3);
   });
 
-  test("bad arguments are ArgumentErrors naming the argument", () => {
+  test("bad arguments are ArgumentErrors naming the argument (core's validation, TE's names)", () => {
     const q = random([2, 5, 4, 8]);
     const call = () =>
       dotProductAttention(q, random([2, 5, 3, 8]), random([2, 5, 3, 8]), {
@@ -113,13 +113,13 @@ describe("dotProductAttention on tf.Tensors", () => {
         qkvFormat: "bshd",
       });
     expect(call).toThrow(ArgumentError);
-    expect(call).toThrow(/numGqaGroups/);
+    expect(call).toThrow(/^num_gqa_groups: /);
     expect(() =>
       dotProductAttention(q, q, q, { numAttentionHeads: 2, kvChannels: 8, qkvFormat: "bshd" }),
-    ).toThrow(/^q: expected 2 heads/);
+    ).toThrow(/^query_layer: expected 2 heads/);
     expect(() =>
       dotProductAttention(q, q, q, { numAttentionHeads: 4, kvChannels: 8, qkvFormat: "thd" }),
-    ).toThrow(/rank-3/);
+    ).toThrow(/^query_layer: expected a rank-3 tensor/);
   });
 
   test("NVTE_UNFUSED_ATTN=0 leaves no backend and the error says why", () => {

@@ -17,7 +17,9 @@ const context = { cudaArch: null, env: {} };
 /** Whether TE's CPU kernel is here: @te/native built with its addon (importing it registers native.cpu). */
 async function loadNativeCpu(): Promise<boolean> {
   try {
-    await import("@te/native");
+    // A variable specifier: @te/native is optional, and may be unbuilt (no types) when this is typechecked.
+    const nativePackage: string = "@te/native";
+    await import(/* @vite-ignore */ nativePackage);
   } catch {
     return false;
   }
