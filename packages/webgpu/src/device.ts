@@ -20,7 +20,14 @@ interface DeviceState {
   origin: { gpu: GPU; adapter: GPUAdapter } | null;
 }
 
-const state: DeviceState = { device: null, problem: null, pending: null, origin: null };
+/** Process-wide, like the backend registry: every copy of this module uses the same device. */
+const STATE = Symbol.for("@te/webgpu/device");
+const state: DeviceState = ((globalThis as Record<symbol, unknown>)[STATE] ??= {
+  device: null,
+  problem: null,
+  pending: null,
+  origin: null,
+}) as DeviceState;
 
 /** Uses the caller's device for every call that does not name its own. */
 export function setDevice(device: GPUDevice): void {

@@ -50,7 +50,13 @@ interface CompiledProgram {
   readonly layout: GPUBindGroupLayout;
 }
 
-const pipelines = new WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>>();
+/**
+ * Compiled pipelines per device, on globalThis under a registered symbol: every copy of this module in a process
+ * (ESM and CJS builds, test files sharing a worker) reuses them, which matters where compiling takes seconds.
+ */
+const PIPELINES = Symbol.for("@te/webgpu/pipelines");
+const pipelines: WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>> = ((globalThis as Record<symbol, unknown>)[PIPELINES] ??=
+  new WeakMap()) as WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>>;
 
 /**
  * The program's pipeline, compiled once per device and key. Compilation is asynchronous so that the programs of

@@ -35,7 +35,7 @@ const RULES: readonly Rule<DeviceFacts>[] = [
       `does not fit head dims d=${p.d}, dv=${p.dv} in ${c.workgroupBytes} bytes of workgroup memory (the smallest tile needs ${Math.max(
         smallestNeed("forward", p),
         p.isTraining ? Math.max(smallestNeed("dkdv", p), smallestNeed("dq", p)) : 0,
-      )})`,
+      )})${c.fromDevice ? "" : "; that is WebGPU's default limit: await getDevice() or setDevice() first to use the adapter's"}`,
   },
   {
     id: "webgpu.flash.dbias_scratch",
