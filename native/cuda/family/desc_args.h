@@ -61,7 +61,8 @@ inline std::string fwd_args(const te_attn_desc* d, const te_attn_fwd_args* f, te
   if (d->bias_type == TE_PRE_SCALE_BIAS || d->bias_type == TE_POST_SCALE_BIAS) {
     a->bias_kind = d->bias_type == TE_PRE_SCALE_BIAS ? te_cuda::kPreScaleBias : te_cuda::kPostScaleBias;
     a->bias = f->bias;
-    a->bias_st = {f->bias_sb, f->bias_ss, f->bias_sh};
+    // Extents of 1 (11ss, 1hss, b1ss) broadcast: their stride must not move the pointer.
+    a->bias_st = {d->bias_b > 1 ? f->bias_sb : 0, f->bias_ss, d->bias_h > 1 ? f->bias_sh : 0};
   }
   if (d->arbitrary_mask) {
     const int64_t plane = int64_t(d->sq) * d->skv;

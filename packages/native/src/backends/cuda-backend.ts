@@ -92,10 +92,13 @@ class Uploads {
   }
 }
 
-/** A zero-filled CUDA tensor (outputs the kernels write only at valid rows: thd gaps stay 0). */
-function zeros(dtype: CudaTensor["dtype"], shape: readonly number[]): CudaTensor {
+/**
+ * An output tensor. The kernels write every row of bshd/sbhd outputs (zeros past a length), but thd
+ * storage rows outside every sequence (padded thd) are never written, so thd outputs start zeroed.
+ */
+function outputTensor(dtype: CudaTensor["dtype"], shape: readonly number[], zeroed: boolean): CudaTensor {
   const t = allocateTensor(dtype, shape);
-  t.buffer.upload(new Uint8Array(t.buffer.byteLength));
+  if (zeroed) t.buffer.upload(new Uint8Array(t.buffer.byteLength));
   return t;
 }
 
@@ -112,10 +115,10 @@ class CudaSaved implements SavedForBackward {
   }
 }
 
-function sameShapeLike(like: CudaTensor, channels: number, dtype: CudaTensor["dtype"]): CudaTensor {
+function outputLike(like: CudaTensor, channels: number, p: AttentionParams): CudaTensor {
   const shape = [...like.shape];
   shape[shape.length - 1] = channels;
-  return zeros(dtype, shape);
+  return outputTensor(p.dtype, shape, p.qkvFormat === "thd");
 }
 
 export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): AttentionBackend<CudaTensor> {
@@ -196,10 +199,10 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     p: AttentionParams,
   ): Promise<Gradients<CudaTensor>> => {
     const up = new Uploads(binding);
-    const dq = sameShapeLike(inputs.q, p.d, p.dtype);
-    const dk = sameShapeLike(inputs.k, p.d, p.dtype);
-    const dv = sameShapeLike(inputs.v, p.dv, p.dtype);
-    const dOffset = p.softmaxType === "learnable" ? zeros("fp32", [p.h]) : undefined;
+    const dq = outputLike(inputs.q, p.d, p);
+    const dk = outputLike(inputs.k, p.d, p);
+    const dv = outputLike(inputs.v, p.dv, p);
+    const dOffset = p.softmaxType === "learnable" ? outputTensor("fp32", [p.h], true) : undefined;
     try {
       await run("backward", p, inputs, {
         ...inputArgs(inputs, p, up),
@@ -238,7 +241,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     },
     async forward(inputs, p) {
       const up = new Uploads(binding);
-      const o = sameShapeLike(inputs.q, p.dv, p.dtype);
+      const o = outputLike(inputs.q, p.dv, p);
       const lse = allocateTensor("fp32", [p.b, p.h, p.sq]);
       try {
         await run("forward", p, inputs, {
