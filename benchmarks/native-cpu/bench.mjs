@@ -3,7 +3,7 @@
 // CPU attention (ort.fused: the ONNX Attention op; ort.native: TE's unfused graph, the ORT path with a
 // backward), fp32, seq 512..4096, forward and forward+backward, all cores for both (ORT's default
 // intra-op pool, native.cpu's default of one thread per core). Peak memory of a native.cpu
-// forward+backward is measured per sequence length in a fresh child process (max RSS over baseline).
+// forward+backward is measured per sequence length in a fresh child process (RSS sampled during the call).
 // Records benchmarks/results/native-cpu-<mask>.json with machine, versions and commit.
 //
 // Usage: pnpm --filter @te/native --filter @te/onnxruntime build && node benchmarks/native-cpu/bench.mjs
@@ -53,12 +53,17 @@ if (args["memory-child"] !== undefined) {
   const p = core.makeParams({ b, h, d, sq: s, maskType: mask, isTraining: true });
   const inputs = { q: randomHost([b, s, h, d]), k: randomHost([b, s, h, d]), v: randomHost([b, s, h, d]) };
   const dO = randomHost([b, s, h, d]);
-  const baseline = process.resourceUsage().maxRSS;
+  // The kernel runs on libuv's pool (AsyncWorker), so the event loop is free to sample RSS meanwhile.
+  const baseline = process.memoryUsage.rss();
+  let peak = baseline;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 2);
   const fwd = await nativeCpu.forward(inputs, p);
   await nativeCpu.backward(fwd.saved, dO, p);
-  console.log(
-    JSON.stringify({ seq: s, peakRssGrowthMiB: (process.resourceUsage().maxRSS - baseline) / 1024 }),
-  );
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage.rss());
+  console.log(JSON.stringify({ seq: s, peakRssGrowthMiB: (peak - baseline) / 2 ** 20 }));
   process.exit(0);
 }
 
