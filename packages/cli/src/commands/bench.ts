@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import {
   type ConformanceDType,
   generateCaseValues,
+  getBackend,
   type HostTensor,
   hostCall,
   listBackends,
@@ -72,7 +73,9 @@ async function timeCell(
   warmup: number,
 ): Promise<Cell> {
   const c = parseCase({ ...cfg, seed: 1 });
-  const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device: "host", isTraining: true });
+  // The call is made on the backend's own tensor kind (cuda, webgpu, ...), so its rules see that device.
+  const device = getBackend(backendId)?.tensors.kind ?? "host";
+  const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining: true });
   let backend: ReturnType<typeof selectBackend>["backend"];
   try {
     backend = selectBackend(call.params, { backends: [backendId] }).backend;
