@@ -6,7 +6,7 @@
 // The backends return o and lse; ORT's fused ops have no lse, so ort.fused computes it beside the op.
 // "op only" rows time exported inference models without lse (exportAttentionModel({ lse: false })):
 // the fused op alone against the native graph alone.
-// over sequence lengths 512..4096, forward (and ort.native's backward), printing times and ratios and
+// over sequence lengths 512..4096, forward (and forward+backward where a backend trains), printing times and ratios and
 // recording them under benchmarks/results/ with the machine, versions and commit.
 //
 // Usage: pnpm --filter @te/onnxruntime build && node benchmarks/onnxruntime/bench-attention.mjs
@@ -107,11 +107,17 @@ for (const s of seqs) {
     row[`${graph} graph, o only`] = await time(() => session.run(inputs));
     await session.release();
   }
-  adapter.configureOrtRuntime({ ort, executionProviders: ["cpu"] });
   const training = { ...p, isTraining: true };
   const dO = random([b, s, h, d]);
-  const fwd = await adapter.ortNative.forward(inputs, training);
-  row["ort.native backward"] = await time(() => adapter.ortNative.backward(fwd.saved, dO, training));
+  for (const backend of [adapter.ortNative, adapter.ortTe]) {
+    adapter.configureOrtRuntime({ ort, executionProviders: ["cpu"] });
+    if (!backend.explain(training, context).ok) continue;
+    // A training step, forward then backward (a backward may consume what its forward saved).
+    row[`${backend.id} forward+backward`] = await time(async () => {
+      const fwd = await backend.forward(inputs, training);
+      await backend.backward(fwd.saved, dO, training);
+    });
+  }
   rows.push(row);
   const show = (x) => (x?.ms === undefined ? "n/a" : `${x.ms.toFixed(1)} ms`);
   const ratio = (x, y) => (x?.ms && y?.ms ? `${(x.ms / y.ms).toFixed(2)}x` : "n/a");
@@ -120,7 +126,7 @@ for (const s of seqs) {
     `seq ${s}: ort.native ${show(row["ort.native"])}  ort.fused ${show(row["ort.fused"])}  ort.te ${show(row["ort.te"])}  ` +
       `(native/fused ${ratio(row["ort.native"], row["ort.fused"])}, native/te ${ratio(row["ort.native"], row["ort.te"])})  ` +
       `| o only: native ${show(oOnly[0])}  fused op ${show(oOnly[1])} (native/fused ${ratio(...oOnly)})  ` +
-      `| ort.native backward ${show(row["ort.native backward"])}`,
+      `| forward+backward: ort.native ${show(row["ort.native forward+backward"])}  ort.te ${show(row["ort.te forward+backward"])}`,
   );
 }
 
