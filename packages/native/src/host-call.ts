@@ -148,23 +148,21 @@ function biasArg(t: HostTensor | undefined, p: AttentionParams): NonNullable<Nat
   return { data: s.data, offset: unit ? s.offset : 0, sb: s.strides[0], sh: s.strides[1], ss: s.strides[2] };
 }
 
+/** The tensor's elements, contiguous in logical order, in its own storage type (no rounding). */
 function contiguousCopy(t: HostTensor): HostTensor["data"] {
-  const out = hostTensor(t.dtype, t.shape);
-  const values = toFloat64(t);
-  // Same dtype in and out: re-encode through the exact float64 values (no rounding happens).
-  const encoded = t.dtype === "fp32" ? Float32Array.from(values) : undefined;
-  if (encoded) return encoded;
-  // fp16/bf16: copy raw bit patterns in logical order.
-  const raw = out.data as Uint16Array;
+  // fp32: the float64 values are exactly the stored floats.
+  if (t.dtype === "fp32") return Float32Array.from(toFloat64(t));
+  // fp16/bf16: copy the raw bit patterns.
   const src = t.data as Uint16Array;
+  const out = new Uint16Array(t.shape.reduce((a, n) => a * n, 1));
+  const [n0, n1, n2, n3] = t.shape;
+  const [s0, s1, s2, s3] = t.strides;
   let n = 0;
-  for (let a = 0; a < t.shape[0]; a++)
-    for (let b = 0; b < t.shape[1]; b++)
-      for (let c = 0; c < t.shape[2]; c++)
-        for (let d = 0; d < t.shape[3]; d++)
-          raw[n++] =
-            src[t.offset + a * t.strides[0] + b * t.strides[1] + c * t.strides[2] + d * t.strides[3]];
-  return raw;
+  for (let a = 0; a < n0; a++)
+    for (let b = 0; b < n1; b++)
+      for (let c = 0; c < n2; c++)
+        for (let d = 0; d < n3; d++) out[n++] = src[t.offset + a * s0 + b * s1 + c * s2 + d * s3];
+  return out;
 }
 
 function alibiArg(inputs: AttentionInputs<HostTensor>, p: AttentionParams): Float32Array | undefined {
