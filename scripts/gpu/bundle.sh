@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Here (no GPU), from the repo root: fills the ignored .gpu/ with what a Node run on the GPU machine
 # needs and that machine lacks: Node (../shared/gpu/prepare.sh), node-addon-api's headers, one esbuild
-# bundle of the te CLI with the workspace packages inlined (no node_modules travel), and the shared
-# conformance cases. Then on the GPU machine (carry ".gpu"): bash scripts/gpu/node_conformance.sh
+# bundle of the te CLI with the workspace packages inlined (no node_modules travel). The conformance
+# cases travel with the checkout (conformance/cases). Then on the GPU machine (carry ".gpu"): bash scripts/gpu/node_conformance.sh
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -27,5 +27,5 @@ for pkg in core native; do
   node -e 'const p = require(process.argv[1]); console.log(JSON.stringify({ name: p.name, version: p.version, type: "module", main: "./dist/index.js", exports: { ".": "./dist/index.js", "./package.json": "./package.json" } }))' \
     "$root/packages/$pkg/package.json" > .gpu/node_modules/@te/$pkg/package.json
 done
-rm -rf .gpu/cases && cp -r ../shared/conformance/cases .gpu/cases
+rm -rf .gpu/cases
 du -sh .gpu

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine (carry ".gpu"; .gpu/ filled by scripts/gpu/bundle.sh): builds the te_native.node
-# addon with the CUDA families from the carried sources, then runs the shared conformance cases on
+# addon with the CUDA families from the carried sources, then runs the conformance cases on
 # cuda.flash (fp16, bf16) and cuda.unfused (fp32, fp16, bf16) through the bundled te CLI.
 set -uo pipefail
 out=${OUT:-gpu-out}
@@ -15,6 +15,6 @@ node .gpu/te-cli.mjs info 2>&1 | head -30
 for run in "cuda.flash fp16" "cuda.flash bf16" "cuda.unfused fp32" "cuda.unfused fp16" "cuda.unfused bf16"; do
   set -- $run
   echo "== te conformance --backend $1 --dtype $2"
-  node .gpu/te-cli.mjs conformance .gpu/cases --backend "$1" --dtype "$2" > "$out/conf_$1_$2.txt" 2>&1
+  node .gpu/te-cli.mjs conformance conformance/cases --backend "$1" --dtype "$2" > "$out/conf_$1_$2.txt" 2>&1
   grep -v "^PASS" "$out/conf_$1_$2.txt" | tail -15
 done

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = path.resolve(here, "../dist/te.js");
-const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../../shared/conformance/cases");
+const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../conformance/cases");
 
 /** Runs the built `te` in a child process. */
 function te(...args: string[]) {

@@ -10,7 +10,7 @@ import { referenceBackend } from "../src/reference/index.js";
 import type { HostTensor } from "../src/tensor.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../../shared/conformance/cases");
+const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../conformance/cases");
 const ONE = "base_d32";
 
 /** The reference with its output changed by `edit` (a deliberately wrong backend). */

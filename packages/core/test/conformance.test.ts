@@ -5,7 +5,7 @@ import { formatCaseResult, runConformance } from "../src/conformance/index.js";
 import { referenceBackend } from "../src/reference/index.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../../shared/conformance/cases");
+const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../conformance/cases");
 
 /** Cases of the quick fp16/bf16 runs: one per feature family. */
 const QUICK = [

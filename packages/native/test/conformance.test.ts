@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { nativeCpuBackend } from "../src/index.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(repoRoot, "../shared/conformance/cases");
+const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(repoRoot, "conformance/cases");
 
 /**
  * Cases whose expected results (computed from unquantised inputs) even the float64 reference misses

@@ -3,6 +3,6 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The shared conformance cases (next to the checkout), or TE_CONFORMANCE_DIR. */
+/** The conformance cases kept in the repository (conformance/cases), or TE_CONFORMANCE_DIR. */
 export const CONFORMANCE_DIR =
-  process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../../shared/conformance/cases");
+  process.env.TE_CONFORMANCE_DIR ?? path.resolve(here, "../../../conformance/cases");

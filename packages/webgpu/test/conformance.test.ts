@@ -16,7 +16,7 @@ import { webgpuFlash, webgpuUnfused } from "../src/index.js";
 import { deviceOrReason } from "./adapter.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(repoRoot, "../shared/conformance/cases");
+const casesDir = process.env.TE_CONFORMANCE_DIR ?? path.resolve(repoRoot, "conformance/cases");
 
 let device: GPUDevice | null = null;
 let reason = "";
