@@ -68,10 +68,21 @@ const PACKAGE_SETUP: Readonly<Record<string, () => Promise<void>>> = {
   },
 };
 
-/** Imports a backend package (which registers its backends). */
+/**
+ * Packages whose adapter backends run another package's kernels (ort.te and tfjs.fused run native.cpu):
+ * the application imports the kernel package too, so the adapters are eligible; where it is missing, the
+ * adapters' explain says so.
+ */
+const KERNEL_PACKAGES: Readonly<Record<string, readonly string[]>> = {
+  "@te/onnxruntime": ["@te/native"],
+  "@te/tfjs": ["@te/native"],
+};
+
+/** Imports a backend package (which registers its backends) and the kernel packages its adapters use. */
 export async function loadPackage(name: string): Promise<PackageStatus> {
   try {
     await import(name);
+    for (const kernels of KERNEL_PACKAGES[name] ?? []) await import(kernels).catch(() => undefined);
     await PACKAGE_SETUP[name]?.();
     return { name, loaded: true, version: versionOf(name) };
   } catch (e) {
