@@ -12,14 +12,21 @@ if ! command -v pnpm >/dev/null 2>&1 || [[ "$(pnpm --version)" != 10.* ]]; then
   npm install -g pnpm@10.34.8
 fi
 
-if [[ ! -f /usr/lib/chromium/vk_swiftshader_icd.json ]] && command -v apt-get >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-      || echo "setup: could not install chromium; WebGPU tests will report that no adapter is available" >&2
-  else
-    echo "setup: not root, skipping 'apt-get install chromium' (WebGPU on SwiftShader and the browser test need it)" >&2
+# chromium: SwiftShader's Vulkan driver and the browser test's browser; libvulkan1: the system Vulkan loader,
+# so Dawn finds the driver from any process (te conformance --backend webgpu.flash) without LD_LIBRARY_PATH.
+apt_install() {  # apt-get install "$@" as root; otherwise say what is missing
+  if ! command -v apt-get >/dev/null 2>&1; then return; fi
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: not root, skipping 'apt-get install $*' (WebGPU on SwiftShader and the browser test need it)" >&2
+    return
   fi
-fi
+  [[ -n ${apt_updated:-} ]] || { apt-get update -qq || true; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+    || echo "setup: could not install $*; WebGPU tests will report that no adapter is available" >&2
+}
+[[ -f /usr/lib/chromium/vk_swiftshader_icd.json ]] || apt_install chromium
+# Without recommends: Mesa's Vulkan drivers (lavapipe, which Dawn refuses) are not wanted.
+ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || apt_install --no-install-recommends libvulkan1
 
 pnpm install --frozen-lockfile
 pnpm build
