@@ -84,14 +84,39 @@ async function swiftShaderFallback(): Promise<{ gpu: GPU; adapter: GPUAdapter } 
   return adapter ? { gpu, adapter } : null;
 }
 
+/** Where the Vulkan loader looks for drivers when VK_DRIVER_FILES is unset (Linux). */
+const SYSTEM_ICD_DIRS = ["/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"];
+
+/**
+ * Whether asking Dawn for an adapter can find a driver: with no driver installed anywhere the loader prints
+ * "Found no drivers" warnings for nothing, so Node on a CPU-only machine goes straight to SwiftShader.
+ */
+async function mayHaveVulkanDriver(): Promise<boolean> {
+  const proc = (globalThis as { process?: { env: Record<string, string | undefined>; platform?: string } }).process;
+  if (proc?.platform !== "linux" || proc.env.VK_DRIVER_FILES || proc.env.VK_ICD_FILENAMES) return true;
+  const specifier = "node:fs";
+  const fs = (await import(/* @vite-ignore */ specifier)) as { readdirSync(path: string): string[] };
+  return SYSTEM_ICD_DIRS.some((dir) => {
+    try {
+      return fs.readdirSync(dir).some((f) => f.endsWith(".json"));
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function requestDevice(): Promise<GPUDevice> {
-  let gpu = await findGpu();
-  let adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  let gpu: GPU | undefined;
+  let adapter: GPUAdapter | null = null;
+  if (await mayHaveVulkanDriver()) {
+    gpu = await findGpu();
+    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  }
   if (!adapter) {
     const fallback = await swiftShaderFallback();
     if (fallback) ({ gpu, adapter } = fallback);
   }
-  if (!adapter) {
+  if (!adapter || !gpu) {
     throw new Error(
       "no WebGPU adapter (on CPU-only Debian: apt-get install chromium libvulkan1, or run with LD_LIBRARY_PATH=/usr/lib/chromium " +
         "for chromium's Vulkan loader; SwiftShader's driver is then found at /usr/lib/chromium/vk_swiftshader_icd.json)",
