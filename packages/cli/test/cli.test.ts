@@ -31,7 +31,15 @@ describe("te conformance", () => {
   });
 
   it("loads the kernel package that an adapter backend runs (ort.te runs native.cpu)", () => {
-    const r = te("conformance", casesDir, "--backend", "ort.te", "--filter", "mask_causal_b", "--no-gradients");
+    const r = te(
+      "conformance",
+      casesDir,
+      "--backend",
+      "ort.te",
+      "--filter",
+      "mask_causal_b",
+      "--no-gradients",
+    );
     expect(r.code).toBe(0);
     expect(r.lines.at(-1)).toBe("3 passed, 0 failed, 0 skipped");
   });

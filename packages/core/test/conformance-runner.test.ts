@@ -43,13 +43,29 @@ describe("runConformance", () => {
 
   it("skips a 16-bit case that even the float64 reference misses, and still fails a wrong backend there", async () => {
     const exact = { ...referenceBackend, id: "exact" };
-    const limited = await runConformance({ dir: casesDir, backend: exact, dtype: "bf16", filter: "base_large_logits", gradients: false });
-    expect(limited.results.map((r) => [r.status, r.reasons[0]?.rule])).toEqual([["skip", "conformance.unreachable_in_dtype"]]);
-    expect(limited.results[0].reasons[0].message).toMatch(/float64 reference on the same bf16 inputs misses them too/);
+    const limited = await runConformance({
+      dir: casesDir,
+      backend: exact,
+      dtype: "bf16",
+      filter: "base_large_logits",
+      gradients: false,
+    });
+    expect(limited.results.map((r) => [r.status, r.reasons[0]?.rule])).toEqual([
+      ["skip", "conformance.unreachable_in_dtype"],
+    ]);
+    expect(limited.results[0].reasons[0].message).toMatch(
+      /float64 reference on the same bf16 inputs misses them too/,
+    );
     const wrong = wrongOutput("wrong", (o) => {
       o[3] += 1;
     });
-    const fails = await runConformance({ dir: casesDir, backend: wrong, dtype: "bf16", filter: ONE, gradients: false });
+    const fails = await runConformance({
+      dir: casesDir,
+      backend: wrong,
+      dtype: "bf16",
+      filter: ONE,
+      gradients: false,
+    });
     expect(fails.results.map((r) => r.status)).toEqual(["fail"]);
   });
 

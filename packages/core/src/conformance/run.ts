@@ -248,7 +248,8 @@ async function unreachableInDtype<T>(
   checks: readonly TensorCheck[],
 ): Promise<Reason | null> {
   const dtype = options.dtype ?? "fp32";
-  if (dtype === "fp32" || options.backend.id === referenceBackend.id || options.tolerance !== undefined) return null;
+  if (dtype === "fp32" || options.backend.id === referenceBackend.id || options.tolerance !== undefined)
+    return null;
   const reference = await runConformanceCase(onDisk, {
     dtype,
     gradients: options.gradients,
