@@ -59,6 +59,9 @@ struct AttentionArgs {
   void* dv_out;
   Strides dq_st, dk_st, dv_st;
   float* dsoftmax_offset;  // [h] fp32, for kLearnable
+  // Bias gradient (cuda.unfused): contiguous [dbias_b, dbias_h, sq, skv] in the dtype of q; null = none.
+  void* dbias;
+  int dbias_b, dbias_h;
   int deterministic;
   // Scratch for backward (device, caller-sized by te_cuda_bwd_workspace_bytes).
   void* workspace;

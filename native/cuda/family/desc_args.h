@@ -85,11 +85,22 @@ inline std::string fwd_args(const te_attn_desc* d, const te_attn_fwd_args* f, te
   return "";
 }
 
-// Backward arguments on top of fwd_args.
-inline std::string bwd_args(const te_attn_desc* d, const te_attn_bwd_args* g, te_cuda::AttentionArgs* a) {
+// Backward arguments on top of fwd_args; the bias gradient only where the family computes one.
+inline std::string bwd_args(const te_attn_desc* d, const te_attn_bwd_args* g, te_cuda::AttentionArgs* a,
+                            bool computes_dbias = false) {
   std::string bad = fwd_args(d, &g->fwd, a);
   if (!bad.empty()) return bad;
-  if (g->dbias != nullptr) return "the CUDA kernels compute no bias gradient";
+  if (g->dbias != nullptr) {
+    if (!computes_dbias) return "this CUDA kernel family computes no bias gradient";
+    if (d->bias_type != TE_PRE_SCALE_BIAS && d->bias_type != TE_POST_SCALE_BIAS)
+      return "dbias: a bias gradient needs a pre_scale_bias or post_scale_bias";
+    if (d->bias_dtype != d->dtype) return "dbias: the bias gradient is written in the dtype of q/k/v";
+    const int64_t need = int64_t(d->bias_b) * d->bias_h * d->sq * d->skv;
+    if (g->dbias_numel < need)
+      return "dbias: " + std::to_string(g->dbias_numel) + " elements, expected [bias_b, bias_h, sq, skv] = " +
+             std::to_string(need);
+    a->dbias = g->dbias, a->dbias_b = d->bias_b, a->dbias_h = d->bias_h;
+  }
   if (g->d_o.c != 1 || g->dq.c != 1 || g->dk.c != 1 || g->dv.c != 1)
     return "the CUDA kernels need contiguous head dims of dO/dq/dk/dv";
   a->o = g->fwd.o.data;
@@ -98,7 +109,8 @@ inline std::string bwd_args(const te_attn_desc* d, const te_attn_bwd_args* g, te
   a->dq_st = strides_of(g->dq), a->dk_st = strides_of(g->dk), a->dv_st = strides_of(g->dv);
   a->dsoftmax_offset = g->d_softmax_offset;
   const std::pair<const char*, const void*> pointers[] = {
-      {"dO", a->d_o}, {"dq", a->dq}, {"dk", a->dk}, {"dv", a->dv_out}, {"d_softmax_offset", a->dsoftmax_offset}};
+      {"dO", a->d_o}, {"dq", a->dq}, {"dk", a->dk}, {"dv", a->dv_out}, {"d_softmax_offset", a->dsoftmax_offset},
+      {"dbias", a->dbias}};
   for (const auto& [name, p] : pointers) {
     std::string b = device_pointer(name, p);
     if (!b.empty()) return b;

@@ -60,7 +60,7 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     const std::string why = why_not(d);
     if (!why.empty()) return fail(TE_ERR_UNSUPPORTED, why);
     AttentionArgs a;
-    const std::string bad = cuda_family::bwd_args(d, g, &a);
+    const std::string bad = cuda_family::bwd_args(d, g, &a, /*computes_dbias=*/true);
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
     return launch(d, a, g->fwd.stream, true);
   });

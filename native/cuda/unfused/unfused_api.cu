@@ -42,6 +42,8 @@ cudaError_t run_backward(const AttentionArgs& a, cudaStream_t s) {
   unfused_dq_kernel<T><<<dim3(a.sq, a.b * a.h), 128, 0, s>>>(a, buf);
   unfused_dkdv_kernel<T><<<dim3(a.skv, a.b * a.hkv), 128, 0, s>>>(a, buf);
   if (a.softmax == kLearnable && a.dsoftmax_offset) unfused_dsink_kernel<<<a.h, 256, 0, s>>>(a, buf);
+  if (a.dbias)
+    unfused_dbias_kernel<T><<<dim3((a.skv + 127) / 128, a.sq, a.dbias_b * a.dbias_h), 128, 0, s>>>(a, buf);
   return cudaGetLastError();
 }
 

@@ -174,6 +174,23 @@ __global__ void unfused_dkdv_kernel(const AttentionArgs a, UnfusedBuffers buf) {
   }
 }
 
+// Grid (ceil(skv / 128), sq, dbias_b * dbias_h): dbias = dS (post_scale_bias) or scale * dS
+// (pre_scale_bias, added before the scale), summed over the batch entries and heads the bias broadcasts
+// over (extent 1), in a fixed order.
+template <typename T>
+__global__ void unfused_dbias_kernel(const AttentionArgs a, UnfusedBuffers buf) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y;
+  const int eb = blockIdx.z / a.dbias_h, hb = blockIdx.z % a.dbias_h;
+  if (j >= a.skv) return;
+  const int e0 = a.dbias_b == 1 ? 0 : eb, e1 = a.dbias_b == 1 ? a.b : eb + 1;
+  const int h0 = a.dbias_h == 1 ? 0 : hb, h1 = a.dbias_h == 1 ? a.h : hb + 1;
+  float acc = 0.f;
+  for (int e = e0; e < e1; ++e)
+    for (int hh = h0; hh < h1; ++hh) acc += buf.ds[score_index(a, e, hh, i, j)];
+  if (a.bias_kind == kPreScaleBias) acc *= a.scale;
+  static_cast<T*>(a.dbias)[(int64_t(blockIdx.z) * a.sq + i) * a.skv + j] = from_f32<T>(acc);
+}
+
 // One block per head: d(offset_h) = -sum over rows of P_sink * Dvec (learnable softmax), fixed order.
 __global__ void unfused_dsink_kernel(const AttentionArgs a, UnfusedBuffers buf) {
   const int hh = blockIdx.x;

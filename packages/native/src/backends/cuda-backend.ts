@@ -48,7 +48,8 @@ export function cudaRules(id: CudaBackendId): readonly Rule[] {
     },
     {
       id: `${id}.bias_grad`,
-      rejects: (p) => p.biasRequiresGrad,
+      // cuda.unfused reduces its dS buffer into dbias; the flash kernels keep no dS to reduce.
+      rejects: (p) => p.biasRequiresGrad && id === "cuda.flash",
       message: "computes no bias gradient",
     },
   ];
@@ -203,6 +204,9 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     const dk = outputLike(inputs.k, p.d, p);
     const dv = outputLike(inputs.v, p.dv, p);
     const dOffset = p.softmaxType === "learnable" ? outputTensor("fp32", [p.h], true) : undefined;
+    // Every element of dbias is written ([bias_b, bias_h, sq, skv], contiguous).
+    const dbias =
+      p.biasRequiresGrad && inputs.bias ? allocateTensor(inputs.bias.dtype, inputs.bias.shape) : undefined;
     try {
       await run("backward", p, inputs, {
         ...inputArgs(inputs, p, up),
@@ -213,6 +217,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
         dk: cudaView("dk", dk, p, p.hg, p.d, true),
         dv: cudaView("dv", dv, p, p.hg, p.dv, true),
         dSoftmaxOffset: dOffset?.buffer,
+        dbias: dbias?.buffer,
       });
     } finally {
       up.dispose();
@@ -223,7 +228,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
       dSoftmaxOffset = await cudaTensors.fromHost(host);
       dOffset.buffer.dispose();
     } else dSoftmaxOffset = dOffset;
-    return { dq, dk, dv, dSoftmaxOffset };
+    return { dq, dk, dv, dbias, dSoftmaxOffset };
   };
 
   return {
