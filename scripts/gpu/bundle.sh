@@ -28,4 +28,6 @@ for pkg in core native; do
     "$root/packages/$pkg/package.json" > .gpu/node_modules/@te/$pkg/package.json
 done
 rm -rf .gpu/cases
+# The device machine gets no .git: the commit the bundle was made from travels as a file.
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo +changes)" > .gpu/commit.txt
 du -sh .gpu
