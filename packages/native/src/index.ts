@@ -9,6 +9,17 @@ import { detectCudaArch } from "./device.js";
 import { tryLoadBinding } from "./loader.js";
 
 export { type CudaBackendId, createCudaBackend, cudaBackendIds, cudaRules } from "./backends/cuda-backend.js";
+export {
+  type CudnnBias,
+  type CudnnRuleContext,
+  cudnnBiasOf,
+  cudnnRules,
+  cudnnVersionString,
+  FUSED_SUB_BACKEND_NAMES,
+  type FusedSubBackend,
+  fusedSubBackend,
+  isFp8Attention,
+} from "./backends/cudnn-rules.js";
 export type * from "./binding.js";
 export * from "./cp/index.js";
 export { createNativeCpuBackend, NATIVE_CPU_ID, NATIVE_CPU_RULES, nativeCpuBackend } from "./cpu-backend.js";
