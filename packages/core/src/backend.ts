@@ -92,6 +92,8 @@ export interface SelectionContext {
   /** CUDA compute capability as major*10+minor (90 for H100), or null without a CUDA device. */
   readonly cudaArch: number | null;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** NVTE_FUSED_ATTN_BACKEND (or its override in options): the preferred fused sub-backend, or null. */
+  readonly preferredSubBackend?: number | null;
 }
 
 /**
@@ -103,8 +105,12 @@ export interface AttentionBackend<T = unknown> {
   /** Stable id: "reference", "native.cpu", "cuda.flash", "cuda.cudnn", "webgpu.flash", "tfjs.native", ... */
   readonly id: string;
   readonly family: TeFamily;
-  /** For FusedAttention: which sub-backend (0 F16 max512, 1 F16 arbitrary seqlen, 2 FP8) runs params. */
-  subBackend?(p: AttentionParams): number | undefined;
+  /**
+   * For FusedAttention: which sub-backend (0 F16 max512, 1 F16 arbitrary seqlen, 2 FP8) runs params.
+   * `preferred` is NVTE_FUSED_ATTN_BACKEND: as in TE, a preference taken where that sub-backend can
+   * run the call (0 or 1 for short F16 sequences), else ignored.
+   */
+  subBackend?(p: AttentionParams, preferred?: number | null): number | undefined;
   readonly tensors: TensorBridge<T>;
   /** Storage dtypes the backend accepts. */
   readonly dtypes: readonly DType[];

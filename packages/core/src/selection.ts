@@ -91,6 +91,7 @@ export function explainAll(p: AttentionParams, options: SelectionOptions = {}): 
   const context: SelectionContext = {
     cudaArch: options.cudaArch === undefined ? defaultCudaArch : options.cudaArch,
     env: options.env ?? {},
+    preferredSubBackend: controls.fusedBackend,
   };
   const candidates = listBackends()
     .filter((b) => b.tensors.kind === p.device)
@@ -115,15 +116,14 @@ function verdictOf(
     reasons.push({ rule: "options.excluded", message: "excluded in options" });
   }
   if (!backend.dtypes.includes(p.dtype)) {
-    reasons.push({ rule: "dtype", message: `does not support dtype ${p.dtype} (supports ${backend.dtypes.join(", ")})` });
-  }
-  const subBackend = backend.subBackend?.(p);
-  if (controls.fusedBackend !== null && backend.family === "FusedAttention" && subBackend !== controls.fusedBackend) {
     reasons.push({
-      rule: "env.fused_backend",
-      message: `NVTE_FUSED_ATTN_BACKEND=${controls.fusedBackend} asks for sub-backend ${controls.fusedBackend}, this call would use ${subBackend ?? "none"}`,
+      rule: "dtype",
+      message: `does not support dtype ${p.dtype} (supports ${backend.dtypes.join(", ")})`,
     });
   }
+  // NVTE_FUSED_ATTN_BACKEND is a preference the backend applies where it can (TE never disables
+  // FusedAttention for it); the chosen sub-backend is reported and logged.
+  const subBackend = backend.subBackend?.(p, controls.fusedBackend);
   if (reasons.length === 0) {
     const e = backend.explain(p, context);
     if (!e.ok) reasons.push(...e.reasons);
@@ -155,9 +155,18 @@ export function selectBackend(p: AttentionParams, options: SelectionOptions = {}
   if (logEnabled("DEBUG", controls)) {
     log("DEBUG", controls, `Running with config=${JSON.stringify(p)}`);
     for (const v of verdicts.filter((x) => !x.eligible)) {
-      log("DEBUG", controls, `Disabling ${v.family} (${v.id}) as it ${v.reasons.map((r) => r.message).join("; ")}`);
+      log(
+        "DEBUG",
+        controls,
+        `Disabling ${v.family} (${v.id}) as it ${v.reasons.map((r) => r.message).join("; ")}`,
+      );
     }
-    const available = verdicts.map((v) => `${v.id}=${v.eligible ? "True" : "False"}`).join(", ");
+    const available = verdicts
+      .map(
+        (v) =>
+          `${v.id}=${v.eligible ? "True" : "False"}${v.eligible && v.subBackend !== undefined ? ` (sub-backend ${v.subBackend})` : ""}`,
+      )
+      .join(", ");
     log("DEBUG", controls, `Available backends = {${available}}`);
   }
   const chosen = verdicts.find((v) => v.eligible);

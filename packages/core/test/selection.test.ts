@@ -31,7 +31,7 @@ function fake(
   id: string,
   family: TeFamily,
   rules: Rule<unknown>[],
-  subBackend?: (p: AttentionParams) => number,
+  subBackend?: (p: AttentionParams, preferred?: number | null) => number,
 ): AttentionBackend<unknown> {
   explainCalls[id] = 0;
   return {
@@ -55,12 +55,13 @@ const backends = [
   fake("fake.flash", "FlashAttention", [
     { id: "flash.bias", rejects: (p) => p.biasType !== "no_bias", message: "does not support bias" },
   ]),
-  // cuDNN's sub-backends: 0 (F16_max512_seqlen) for short sequences, 1 (F16_arbitrary_seqlen) otherwise.
+  // cuDNN's sub-backends: 1 (F16_arbitrary_seqlen), or 0 (F16_max512_seqlen) for short sequences when
+  // NVTE_FUSED_ATTN_BACKEND=0 prefers it.
   fake(
     "fake.cudnn",
     "FusedAttention",
     [{ id: "cudnn.d", rejects: (p) => p.d > 256, message: "does not support head dim > 256" }],
-    (p) => (p.sq <= 512 && p.skv <= 512 ? 0 : 1),
+    (p, preferred) => (p.sq <= 512 && p.skv <= 512 && preferred === 0 ? 0 : 1),
   ),
   fake("fake.unfused", "UnfusedDotProductAttention", []),
 ];
@@ -119,19 +120,18 @@ describe("selection decision table", () => {
     );
   });
 
-  it("NVTE_FUSED_ATTN_BACKEND keeps cuDNN only when the call would use that sub-backend", () => {
-    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "1" } })).toBe("fake.cudnn");
-    const v = explainAll(p, { cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } }).find(
-      (x) => x.id === "fake.cudnn",
-    )!;
-    expect(v.reasons[0].rule).toBe("env.fused_backend");
-    expect(v.reasons[0].message).toMatch(
-      /NVTE_FUSED_ATTN_BACKEND=0 asks for sub-backend 0, this call would use 1/,
-    );
-    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } })).toBe("fake.flash");
-    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } }, { ...p, sq: 128, skv: 128 })).toBe(
-      "fake.cudnn",
-    );
+  it("NVTE_FUSED_ATTN_BACKEND is a preference between sub-backends, as in TE, never a reason", () => {
+    const short = { ...p, sq: 128, skv: 128 };
+    const sub = (env: Record<string, string>, params = p) =>
+      selectBackend(params, { cudaArch: 90, env }).subBackend;
+    expect(sub({}, short)).toBe(1);
+    expect(sub({ NVTE_FUSED_ATTN_BACKEND: "0" }, short)).toBe(0);
+    expect(sub({ NVTE_FUSED_ATTN_BACKEND: "1" }, short)).toBe(1);
+    // Sub-backend 0 cannot run 1024-long sequences: TE keeps its own choice.
+    expect(chosen({ cudaArch: 90, env: { NVTE_FUSED_ATTN_BACKEND: "0" } })).toBe("fake.cudnn");
+    expect(sub({ NVTE_FUSED_ATTN_BACKEND: "0" })).toBe(1);
+    expect(sub({}, short)).toBe(1);
+    expect(selectBackend(short, { cudaArch: 90, env: {}, controls: { fusedBackend: 0 } }).subBackend).toBe(0);
   });
 
   it("options override the environment: controls, backends and exclude", () => {
@@ -178,6 +178,22 @@ describe("selection decision table", () => {
     expect(explainCalls["fake.cudnn"]).toBe(before + 2);
     selectBackend(p, { cudaArch: 90, env: { NVTE_FLASH_ATTN: "0" } });
     expect(explainCalls["fake.cudnn"]).toBe(before + 3);
+  });
+
+  it("DEBUG logs name the fused sub-backend, as TE's Available/Selected backend lines do", () => {
+    const lines: string[] = [];
+    const previous = setLogSink((l) => lines.push(l));
+    try {
+      selectBackend(p, { cudaArch: 90, env: { NVTE_DEBUG: "1", NVTE_DEBUG_LEVEL: "2" } });
+      expect(lines).toContain(
+        "[DEBUG | DotProductAttention]: Available backends = {fake.cudnn=True (sub-backend 1), fake.flash=True, fake.unfused=True}",
+      );
+      expect(lines).toContain(
+        "[DEBUG | DotProductAttention]: Selected backend = FusedAttention backend (fake.cudnn, sub-backend 1)",
+      );
+    } finally {
+      setLogSink(previous);
+    }
   });
 
   it("logs in TE's wording: nothing by default, INFO at level 1, DEBUG reasons at level 2", () => {
