@@ -81,23 +81,40 @@ export function fp8Value(bits: number, f: Fp8Format): number {
   return sign * (1 + mant / (1 << f.mantBits)) * 2 ** (exp - f.bias);
 }
 
-/** Nearest FP8 bit pattern of x, saturating to ±max (as TE's casts do). */
+/** The finite magnitudes of a format by bit pattern: they increase with the pattern (0 .. max). */
+const magnitudeTables = new Map<Fp8Format, Float64Array>();
+function magnitudesOf(f: Fp8Format): Float64Array {
+  let table = magnitudeTables.get(f);
+  if (!table) {
+    const values: number[] = [];
+    for (let b = 0; b < 0x80; b++) {
+      const v = fp8Value(b, f);
+      if (Number.isFinite(v) && v <= f.max) values.push(v);
+    }
+    table = Float64Array.from(values);
+    magnitudeTables.set(f, table);
+  }
+  return table;
+}
+
+/** Nearest FP8 bit pattern of x (ties to even), saturating to ±max (as TE's casts do). */
 export function fp8Bits(x: number, f: Fp8Format): number {
   if (Number.isNaN(x)) return f === FP8_E4M3 ? 0x7f : 0x7e;
   const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
   const a = Math.min(Math.abs(x), f.max);
-  let best = 0;
-  let bestErr = Number.POSITIVE_INFINITY;
-  // 128 magnitudes: a scan is exact and plenty fast for host-side conversions.
-  for (let b = 0; b < 0x80; b++) {
-    const v = fp8Value(b, f);
-    if (!Number.isFinite(v)) continue;
-    const err = Math.abs(v - a);
-    if (err < bestErr || (err === bestErr && (b & 1) === 0)) {
-      best = b;
-      bestErr = err;
-    }
+  const m = magnitudesOf(f);
+  // Binary search for the last pattern whose magnitude is <= a, then take the nearer neighbour.
+  let lo = 0;
+  let hi = m.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (m[mid] <= a) lo = mid;
+    else hi = mid - 1;
   }
+  if (lo === m.length - 1) return sign | lo;
+  const below = a - m[lo];
+  const above = m[lo + 1] - a;
+  const best = below < above || (below === above && (lo & 1) === 0) ? lo : lo + 1;
   return sign | best;
 }
 

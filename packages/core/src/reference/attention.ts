@@ -68,13 +68,24 @@ function scoreRow(pr: Problem, bi: number, hh: number, i: number, row: Row): [nu
   return [lo, hi];
 }
 
+/**
+ * Optional rounding of intermediate values, for emulating reduced-precision kernels (FP8 attention
+ * quantises P before P.V and dS before dS.K / dS.Q); identity when absent.
+ */
+export interface IntermediateRounding {
+  /** Applied to each normalised probability P_ij before it multiplies v (and dO, for dv). */
+  readonly probability?: (p: number) => number;
+  /** Applied to each dS_ij before it multiplies k and q. */
+  readonly scoreGradient?: (dS: number) => number;
+}
+
 /** Forward output: O canonical [b][h][sq][dv] and lse [b][h][sq] (-inf for rows with no normaliser). */
 export interface ForwardValues {
   readonly o: Float64Array;
   readonly lse: Float64Array;
 }
 
-export function attentionForward(pr: Problem): ForwardValues {
+export function attentionForward(pr: Problem, rounding: IntermediateRounding = {}): ForwardValues {
   const { p } = pr;
   const { b, h, sq, skv, dv } = p;
   const o = new Float64Array(b * h * sq * dv);
@@ -102,7 +113,8 @@ export function attentionForward(pr: Problem): ForwardValues {
         const oBase = ri * dv;
         for (let j = lo; j < hi; j++) {
           if (!row.allowed[j]) continue;
-          const weight = (row.scores[j] / sum) * row.dropScale[j];
+          const prob = row.scores[j] / sum;
+          const weight = (rounding.probability ? rounding.probability(prob) : prob) * row.dropScale[j];
           if (weight === 0) continue;
           axpy(weight, v, vBase + j * dv, o, oBase, dv);
         }
@@ -133,6 +145,7 @@ export function attentionBackward(
   o: Float64Array,
   lse: Float64Array,
   dO: Float64Array,
+  rounding: IntermediateRounding = {},
 ): BackwardValues {
   const { p } = pr;
   const { b, h, hg, d, dv, sq, skv } = p;
@@ -169,10 +182,10 @@ export function attentionBackward(
           const vOff = vBase + j * dv;
           const dPv = dot(dO, oBase, v, vOff, dv);
           const dS = prob * (z * dPv - dDot);
-          const pz = prob * z;
+          const pz = (rounding.probability ? rounding.probability(prob) : prob) * z;
           axpy(pz, dO, oBase, dvOut, vOff, dv);
           const kOff = kBase + j * d;
-          const g = scale * dS;
+          const g = scale * (rounding.scoreGradient ? rounding.scoreGradient(dS) : dS);
           axpy(g, k, kOff, dq, qBase, d);
           axpy(g, q, qBase, dk, kOff, d);
           if (dbias) dbias[biasBase + j] += dbiasFactor * dS;
