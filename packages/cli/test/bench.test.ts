@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { benchRows, formatRows, readAnchor } from "../src/commands/bench.js";
+import { benchRows, formatRows, forwardFlops, fp8Rows, readAnchor, SLOWEST } from "../src/commands/bench.js";
+import { configByName } from "../src/configs.js";
 
 describe("te bench report", () => {
   const cells = [
@@ -36,5 +37,50 @@ describe("te bench report", () => {
     const csv = formatRows(rows, "csv");
     expect(csv[0].split(",")[0]).toBe("config");
     expect(formatRows(rows, "markdown")[1]).toMatch(/^\|---/);
+  });
+
+  it("--baseline slowest: every backend's speedup against the slowest one that runs the config", () => {
+    const three = [
+      { config: "test_1", backend: "cudnn", fwdBwdMs: 1 },
+      { config: "test_1", backend: "flash", fwdBwdMs: 2 },
+      { config: "test_1", backend: "unfused", fwdBwdMs: 8 },
+      { config: "test_0", backend: "cudnn", fwdBwdMs: 0, reason: "unsupported" },
+      { config: "test_0", backend: "flash", fwdBwdMs: 3 },
+      { config: "test_0", backend: "unfused", fwdBwdMs: 6 },
+    ];
+    const rows = benchRows(three, ["test_0", "test_1"], ["cudnn", "flash", "unfused"], SLOWEST);
+    expect(rows[1]).toMatchObject({ "cudnn speedup": 8, "flash speedup": 4, "unfused speedup": 1 });
+    expect(rows[0]).toMatchObject({ "cudnn ms": 0, "cudnn speedup": 0, "flash speedup": 2 });
+    // With the unfused backend as baseline (te bench's default when one is benchmarked), the same numbers.
+    const vsUnfused = benchRows(three, ["test_1"], ["cudnn", "flash", "unfused"], "unfused");
+    expect(vsUnfused[0]).toMatchObject({ "cudnn speedup": 8, "flash speedup": 4 });
+    expect(vsUnfused[0]).not.toHaveProperty("unfused speedup");
+  });
+
+  it("--fp8 rows: forward ms in F16 and FP8, FP8 TFLOPS and speedup; 0 where FP8 is refused", () => {
+    const cfg = configByName("test_1")!;
+    expect(forwardFlops(cfg)).toBe((2 * 2 * 16 * 2048 * 2048 * 256) / 2);
+    const rows = fp8Rows(
+      [
+        { config: "test_1", backend: "cudnn", fwdBwdMs: 2 },
+        { config: "test_1", backend: "flash", fwdBwdMs: 3 },
+      ],
+      [
+        { config: "test_1", backend: "cudnn", fwdBwdMs: 1 },
+        { config: "test_1", backend: "flash", fwdBwdMs: 0, reason: "does not support FP8 attention" },
+      ],
+      [cfg],
+      ["cudnn", "flash"],
+      "bf16",
+    );
+    expect(rows[0]).toMatchObject({
+      "cudnn fwd bf16 ms": 2,
+      "cudnn fwd fp8 ms": 1,
+      "cudnn fp8 speedup": 2,
+      "flash fwd fp8 ms": 0,
+      "flash fwd fp8 TFLOPS": 0,
+      "flash fp8 speedup": 0,
+    });
+    expect(rows[0]["cudnn fwd fp8 TFLOPS"]).toBeCloseTo(forwardFlops(cfg) / 1e9, 3);
   });
 });

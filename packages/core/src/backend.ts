@@ -1,4 +1,5 @@
 import type { DType } from "./dtype.js";
+import type { Fp8MetaState } from "./fp8.js";
 import type { AttentionParams } from "./params.js";
 import type { Eligibility } from "./rules.js";
 import type { HostDType, HostTensor } from "./tensor.js";
@@ -60,6 +61,12 @@ export interface AttentionInputs<T> {
   /** Dropout RNG seed and offset: the same pair gives the same dropout mask on every backend that follows our counter RNG. */
   readonly dropoutSeed?: number;
   readonly dropoutOffset?: number;
+  /**
+   * FP8 calls (params.fp8): the recipe's scaling state (fp8.ts, fp8-attention.ts). The backend
+   * quantises with its scales and records the amaxes it observes into it; the caller updates the
+   * scales after the step. Absent: a fresh state (every scale 1).
+   */
+  readonly fp8Meta?: Fp8MetaState;
 }
 
 /** What forward returns. `saved` is the backend's own state for backward. */

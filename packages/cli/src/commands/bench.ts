@@ -1,6 +1,9 @@
 import { readFileSync } from "node:fs";
 import {
+  type AttentionParams,
   type ConformanceDType,
+  createFp8Meta,
+  delayedScaling,
   generateCaseValues,
   getBackend,
   type HostTensor,
@@ -19,10 +22,14 @@ const FORMATS = ["markdown", "json", "csv"] as const;
 const DEFAULT_CONFIGS = RUN_CONFIGS.filter((c) => c.name !== "tiny").map((c) => c.name);
 
 const usage = `te bench [--config NAME[,NAME...]] [--backend ID[,ID...]] [--dtype fp32|fp16|bf16] [--iters N]
-         [--warmup N] [--baseline ID] [--format markdown|json|csv] [--anchor FILE]
+         [--warmup N] [--baseline ID|slowest] [--format markdown|json|csv] [--anchor FILE] [--fp8]
   Times forward + backward (one forward, one backward; median of --iters runs after --warmup) of each
   backend on the seed's model configs (${DEFAULT_CONFIGS.join(", ")}; also: tiny). A backend that does
-  not support a config gets 0. Speedup columns: the --baseline backend's time / the backend's time.
+  not support a config gets 0. Speedup columns: the baseline's time / the backend's time; the baseline
+  is --baseline, else the first unfused-family backend benchmarked (cuda.unfused, ...), else the
+  slowest backend of each config (--baseline slowest).
+  --fp8          also times the forward alone in --dtype and with FP8 inside (TE's fp8_dpa, DelayedScaling,
+                 fresh scales) and prints each backend's FP8 forward TFLOPS and speedup over --dtype.
   --anchor FILE  the JSON of python3 .gpu/torch_sdpa_anchor.py (same GPU run): adds each backend's time
                  ratio against PyTorch SDPA cuDNN and flash (>1 = faster than PyTorch).
   Host backends on the long configs take minutes; pick configs with --config.`;
@@ -65,27 +72,34 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)];
 };
 
+/** What a cell times: forward + backward, the forward alone, or the forward with FP8 inside (fp8_dpa). */
+export type BenchPass = "fwd_bwd" | "fwd" | "fwd_fp8";
+
 async function timeCell(
   cfg: RunConfig,
   backendId: string,
   dtype: ConformanceDType,
   iters: number,
   warmup: number,
+  pass: BenchPass = "fwd_bwd",
 ): Promise<Cell> {
   const c = parseCase({ ...cfg, seed: 1 });
   // The call is made on the backend's own tensor kind (cuda, webgpu, ...), so its rules see that device.
   const device = getBackend(backendId)?.tensors.kind ?? "host";
-  const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining: true });
+  const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining: pass === "fwd_bwd" });
+  const params: AttentionParams =
+    pass === "fwd_fp8" ? { ...call.params, fp8: { dpa: true, mha: false, backward: false } } : call.params;
+  const recipe = pass === "fwd_fp8" ? delayedScaling({ fp8Dpa: true }) : null;
   let backend: ReturnType<typeof selectBackend>["backend"];
   try {
-    backend = selectBackend(call.params, { backends: [backendId] }).backend;
+    backend = selectBackend(params, { backends: [backendId] }).backend;
   } catch (e) {
     if (e instanceof NoBackendError) {
       // The verdict of the requested backend; none when it does not take host tensors at all.
       const own = e.verdicts.find((v) => v.id === backendId);
       const reason = own
         ? own.reasons.map((r) => `${r.message} [${r.rule}]`).join("; ")
-        : `it takes no ${call.params.device} tensors`;
+        : `it takes no ${params.device} tensors`;
       return { config: cfg.name, backend: backendId, fwdBwdMs: 0, reason };
     }
     throw e;
@@ -105,19 +119,25 @@ async function timeCell(
     v: await up(i.v),
     bias: i.bias && (await up(i.bias)),
     softmaxOffset: i.softmaxOffset && (await up(i.softmaxOffset)),
+    ...(recipe && { fp8Meta: createFp8Meta(recipe) }),
   };
   const dO = await up(call.dO);
   const times: number[] = [];
   try {
     for (let it = 0; it < warmup + iters; it++) {
       const t0 = performance.now();
-      const fwd = await backend.forward(inputs, call.params);
-      const grads = await backend.backward(fwd.saved, dO, call.params);
-      // Reading one gradient back waits for asynchronous devices; its copy is part of every backend's time.
-      await bridge.toHost(grads.dv);
+      const fwd = await backend.forward(inputs, params);
+      if (pass === "fwd_bwd") {
+        const grads = await backend.backward(fwd.saved, dO, params);
+        // Reading one gradient back waits for asynchronous devices; its copy is part of every backend's time.
+        await bridge.toHost(grads.dv);
+        for (const t of [grads.dq, grads.dk, grads.dv]) bridge.dispose(t);
+      } else {
+        await bridge.toHost(fwd.o);
+      }
       if (it >= warmup) times.push(performance.now() - t0);
       fwd.saved.release();
-      for (const t of [fwd.o, fwd.lse, grads.dq, grads.dk, grads.dv]) bridge.dispose(t);
+      for (const t of [fwd.o, fwd.lse]) bridge.dispose(t);
     }
   } finally {
     for (const t of new Set(owned)) bridge.dispose(t);
@@ -131,7 +151,13 @@ function progress(done: number, total: number, label: string): string {
   return `\r[${"#".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total} ${label}`.padEnd(72);
 }
 
-/** The report rows: config, each backend's ms and speedup vs the baseline, and anchor ratios. */
+/** The baseline `--baseline slowest` names: per config, the slowest backend that runs it. */
+export const SLOWEST = "slowest";
+
+/**
+ * The report rows: config, each backend's ms and speedup vs the baseline (a backend id, or SLOWEST),
+ * and anchor ratios. 0 where a backend does not run the config.
+ */
 export function benchRows(
   cells: readonly Cell[],
   configs: readonly string[],
@@ -143,7 +169,7 @@ export function benchRows(
   return configs.map((config) => {
     const row: Record<string, string | number> = { config };
     const ms = (b: string) => cells.find((c) => c.config === config && c.backend === b)?.fwdBwdMs ?? 0;
-    const base = ms(baseline);
+    const base = baseline === SLOWEST ? Math.max(0, ...backends.map(ms)) : ms(baseline);
     for (const b of backends) row[`${b} ms`] = fmt(ms(b));
     for (const b of backends)
       if (b !== baseline) row[`${b} speedup`] = base > 0 && ms(b) > 0 ? fmt(base / ms(b)) : 0;
@@ -155,6 +181,40 @@ export function benchRows(
         row[`${b} vs cudnn`] = a?.cudnn && ms(b) > 0 ? fmt(a.cudnn / ms(b)) : 0;
         row[`${b} vs flash`] = a?.flash && ms(b) > 0 ? fmt(a.flash / ms(b)) : 0;
       }
+    }
+    return row;
+  });
+}
+
+/** Forward FLOPs of a config (q.k and p.v, 2 flops per multiply-add; causal masks skip about half). */
+export function forwardFlops(cfg: RunConfig): number {
+  const full = 2 * cfg.b * cfg.h * cfg.sq * cfg.skv * (cfg.d + cfg.d);
+  return cfg.mask.includes("causal") ? full / 2 : full;
+}
+
+/**
+ * The --fp8 rows: each backend's forward ms in the run's dtype and with FP8 inside, the FP8 forward's
+ * TFLOPS and its speedup over the F16 forward; 0 where the backend does not run the call.
+ */
+export function fp8Rows(
+  fwd: readonly Cell[],
+  fwdFp8: readonly Cell[],
+  configs: readonly RunConfig[],
+  backends: readonly string[],
+  dtype: string,
+): Record<string, string | number>[] {
+  const fmt = (x: number) => Number(x.toFixed(4));
+  const ms = (cells: readonly Cell[], config: string, b: string) =>
+    cells.find((c) => c.config === config && c.backend === b)?.fwdBwdMs ?? 0;
+  return configs.map((cfg) => {
+    const row: Record<string, string | number> = { config: cfg.name };
+    for (const b of backends) {
+      const f16 = ms(fwd, cfg.name, b);
+      const f8 = ms(fwdFp8, cfg.name, b);
+      row[`${b} fwd ${dtype} ms`] = fmt(f16);
+      row[`${b} fwd fp8 ms`] = fmt(f8);
+      row[`${b} fwd fp8 TFLOPS`] = f8 > 0 ? fmt(forwardFlops(cfg) / (f8 * 1e9)) : 0;
+      row[`${b} fp8 speedup`] = f16 > 0 && f8 > 0 ? fmt(f16 / f8) : 0;
     }
     return row;
   });
@@ -190,6 +250,7 @@ export const benchCommand: Command = {
         baseline: { type: "string" },
         format: { type: "string" },
         anchor: { type: "string" },
+        fp8: { type: "boolean" },
       },
       false,
     );
@@ -211,9 +272,12 @@ export const benchCommand: Command = {
     for (const b of backends)
       if (!known.includes(b))
         throw new UsageError(`--backend: "${b}" is not registered (have: ${known.join(", ")})`);
-    const baseline = values.baseline ?? backends[0];
-    if (!backends.includes(baseline))
-      throw new UsageError(`--baseline: "${baseline}" is not among the benchmarked backends`);
+    const firstUnfused = backends.find((b) => getBackend(b)?.family === "UnfusedDotProductAttention");
+    const baseline = values.baseline ?? firstUnfused ?? SLOWEST;
+    if (baseline !== SLOWEST && !backends.includes(baseline))
+      throw new UsageError(
+        `--baseline: "${baseline}" is not among the benchmarked backends (or "${SLOWEST}")`,
+      );
 
     const cells: Cell[] = [];
     const total = configs.length * backends.length;
@@ -230,6 +294,28 @@ export const benchCommand: Command = {
       io.err(`${c.backend} does not run ${c.config}: ${c.reason}`);
     for (const line of formatRows(benchRows(cells, configs, backends, baseline, anchor), format))
       io.out(line);
+    if (values.fp8) {
+      const fwd: Cell[] = [];
+      const fwdFp8: Cell[] = [];
+      for (const name of configs) {
+        for (const b of backends) {
+          io.err(`bench --fp8: ${name} on ${b}`);
+          fwd.push(await timeCell(configByName(name)!, b, dtype, iters, warmup, "fwd"));
+          fwdFp8.push(await timeCell(configByName(name)!, b, dtype, iters, warmup, "fwd_fp8"));
+        }
+      }
+      for (const c of fwdFp8.filter((x) => x.reason))
+        io.err(`${c.backend} runs no FP8 forward of ${c.config}: ${c.reason}`);
+      io.out("");
+      const rows = fp8Rows(
+        fwd,
+        fwdFp8,
+        configs.map((n) => configByName(n)!),
+        backends,
+        dtype,
+      );
+      for (const line of formatRows(rows, format)) io.out(line);
+    }
     return 0;
   },
 };
