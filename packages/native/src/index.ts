@@ -13,6 +13,7 @@ export {
   type CudnnBias,
   type CudnnRuleContext,
   cudnnBiasOf,
+  cudnnRuleContext,
   cudnnRules,
   cudnnVersionString,
   FUSED_SUB_BACKEND_NAMES,

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   type CudnnRuleContext,
   cudnnBiasOf,
+  cudnnRuleContext,
   cudnnRules,
   cudnnVersionString,
   fusedSubBackend,
@@ -91,6 +92,12 @@ describe("sub-backend 1 (F16 arbitrary seqlen) and 0 (F16 max512)", () => {
     expect(fusedSubBackend(bias, ctx(V897, 80))).toBe(0);
     expect(fusedSubBackend(bias, ctx(V95, 80))).toBe(1);
     expect(fusedSubBackend({ ...bias, biasShape: "bhss" }, ctx(V897, 80))).toBeNull();
+  });
+  it("a selection's arch and NVTE_FUSED_ATTN_BACKEND make the rule context", () => {
+    const c = cudnnRuleContext(V897, { cudaArch: 90, preferredSubBackend: 0 });
+    expect(c).toEqual({ cudnnVersion: V897, cudaArch: 90, offersMax512: true, preferredSubBackend: 0 });
+    expect(fusedSubBackend(call({ sq: 512 }), c)).toBe(0);
+    expect(cudnnRuleContext(V919, { cudaArch: null }, false).preferredSubBackend).toBeNull();
   });
   it("says when sub-backend 0 is not offered", () => {
     const bias = call({ sq: 256, biasType: "post_scale_bias", biasShape: "1hss" });

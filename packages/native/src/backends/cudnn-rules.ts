@@ -7,6 +7,7 @@ import {
   type MaskType,
   qkvLayoutGroupOf,
   type Rule,
+  type SelectionContext,
 } from "@te/core";
 
 /**
@@ -33,6 +34,23 @@ export interface CudnnRuleContext {
   readonly offersMax512?: boolean;
   /** NVTE_FUSED_ATTN_BACKEND: 0 or 1 prefer that F16 sub-backend where both could run; null = TE's choice. */
   readonly preferredSubBackend?: number | null;
+}
+
+/**
+ * The rule context of a selection: the loaded cuDNN's version, the selection's arch and its
+ * NVTE_FUSED_ATTN_BACKEND preference (what cuda.cudnn's explain and subBackend pass on).
+ */
+export function cudnnRuleContext(
+  cudnnVersion: number,
+  selection: Pick<SelectionContext, "cudaArch" | "preferredSubBackend">,
+  offersMax512 = true,
+): CudnnRuleContext {
+  return {
+    cudnnVersion,
+    cudaArch: selection.cudaArch,
+    offersMax512,
+    preferredSubBackend: selection.preferredSubBackend ?? null,
+  };
 }
 
 export type FusedSubBackend = 0 | 1 | 2;
