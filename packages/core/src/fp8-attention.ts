@@ -1,3 +1,4 @@
+import { type DType, isFp8 } from "./dtype.js";
 import type { TeControls } from "./env.js";
 import {
   type DelayedScaling,
@@ -31,14 +32,18 @@ import type { Fp8Mode } from "./params.js";
  * backward entries are then neither used nor recorded.
  */
 
-/** The Fp8Mode of a call under a recipe and TE's controls, or null when attention is not in FP8. */
+/**
+ * The Fp8Mode of a call under a recipe and TE's controls, or null when attention is not in FP8.
+ * FP8 storage of q, k, v means fp8_mha whatever the recipe says; fp8_mha implies fp8_dpa (TE sets both).
+ */
 export function fp8AttentionMode(
   recipe: DelayedScaling | null,
   controls: Pick<TeControls, "fp8DpaBackward">,
+  storage?: DType,
 ): Fp8Mode | null {
-  if (recipe === null || !(recipe.fp8Dpa || recipe.fp8Mha)) return null;
-  // fp8_mha implies fp8_dpa (TE sets both).
-  return { dpa: true, mha: recipe.fp8Mha, backward: controls.fp8DpaBackward };
+  const fp8Storage = storage !== undefined && isFp8(storage);
+  if (!fp8Storage && (recipe === null || !(recipe.fp8Dpa || recipe.fp8Mha))) return null;
+  return { dpa: true, mha: fp8Storage || (recipe?.fp8Mha ?? false), backward: controls.fp8DpaBackward };
 }
 
 /** Where each tensor of FP8 attention is quantised: at the call's edge, or inside the kernel. */

@@ -1,10 +1,11 @@
 import type { MaskTensor, TensorInfo } from "./backend.js";
 import { type BiasShape, type BiasType, biasDims, isBiasType } from "./bias.js";
 import { cuSeqlensFromPaddingMask, maxSeqlenOf, validateCuSeqlens } from "./cu-seqlens.js";
-import { type DType, isDType, isFp8 } from "./dtype.js";
+import { type DType, isDType } from "./dtype.js";
 import { type Env, processEnv, readControls } from "./env.js";
 import { ArgumentError } from "./errors.js";
 import type { DelayedScaling } from "./fp8.js";
+import { fp8AttentionMode } from "./fp8-attention.js";
 import {
   isQkvFormat,
   isQkvLayout,
@@ -472,11 +473,7 @@ export function validateAttentionCall(call: AttentionCallInfo): ValidatedCall {
   const cpSize = call.cpSize === undefined ? 1 : positiveInteger("cp_size", call.cpSize);
 
   // FP8: the recipe's flags, FP8 storage meaning fp8_mha, NVTE_FP8_DPA_BWD for the backward pass
-  const recipe = call.fp8Recipe ?? null;
-  let fp8: Fp8Mode | null = null;
-  if (isFp8(dtype) || (recipe !== null && (recipe.fp8Dpa || recipe.fp8Mha))) {
-    fp8 = { dpa: true, mha: isFp8(dtype) || (recipe?.fp8Mha ?? false), backward: controls.fp8DpaBackward };
-  }
+  const fp8: Fp8Mode | null = fp8AttentionMode(call.fp8Recipe ?? null, controls, dtype);
 
   const softmaxTypeChecked: SoftmaxType = softmaxType;
   const biasTypeChecked: BiasType = biasType;

@@ -72,6 +72,12 @@ describe("TE's FP8 attention recipe", () => {
       mha: false,
       backward: false,
     });
+    expect(fp8AttentionMode(null, { fp8DpaBackward: true }, "fp8e4m3")).toEqual({
+      dpa: true,
+      mha: true,
+      backward: true,
+    });
+    expect(fp8AttentionMode(null, { fp8DpaBackward: true }, "bf16")).toBeNull();
     expect(fp8AttentionMode(delayedScaling({ fp8Mha: true }), { fp8DpaBackward: true })).toEqual({
       dpa: true,
       mha: true,
