@@ -1,8 +1,11 @@
 // The device API over the CUDA runtime (linked statically, so the library loads without a GPU or
-// driver: te_device_count() is then 0 and the other calls answer TE_ERR_NO_CUDA).
+// driver: te_device_count() is then 0 and the other calls answer TE_ERR_NO_CUDA). Device memory comes
+// from a stream-ordered caching pool (see te_device.h).
 #include <cuda_runtime.h>
 
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "status_internal.h"
@@ -16,6 +19,29 @@ te_status cuda_fail(cudaError_t e, const char* what) {
   return te::fail(TE_ERR_CUDA, std::string(what) + ": " + cudaGetErrorString(e));
 }
 
+// Allocations, frees and memsets are ordered on the legacy default stream: the families run on the
+// stream of the argument block, which the addon leaves NULL (legacy by default), and the legacy stream
+// also waits for earlier work of every blocking stream, so a block freed here is never reused while a
+// kernel of another blocking stream may still touch it.
+const cudaStream_t kStream = cudaStreamLegacy;
+
+constexpr int kMaxDevices = 64;
+
+std::string gib(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+te_status out_of_memory(int device, size_t bytes) {
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
+  return te::fail(TE_ERR_OUT_OF_MEMORY, "CUDA out of memory on device " + std::to_string(device) + ": asked for " +
+                                            std::to_string(bytes) + " bytes (" + gib(bytes) + "), " +
+                                            std::to_string(free_b) + " bytes (" + gib(free_b) + ") free of " +
+                                            gib(total_b));
+}
+
 te_status use(int device) {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
@@ -24,6 +50,33 @@ te_status use(int device) {
   }
   if (device < 0 || device >= n) return te::fail(TE_ERR_INVALID_ARGUMENT, "device: an index in [0, " + std::to_string(n) + ") expected");
   if (cudaError_t e = cudaSetDevice(device)) return cuda_fail(e, "cudaSetDevice");
+  return TE_OK;
+}
+// The device's default memory pool with its release threshold raised to "never", so memory freed
+// into it stays cached for the next allocation (the families' cudaMallocAsync workspaces share it).
+// *pool is NULL where the device has no memory pools (plain cudaMalloc/cudaFree are used then).
+te_status caching_pool(int device, cudaMemPool_t* pool) {
+  static std::mutex mu;
+  static bool ready[kMaxDevices] = {};
+  static cudaMemPool_t pools[kMaxDevices] = {};
+  if (device >= kMaxDevices) {
+    *pool = nullptr;
+    return TE_OK;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (!ready[device]) {
+    int supported = 0;
+    if (cudaError_t e = cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device))
+      return cuda_fail(e, "cudaDeviceGetAttribute(MemoryPoolsSupported)");
+    if (supported) {
+      if (cudaError_t e = cudaDeviceGetDefaultMemPool(&pools[device], device)) return cuda_fail(e, "cudaDeviceGetDefaultMemPool");
+      uint64_t keep_all = UINT64_MAX;
+      if (cudaError_t e = cudaMemPoolSetAttribute(pools[device], cudaMemPoolAttrReleaseThreshold, &keep_all))
+        return cuda_fail(e, "cudaMemPoolSetAttribute(ReleaseThreshold)");
+    }
+    ready[device] = true;
+  }
+  *pool = pools[device];
   return TE_OK;
 }
 }  // namespace
@@ -60,14 +113,41 @@ extern "C" te_status te_device_get_info(int device, te_device_info* info) {
 
 extern "C" te_status te_device_alloc(int device, size_t bytes, void** ptr) {
   if (ptr == nullptr) return te::fail(TE_ERR_INVALID_ARGUMENT, "ptr: NULL");
+  *ptr = nullptr;
   if (te_status s = use(device)) return s;
-  if (cudaError_t e = cudaMalloc(ptr, bytes)) return cuda_fail(e, "cudaMalloc");
+  cudaMemPool_t pool = nullptr;
+  if (te_status s = caching_pool(device, &pool)) return s;
+  cudaError_t e = pool ? cudaMallocFromPoolAsync(ptr, bytes, pool, kStream) : cudaMalloc(ptr, bytes);
+  if (e == cudaErrorMemoryAllocation && pool) {
+    // The pool may hold the memory in cached free blocks: wait for pending frees, hand every cached
+    // block back to the driver and try once more (what PyTorch's allocator does before giving up).
+    cudaGetLastError();
+    cudaDeviceSynchronize();
+    cudaMemPoolTrimTo(pool, 0);
+    e = cudaMallocFromPoolAsync(ptr, bytes, pool, kStream);
+  }
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    *ptr = nullptr;
+    return out_of_memory(device, bytes);
+  }
+  if (e != cudaSuccess) return cuda_fail(e, "device allocation");
   return TE_OK;
 }
 
 extern "C" te_status te_device_free(int device, void* ptr) {
+  if (ptr == nullptr) return TE_OK;
   if (te_status s = use(device)) return s;
-  if (cudaError_t e = cudaFree(ptr)) return cuda_fail(e, "cudaFree");
+  cudaMemPool_t pool = nullptr;
+  if (te_status s = caching_pool(device, &pool)) return s;
+  if (cudaError_t e = pool ? cudaFreeAsync(ptr, kStream) : cudaFree(ptr)) return cuda_fail(e, "device free");
+  return TE_OK;
+}
+
+extern "C" te_status te_device_memset(int device, void* ptr, int value, size_t bytes) {
+  if (ptr == nullptr && bytes > 0) return te::fail(TE_ERR_INVALID_ARGUMENT, "ptr: NULL");
+  if (te_status s = use(device)) return s;
+  if (cudaError_t e = cudaMemsetAsync(ptr, value, bytes, kStream)) return cuda_fail(e, "cudaMemsetAsync");
   return TE_OK;
 }
 

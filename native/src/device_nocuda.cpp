@@ -11,6 +11,7 @@ extern "C" int te_device_count(void) { return 0; }
 extern "C" te_status te_device_get_info(int, te_device_info*) { return no_cuda(); }
 extern "C" te_status te_device_alloc(int, size_t, void**) { return no_cuda(); }
 extern "C" te_status te_device_free(int, void*) { return no_cuda(); }
+extern "C" te_status te_device_memset(int, void*, int, size_t) { return no_cuda(); }
 extern "C" te_status te_memcpy_h2d(int, void*, const void*, size_t) { return no_cuda(); }
 extern "C" te_status te_memcpy_d2h(int, void*, const void*, size_t) { return no_cuda(); }
 extern "C" te_status te_device_synchronize(int) { return no_cuda(); }

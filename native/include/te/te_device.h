@@ -22,10 +22,18 @@ typedef struct te_device_info {
 int te_cuda_compiled(void);
 int te_device_count(void);
 te_status te_device_get_info(int device, te_device_info* info);
+/* Allocation is stream-ordered on the legacy default stream (the stream the families run on when the
+ * argument block names none) from the device's default memory pool, whose release threshold is raised
+ * so freed blocks are kept and reused instead of returned to the driver. te_device_free is ordered
+ * after all work queued before it; out of memory is TE_ERR_OUT_OF_MEMORY naming the bytes asked for
+ * and the free memory, after the pool's cached blocks were released and the allocation retried once. */
 te_status te_device_alloc(int device, size_t bytes, void** ptr);
 te_status te_device_free(int device, void* ptr);
+/* Sets `bytes` bytes at ptr to `value` (the low 8 bits), ordered on the same stream as allocation. */
+te_status te_device_memset(int device, void* ptr, int value, size_t bytes);
 te_status te_memcpy_h2d(int device, void* dst, const void* src, size_t bytes);
 te_status te_memcpy_d2h(int device, void* dst, const void* src, size_t bytes);
+/* Waits until every piece of work queued on the device has finished. */
 te_status te_device_synchronize(int device);
 
 #ifdef __cplusplus

@@ -31,6 +31,11 @@ export interface TensorBridge<T> {
   info(t: T): TensorInfo;
   /** Frees the tensor's memory now (device buffers); no-op for garbage-collected tensors. */
   dispose(t: T): void;
+  /**
+   * Resolves once all work queued on the bridge's device has finished (asynchronous device APIs such
+   * as CUDA). Absent where a resolved forward/backward promise already means the work is done.
+   */
+  synchronize?(): Promise<void>;
 }
 
 /** A boolean mask over [b|1, h|1, sq, skv]; 1 = masked out (TE's convention for attention_mask). */

@@ -77,6 +77,8 @@ export interface NativeDeviceTensor {
   readonly device: number;
   upload(src: ArrayBufferView): void;
   download<A extends ArrayBufferView>(dst: A): A;
+  /** Sets every byte to 0 on the device, ordered before later work (returns this). */
+  zero(): NativeDeviceTensor;
   dispose(): void;
 }
 
@@ -101,4 +103,6 @@ export interface NativeBinding {
   deviceInfo(): NativeDeviceInfo;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   DeviceTensor: new (byteLength: number, device?: number) => NativeDeviceTensor;
+  /** Resolves once every piece of work queued on the device has finished (off the JS thread). */
+  synchronize(device?: number): Promise<void>;
 }

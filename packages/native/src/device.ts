@@ -1,5 +1,5 @@
 import { ArgumentError, type HostTensor, hostTensor, numel, setCudaArch, type TensorBridge } from "@te/core";
-import type { NativeDeviceInfo, NativeDeviceTensor } from "./binding.js";
+import type { NativeBinding, NativeDeviceInfo, NativeDeviceTensor } from "./binding.js";
 import { loadBinding, tryLoadBinding } from "./loader.js";
 
 /** CUDA devices this process can use (none when the addon was built without CUDA or there is no GPU). */
@@ -51,13 +51,52 @@ export function downloadTensor(t: CudaTensor): HostTensor {
   return { dtype: t.dtype, shape: [...t.shape], strides: [...t.strides], offset: t.offset, data: host.data };
 }
 
-/** A new uninitialised contiguous CUDA tensor (kernels write every element they own). */
-export function allocateTensor(dtype: HostTensor["dtype"], shape: readonly number[], device = 0): CudaTensor {
-  const binding = loadBinding();
-  const n = numel(shape);
-  const buffer = new binding.DeviceTensor(n * BYTES[dtype], device);
+/**
+ * A new contiguous CUDA tensor from the addon's caching pool: uninitialised (kernels write every
+ * element they own), or zeroed on the device when `zeroed`.
+ */
+export function allocateTensor(
+  dtype: HostTensor["dtype"],
+  shape: readonly number[],
+  device = 0,
+  zeroed = false,
+): CudaTensor {
+  return allocateWith(loadBinding(), dtype, shape, device, zeroed);
+}
+
+/** allocateTensor through a given binding (the backends hold theirs). */
+export function allocateWith(
+  binding: NativeBinding,
+  dtype: HostTensor["dtype"],
+  shape: readonly number[],
+  device: number,
+  zeroed: boolean,
+): CudaTensor {
+  const buffer = new binding.DeviceTensor(numel(shape) * BYTES[dtype], device);
+  if (zeroed) buffer.zero();
   const strides = shape.map((_, i) => numel(shape.slice(i + 1)));
   return { dtype, shape: [...shape], strides, offset: 0, buffer };
+}
+
+/**
+ * Checks that `t`, the call argument `name`, is a live CUDA tensor of this binding on `device` (when
+ * given); a host tensor, a disposed tensor or one on another device is an ArgumentError naming it.
+ */
+export function checkCudaTensor(
+  binding: NativeBinding,
+  name: string,
+  t: unknown,
+  device?: number,
+): CudaTensor {
+  const buffer = (t as Partial<CudaTensor> | null | undefined)?.buffer;
+  if (!(buffer instanceof binding.DeviceTensor)) {
+    const got = (t as Partial<HostTensor> | null | undefined)?.data !== undefined ? "a host tensor" : t;
+    throw new ArgumentError(name, "a CUDA tensor (cudaTensors.fromHost or allocateTensor)", got);
+  }
+  if (buffer.disposed) throw new ArgumentError(name, "a CUDA tensor that was not disposed", "a disposed one");
+  if (device !== undefined && buffer.device !== device)
+    throw new ArgumentError(`${name}.device`, `device ${device} (the device of q)`, buffer.device);
+  return t as CudaTensor;
 }
 
 /** The "cuda" TensorBridge H4's backends (cuda.flash, cuda.unfused, cuda.cudnn) use. */
@@ -67,4 +106,6 @@ export const cudaTensors: TensorBridge<CudaTensor> = {
   toHost: async (t) => downloadTensor(t),
   info: (t) => ({ shape: t.shape, strides: t.strides, dtype: t.dtype, storage: t.buffer, offset: t.offset }),
   dispose: (t) => t.buffer.dispose(),
+  // Kernels, copies into pooled memory and frees are queued; this waits for all of them.
+  synchronize: () => loadBinding().synchronize(0),
 };

@@ -18,6 +18,7 @@ function fakeBinding(families: string, reason = ""): NativeBinding & { asked: st
     deviceInfo: () => ({ cudaCompiled: true, devices: [] }),
     philox: (c) => c,
     DeviceTensor: class {} as unknown as NativeBinding["DeviceTensor"],
+    synchronize: async () => undefined,
   };
 }
 

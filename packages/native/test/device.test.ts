@@ -21,8 +21,19 @@ describe("CUDA devices through the addon", () => {
         code: "TE_ERR_NO_CUDA",
       });
       expect(() => new (loadBinding().DeviceTensor)(16)).toThrow(/CUDA/);
+      await expect(cudaTensors.synchronize?.()).rejects.toMatchObject({ code: "TE_ERR_NO_CUDA" });
     },
   );
+
+  test.runIf(info.devices.length > 0)("zero() clears on the device; synchronize resolves", async () => {
+    const t = hostTensor("fp32", [300]);
+    t.data.fill(7);
+    const dev = await cudaTensors.fromHost(t);
+    dev.buffer.zero();
+    await cudaTensors.synchronize?.();
+    expect([...(await cudaTensors.toHost(dev)).data].every((x) => x === 0)).toBe(true);
+    cudaTensors.dispose(dev);
+  });
 
   test.runIf(info.devices.length > 0)("upload and download round-trip, dispose frees at once", async () => {
     const t = hostTensor("fp32", [1000]);

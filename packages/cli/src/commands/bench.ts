@@ -32,6 +32,8 @@ const usage = `te bench [--config NAME[,NAME...]] [--backend ID[,ID...]] [--dtyp
                  fresh scales) and prints each backend's FP8 forward TFLOPS and speedup over --dtype.
   --anchor FILE  the JSON of python3 .gpu/torch_sdpa_anchor.py (same GPU run): adds each backend's time
                  ratio against PyTorch SDPA cuDNN and flash (>1 = faster than PyTorch).
+  Each timed iteration ends when the device is idle (the tensor bridge's synchronize, e.g. CUDA; else
+  one output read back) and includes allocating the outputs.
   Host backends on the long configs take minutes; pick configs with --config.`;
 
 /** One measured cell: median fwd+bwd milliseconds, or 0 with the reason where the backend refuses. */
@@ -122,6 +124,12 @@ async function timeCell(
     ...(recipe && { fp8Meta: createFp8Meta(recipe) }),
   };
   const dO = await up(call.dO);
+  // Waits for the iteration's queued device work: the bridge's synchronize where it has one (output
+  // allocation stays timed, as a caller pays it), else reading `last` back (a host copy then counts).
+  const finished = async (last: unknown) => {
+    if (bridge.synchronize) await bridge.synchronize();
+    else await bridge.toHost(last as never);
+  };
   const times: number[] = [];
   try {
     for (let it = 0; it < warmup + iters; it++) {
@@ -129,13 +137,14 @@ async function timeCell(
       const fwd = await backend.forward(inputs, params);
       if (pass === "fwd_bwd") {
         const grads = await backend.backward(fwd.saved, dO, params);
-        // Reading one gradient back waits for asynchronous devices; its copy is part of every backend's time.
-        await bridge.toHost(grads.dv);
-        for (const t of [grads.dq, grads.dk, grads.dv]) bridge.dispose(t);
+        await finished(grads.dv);
+        if (it >= warmup) times.push(performance.now() - t0);
+        for (const t of [grads.dq, grads.dk, grads.dv, grads.dbias, grads.dSoftmaxOffset])
+          if (t !== undefined) bridge.dispose(t);
       } else {
-        await bridge.toHost(fwd.o);
+        await finished(fwd.o);
+        if (it >= warmup) times.push(performance.now() - t0);
       }
-      if (it >= warmup) times.push(performance.now() - t0);
       fwd.saved.release();
       for (const t of [fwd.o, fwd.lse]) bridge.dispose(t);
     }

@@ -155,6 +155,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("DeviceTensor", DeviceTensor::Define(env));
+  exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   return exports;
 }
 

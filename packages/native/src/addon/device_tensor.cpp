@@ -24,6 +24,7 @@ Napi::Function DeviceTensor::Define(Napi::Env env) {
   Napi::Function f = DefineClass(env, "DeviceTensor",
                                  {InstanceMethod("upload", &DeviceTensor::Upload),
                                   InstanceMethod("download", &DeviceTensor::Download),
+                                  InstanceMethod("zero", &DeviceTensor::Zero),
                                   InstanceMethod("dispose", &DeviceTensor::Dispose),
                                   InstanceAccessor("byteLength", &DeviceTensor::ByteLength, nullptr),
                                   InstanceAccessor("disposed", &DeviceTensor::Disposed, nullptr),
@@ -107,6 +108,14 @@ Napi::Value DeviceTensor::Download(const Napi::CallbackInfo& info) {
   return info[0];
 }
 
+// zero(): every byte 0, queued on the device (no host buffer crosses the bus).
+Napi::Value DeviceTensor::Zero(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed()) throw Napi::Error::New(env, "zero: the DeviceTensor was disposed");
+  if (te_status s = te_device_memset(device_, ptr_, 0, bytes_)) throw status_error(env, s, "zero");
+  return info.This();
+}
+
 Napi::Value DeviceTensor::Dispose(const Napi::CallbackInfo& info) {
   if (!disposed()) {
     Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -int64_t(bytes_));
@@ -118,5 +127,50 @@ Napi::Value DeviceTensor::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value DeviceTensor::ByteLength(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(bytes_)); }
 Napi::Value DeviceTensor::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed()); }
 Napi::Value DeviceTensor::Device(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+
+namespace {
+class SynchronizeWorker : public Napi::AsyncWorker {
+ public:
+  SynchronizeWorker(Napi::Env env, int device) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), device_(device) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    status_ = te_device_synchronize(device_);
+    if (status_ != TE_OK) message_ = te_last_error();
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_ == TE_OK) {
+      deferred_.Resolve(env.Undefined());
+      return;
+    }
+    Napi::Error e = Napi::Error::New(env, "synchronize: " + message_);
+    e.Set("code", Napi::String::New(env, te_status_name(status_)));
+    e.Set("status", Napi::Number::New(env, status_));
+    deferred_.Reject(e.Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int device_;
+  te_status status_ = TE_OK;
+  std::string message_;
+};
+}  // namespace
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int device = 0;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "synchronize(device?): device must be a number");
+    device = info[0].As<Napi::Number>().Int32Value();
+  }
+  auto* worker = new SynchronizeWorker(env, device);
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
 
 }  // namespace te_addon

@@ -23,6 +23,7 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
  private:
   Napi::Value Upload(const Napi::CallbackInfo& info);
   Napi::Value Download(const Napi::CallbackInfo& info);
+  Napi::Value Zero(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value ByteLength(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
@@ -33,6 +34,9 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   size_t bytes_ = 0;
   int device_ = 0;
 };
+
+// synchronize(device = 0) -> Promise<void>: waits on libuv's thread pool for the device's queued work.
+Napi::Value Synchronize(const Napi::CallbackInfo& info);
 
 // A JS Error with `code` (the te_status name) and te_last_error()'s message.
 Napi::Error status_error(Napi::Env env, int status, const char* what);

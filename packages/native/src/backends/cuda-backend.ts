@@ -17,7 +17,7 @@ import {
   toFloat64,
 } from "@te/core";
 import type { NativeBinding, NativeDeviceTensor, NativeView } from "../binding.js";
-import { allocateTensor, type CudaTensor, cudaTensors, downloadTensor } from "../device.js";
+import { allocateWith, type CudaTensor, checkCudaTensor, cudaTensors, downloadTensor } from "../device.js";
 import { nativeDesc } from "../native-desc.js";
 
 /**
@@ -65,6 +65,8 @@ function cudaView(
   kv: boolean,
 ): NativeView {
   if (t.dtype !== p.dtype) throw new ArgumentError(`${name}.dtype`, p.dtype, t.dtype);
+  if (t.shape.length !== t.strides.length)
+    throw new ArgumentError(`${name}.strides`, `one stride per dimension of [${t.shape}]`, t.strides);
   const dims = { b: p.b, s: kv ? p.skv : p.sq, heads, x: channels, lengths: [] };
   const shape = expectedShape(p.qkvFormat, dims, p.qkvFormat === "thd" ? t.shape[0] : 0);
   if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i]))
@@ -77,13 +79,27 @@ function cudaView(
   return { data: t.buffer, offset: t.offset, b: 0, s: st[0], h: st[1], c: st[2] };
 }
 
+/**
+ * The device every CUDA tensor of a call is on (that of q; the others must match, none disposed).
+ * The C families run on the worker thread's current device, which is device 0, so other devices are
+ * refused rather than computed on the wrong GPU.
+ */
+function callDevice(binding: NativeBinding, tensors: Record<string, unknown>): number {
+  const q = checkCudaTensor(binding, "q", tensors.q);
+  const device = q.buffer.device;
+  if (device !== 0) throw new ArgumentError("q.device", "device 0 (cuda.* families run on device 0)", device);
+  for (const [name, t] of Object.entries(tensors))
+    if (t !== undefined) checkCudaTensor(binding, name, t, device);
+  return device;
+}
+
 /** Device copies of a call's small host arrays, disposed together. */
 class Uploads {
   private readonly owned: NativeDeviceTensor[] = [];
   constructor(private readonly binding: NativeBinding) {}
   put(a: ArrayBufferView | undefined): NativeDeviceTensor | undefined {
     if (a === undefined) return undefined;
-    const t = new this.binding.DeviceTensor(Math.max(a.byteLength, 4));
+    const t = new this.binding.DeviceTensor(Math.max(a.byteLength, 4), 0);
     this.owned.push(t);
     if (a.byteLength > 0) t.upload(a);
     return t;
@@ -95,12 +111,41 @@ class Uploads {
 
 /**
  * An output tensor. The kernels write every row of bshd/sbhd outputs (zeros past a length), but thd
- * storage rows outside every sequence (padded thd) are never written, so thd outputs start zeroed.
+ * storage rows outside every sequence (padded thd) are never written, so thd outputs start zeroed
+ * (a memset queued on the device).
  */
-function outputTensor(dtype: CudaTensor["dtype"], shape: readonly number[], zeroed: boolean): CudaTensor {
-  const t = allocateTensor(dtype, shape);
-  if (zeroed) t.buffer.upload(new Uint8Array(t.buffer.byteLength));
-  return t;
+function outputTensor(
+  binding: NativeBinding,
+  dtype: CudaTensor["dtype"],
+  shape: readonly number[],
+  zeroed: boolean,
+): CudaTensor {
+  return allocateWith(binding, dtype, shape, 0, zeroed);
+}
+
+/**
+ * The outputs of one call, allocated from the addon's pool; a failed allocation (out of memory) is a
+ * BackendError with the addon's status code, and every output is freed when the call fails.
+ */
+class Outputs {
+  private readonly owned: CudaTensor[] = [];
+  constructor(private readonly id: CudaBackendId) {}
+  add(allocate: () => CudaTensor): CudaTensor {
+    let t: CudaTensor;
+    try {
+      t = allocate();
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new BackendError(this.id, `output allocation: ${err.message}`, err.code ?? "TE_BACKEND_FAILED", {
+        cause: e,
+      });
+    }
+    this.owned.push(t);
+    return t;
+  }
+  dispose(): void {
+    for (const t of this.owned) t.buffer.dispose();
+  }
 }
 
 class CudaSaved implements SavedForBackward {
@@ -116,10 +161,15 @@ class CudaSaved implements SavedForBackward {
   }
 }
 
-function outputLike(like: CudaTensor, channels: number, p: AttentionParams): CudaTensor {
+function outputLike(
+  binding: NativeBinding,
+  like: CudaTensor,
+  channels: number,
+  p: AttentionParams,
+): CudaTensor {
   const shape = [...like.shape];
   shape[shape.length - 1] = channels;
-  return outputTensor(p.dtype, shape, p.qkvFormat === "thd");
+  return outputTensor(binding, p.dtype, shape, p.qkvFormat === "thd");
 }
 
 export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): AttentionBackend<CudaTensor> {
@@ -199,36 +249,65 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     dO: CudaTensor,
     p: AttentionParams,
   ): Promise<Gradients<CudaTensor>> => {
+    callDevice(binding, {
+      q: inputs.q,
+      k: inputs.k,
+      v: inputs.v,
+      o,
+      lse,
+      dO,
+      bias: inputs.bias,
+      softmaxOffset: inputs.softmaxOffset,
+    });
+    const out = new Outputs(id);
     const up = new Uploads(binding);
-    const dq = outputLike(inputs.q, p.d, p);
-    const dk = outputLike(inputs.k, p.d, p);
-    const dv = outputLike(inputs.v, p.dv, p);
-    const dOffset = p.softmaxType === "learnable" ? outputTensor("fp32", [p.h], true) : undefined;
-    // Every element of dbias is written ([bias_b, bias_h, sq, skv], contiguous).
-    const dbias =
-      p.biasRequiresGrad && inputs.bias ? allocateTensor(inputs.bias.dtype, inputs.bias.shape) : undefined;
     try {
-      await run("backward", p, inputs, {
+      // Argument errors come before any output is allocated.
+      const given = {
         ...inputArgs(inputs, p, up),
         o: cudaView("o", o, p, p.h, p.dv, false),
         lse: lse.buffer,
         dO: cudaView("dO", dO, p, p.h, p.dv, false),
+      };
+      const dq = out.add(() => outputLike(binding, inputs.q, p.d, p));
+      const dk = out.add(() => outputLike(binding, inputs.k, p.d, p));
+      const dv = out.add(() => outputLike(binding, inputs.v, p.dv, p));
+      const dOffset =
+        p.softmaxType === "learnable" ? out.add(() => outputTensor(binding, "fp32", [p.h], true)) : undefined;
+      // Every element of dbias is written ([bias_b, bias_h, sq, skv], contiguous).
+      const bias = inputs.bias;
+      const dbias =
+        p.biasRequiresGrad && bias
+          ? out.add(() => allocateWith(binding, bias.dtype, bias.shape, 0, false))
+          : undefined;
+      await run("backward", p, inputs, {
+        ...given,
         dq: cudaView("dq", dq, p, p.h, p.d, false),
         dk: cudaView("dk", dk, p, p.hg, p.d, true),
         dv: cudaView("dv", dv, p, p.hg, p.dv, true),
         dSoftmaxOffset: dOffset?.buffer,
         dbias: dbias?.buffer,
       });
+      return { dq, dk, dv, dbias, dSoftmaxOffset: await offsetGradient(dOffset, inputs, p) };
+    } catch (e) {
+      out.dispose();
+      throw e;
     } finally {
       up.dispose();
     }
-    let dSoftmaxOffset: CudaTensor | undefined;
-    if (dOffset && inputs.softmaxOffset && inputs.softmaxOffset.dtype !== "fp32") {
-      const host = fromFloat64(inputs.softmaxOffset.dtype, [p.h], toFloat64(downloadTensor(dOffset)));
-      dSoftmaxOffset = await cudaTensors.fromHost(host);
-      dOffset.buffer.dispose();
-    } else dSoftmaxOffset = dOffset;
-    return { dq, dk, dv, dbias, dSoftmaxOffset };
+  };
+
+  /** The learnable softmax offset's gradient (fp32 from the kernels) in the offset's own dtype. */
+  const offsetGradient = async (
+    dOffset: CudaTensor | undefined,
+    inputs: AttentionInputs<CudaTensor>,
+    p: AttentionParams,
+  ): Promise<CudaTensor | undefined> => {
+    if (!dOffset || !inputs.softmaxOffset || inputs.softmaxOffset.dtype === "fp32") return dOffset;
+    const host = fromFloat64(inputs.softmaxOffset.dtype, [p.h], toFloat64(downloadTensor(dOffset)));
+    const converted = await cudaTensors.fromHost(host);
+    dOffset.buffer.dispose();
+    return converted;
   };
 
   return {
@@ -245,19 +324,32 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
       return reason === "" ? verdict : { ok: false, reasons: [{ rule: `${id}.kernel`, message: reason }] };
     },
     async forward(inputs, p) {
+      callDevice(binding, {
+        q: inputs.q,
+        k: inputs.k,
+        v: inputs.v,
+        bias: inputs.bias,
+        softmaxOffset: inputs.softmaxOffset,
+      });
+      const out = new Outputs(id);
       const up = new Uploads(binding);
-      const o = outputLike(inputs.q, p.dv, p);
-      const lse = allocateTensor("fp32", [p.b, p.h, p.sq]);
       try {
+        // Argument errors come before any output is allocated.
+        const given = inputArgs(inputs, p, up);
+        const o = out.add(() => outputLike(binding, inputs.q, p.dv, p));
+        const lse = out.add(() => allocateWith(binding, "fp32", [p.b, p.h, p.sq], 0, false));
         await run("forward", p, inputs, {
-          ...inputArgs(inputs, p, up),
+          ...given,
           o: cudaView("o", o, p, p.h, p.dv, false),
           lse: lse.buffer,
         });
+        return { o, lse, saved: new CudaSaved(inputs, o, lse) };
+      } catch (e) {
+        out.dispose();
+        throw e;
       } finally {
         up.dispose();
       }
-      return { o, lse, saved: new CudaSaved(inputs, o, lse) };
     },
     async backward(saved, dO, p) {
       const s = saved as CudaSaved;
