@@ -1,0 +1,279 @@
+// The "cuda.cudnn" kernel family of the te C API (TE's FusedAttention F16 path): the reasons a call
+// cannot run, and forward/backward through cuDNN's graph API with plans cached per configuration
+// (per thread and device, each with its own cuDNN handle). Registered when the library loads.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../cuda/family/desc_args.h"
+#include "cudnn_library.h"
+#include "row_fixup.h"
+#include "sdpa_graph.h"
+#include "status_internal.h"
+#include "te/te_attention.h"
+
+namespace te::cudnn {
+namespace {
+
+using cuda_family::refuse;
+
+// Reasons that depend on the descriptor alone.
+std::string why_not(const te_attn_desc* d) {
+  std::string load_error;
+  if (loadLibrary(&load_error) == nullptr) return "cuda.cudnn: " + load_error;
+  if (d->dtype != TE_F16 && d->dtype != TE_BF16) return "cuda.cudnn runs fp16 and bf16 only (FP8 is not wired)";
+  if (d->format == TE_THD) return "cuda.cudnn: thd (ragged offsets) is not wired yet; use bshd/sbhd with cu_seqlens";
+  if (d->arbitrary_mask) return "cuda.cudnn has no arbitrary-mask graph";
+  if (d->bias_type != TE_NO_BIAS) return "cuda.cudnn: bias and ALiBi graphs are not wired yet";
+  if (d->softmax_type != TE_SOFTMAX_VANILLA) return "cuda.cudnn runs the vanilla softmax only";
+  if (d->dropout > 0) return "cuda.cudnn: dropout (cuDNN's Philox differs from dropout-rng.ts) is not supported";
+  const bool causal_right = d->causal && (d->window_right == -1 || d->window_right == 0);
+  if (d->window_left != -1 || (d->window_right != -1 && !causal_right))
+    return "cuda.cudnn: sliding windows are not wired yet";
+  if (d->hg <= 0 || d->h % d->hg != 0) return "h must be a multiple of hg";
+  if (d->d % 8 != 0 || d->dv % 8 != 0 || d->d > 256 || d->dv > 256)
+    return "cuda.cudnn: cuDNN's fused attention needs head dims that are multiples of 8, at most 256";
+  return "";
+}
+
+te_status explain(const te_attn_desc* d, char* reason, size_t n) {
+  const std::string why = why_not(d);
+  if (!why.empty()) return refuse(reason, n, why);
+  return TE_OK;
+}
+
+// A cuDNN handle and the plans built on it, one set per (thread, device).
+struct DeviceState {
+  abi::Handle handle = nullptr;
+  std::map<std::vector<int64_t>, std::unique_ptr<ExecutionPlan>> plans;
+  ~DeviceState() {
+    plans.clear();
+    std::string ignored;
+    if (handle != nullptr) loadLibrary(&ignored)->destroy(handle);
+  }
+};
+
+DeviceState& stateFor(const Library& lib, int device) {
+  thread_local std::map<int, DeviceState> states;
+  DeviceState& s = states[device];
+  if (s.handle == nullptr) check(lib, lib.create(&s.handle), "cudnnCreate");
+  return s;
+}
+
+const ExecutionPlan& planFor(const Library& lib, DeviceState& state, const SdpaConfig& c, bool backward) {
+  auto key = c.key(backward);
+  auto it = state.plans.find(key);
+  if (it != state.plans.end()) return *it->second;
+  auto plan = backward ? buildBackwardPlan(lib, state.handle, c) : buildForwardPlan(lib, state.handle, c);
+  return *state.plans.emplace(std::move(key), std::move(plan)).first->second;
+}
+
+// "" or why a tensor cannot be handed to cuDNN as is.
+std::string checkView(const char* name, const void* data, int64_t b, int64_t s, int64_t h, int64_t c) {
+  if (c != 1) return std::string(name) + ": cuda.cudnn needs a contiguous head dim (channel stride 1)";
+  if (reinterpret_cast<uintptr_t>(data) % 16 != 0 || b % 8 != 0 || s % 8 != 0 || h % 8 != 0)
+    return std::string(name) + ": cuda.cudnn needs 16-byte aligned data and strides that are multiples of 8";
+  return cuda_family::device_pointer(name, data);
+}
+
+BhsStrides bhs(const te_view& v) { return {v.b, v.h, v.s}; }
+BhsStrides bhs(const te_out_view& v) { return {v.b, v.h, v.s}; }
+
+std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfig* c) {
+  const std::string why = why_not(d);
+  if (!why.empty()) return why;
+  for (auto [name, v] : {std::pair<const char*, const te_view*>{"q", &f->q}, {"k", &f->k}, {"v", &f->v}}) {
+    std::string bad = checkView(name, v->data, v->b, v->s, v->h, v->c);
+    if (!bad.empty()) return bad;
+  }
+  std::string bad = checkView("o", f->o.data, f->o.b, f->o.s, f->o.h, f->o.c);
+  if (bad.empty()) bad = cuda_family::device_pointer("lse", f->lse);
+  if (bad.empty()) bad = cuda_family::device_pointer("cu_seqlens_q", f->cu_seqlens_q);
+  if (bad.empty()) bad = cuda_family::device_pointer("cu_seqlens_kv", f->cu_seqlens_kv);
+  if (!bad.empty()) return bad;
+  if (f->lse == nullptr || f->lse_numel < int64_t(d->b) * d->h * d->sq)
+    return "lse: [b, h, sq] fp32 expected";
+  c->io = d->dtype == TE_F16 ? abi::CUDNN_DATA_HALF : abi::CUDNN_DATA_BFLOAT16;
+  c->b = d->b, c->h = d->h, c->hg = d->hg, c->d = d->d, c->dv = d->dv, c->sq = d->sq, c->skv = d->skv;
+  c->causal = d->causal != 0, c->bottom_right = d->causal && d->bottom_right;
+  c->padded = f->cu_seqlens_q != nullptr || f->cu_seqlens_kv != nullptr;
+  c->deterministic = d->deterministic != 0;
+  c->q = bhs(f->q), c->k = bhs(f->k), c->v = bhs(f->v), c->o = bhs(f->o);
+  if (cudaGetDevice(&c->device) != cudaSuccess) return "cuda.cudnn: no current CUDA device";
+  return "";
+}
+
+// One device allocation carved into aligned pieces (the plan's workspace and the graphs' scratch).
+class Scratch {
+ public:
+  Scratch(cudaStream_t stream, const std::vector<int64_t>& sizes) : stream_(stream) {
+    int64_t total = 0;
+    for (int64_t s : sizes) offsets_.push_back(total), total += (s + 255) / 256 * 256;
+    const cudaError_t err = cudaMallocAsync(&base_, size_t(total > 0 ? total : 256), stream);
+    if (err != cudaSuccess) throw Error(std::string("cuda.cudnn workspace: ") + cudaGetErrorString(err));
+  }
+  ~Scratch() { cudaFreeAsync(base_, stream_); }
+  void* at(size_t i) const { return static_cast<char*>(base_) + offsets_[i]; }
+
+ private:
+  cudaStream_t stream_;
+  void* base_ = nullptr;
+  std::vector<int64_t> offsets_;
+};
+
+void cudaCheck(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) throw Error(std::string("cuda.cudnn ") + what + ": " + cudaGetErrorString(err));
+}
+
+struct VariantPack {
+  std::vector<int64_t> uids;
+  std::vector<void*> pointers;
+  void add(int64_t uid, const void* p) { uids.push_back(uid), pointers.push_back(const_cast<void*>(p)); }
+};
+
+void execute(const Library& lib, DeviceState& state, const ExecutionPlan& plan, const VariantPack& pack,
+             void* workspace) {
+  Descriptor vp(lib, abi::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  vp.setInt64s(abi::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, pack.uids)
+      .set(abi::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, abi::CUDNN_TYPE_VOID_PTR, int64_t(pack.pointers.size()),
+           pack.pointers.data())
+      .set(abi::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, abi::CUDNN_TYPE_VOID_PTR, 1, &workspace)
+      .finalize("variant pack");
+  check(lib, lib.execute(state.handle, plan.plan->raw(), vp.raw()), "execute");
+}
+
+// The host scalars and sequence lengths both directions pass. Host values must outlive execute().
+struct CommonArgs {
+  float scale, neg_inf = -INFINITY, one = 1.0f;
+  int32_t diag_shift;
+};
+
+void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c, CommonArgs& host,
+               const Scratch& scratch, cudaStream_t stream) {
+  pack.add(kUidQ, f->q.data), pack.add(kUidK, f->k.data), pack.add(kUidV, f->v.data);
+  pack.add(kUidScale, &host.scale), pack.add(kUidNegInf, &host.neg_inf);
+  if (c.padded) {
+    auto* seq_q = static_cast<int32_t*>(scratch.at(1));
+    auto* seq_kv = static_cast<int32_t*>(scratch.at(2));
+    if (f->cu_seqlens_q) cudaCheck(seqLengths(f->cu_seqlens_q, int(c.b), seq_q, stream), "lengths");
+    if (f->cu_seqlens_kv) cudaCheck(seqLengths(f->cu_seqlens_kv, int(c.b), seq_kv, stream), "lengths");
+    if (!f->cu_seqlens_q || !f->cu_seqlens_kv) {
+      // One side has full lengths: fill it on the host side of the stream.
+      std::vector<int32_t> full(size_t(c.b), int32_t(f->cu_seqlens_q ? c.skv : c.sq));
+      cudaCheck(cudaMemcpyAsync(f->cu_seqlens_q ? seq_kv : seq_q, full.data(), full.size() * 4,
+                                cudaMemcpyHostToDevice, stream),
+                "lengths");
+      cudaCheck(cudaStreamSynchronize(stream), "lengths");
+    }
+    pack.add(kUidSeqLenQ, seq_q), pack.add(kUidSeqLenKv, seq_kv);
+  } else if (c.causal && c.bottom_right) {
+    pack.add(kUidDiagShift, &host.diag_shift);
+  }
+}
+
+EmptyRows queryRows(const te_attn_fwd_args* f, const SdpaConfig& c) {
+  EmptyRows r;
+  r.cu_self = f->cu_seqlens_q, r.s = int(c.sq), r.cu_other = f->cu_seqlens_kv, r.other_max = int(c.skv);
+  r.bottom_right_causal = c.causal && c.bottom_right;
+  return r;
+}
+
+bool hasEmptyQueryRows(const SdpaConfig& c) { return c.padded || (c.causal && c.bottom_right && c.sq > c.skv); }
+
+te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
+  return guarded([&] {
+    SdpaConfig c;
+    const std::string bad = configOf(d, f, &c);
+    if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
+    try {
+      const Library& lib = *loadLibrary(nullptr);
+      cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
+      DeviceState& state = stateFor(lib, c.device);
+      const ExecutionPlan& plan = planFor(lib, state, c, false);
+      check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
+      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4});
+      CommonArgs host{d->scale};
+      host.diag_shift = int32_t(c.skv - c.sq);
+      VariantPack pack;
+      addCommon(pack, f, c, host, scratch, stream);
+      pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse);
+      execute(lib, state, plan, pack, scratch.at(0));
+      if (hasEmptyQueryRows(c))
+        cudaCheck(clearEmptyRows(f->o.data, f->o.b, f->o.s, f->o.h, d->b, d->h, d->dv, queryRows(f, c), f->lse, stream),
+                  "row fix-up");
+      return TE_OK;
+    } catch (const Error& e) {
+      return fail(TE_ERR_CUDA, e.what());
+    }
+  });
+}
+
+te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
+  return guarded([&] {
+    const te_attn_fwd_args* f = &g->fwd;
+    SdpaConfig c;
+    std::string bad = configOf(d, f, &c);
+    if (bad.empty() && g->dbias != nullptr) bad = "cuda.cudnn computes no bias gradient";
+    const std::pair<const char*, const te_view*> grads_in[] = {{"dO", &g->d_o}};
+    for (auto [name, v] : grads_in)
+      if (bad.empty()) bad = checkView(name, v->data, v->b, v->s, v->h, v->c);
+    const std::pair<const char*, const te_out_view*> grads[] = {{"dq", &g->dq}, {"dk", &g->dk}, {"dv", &g->dv}};
+    for (auto [name, v] : grads)
+      if (bad.empty()) bad = checkView(name, v->data, v->b, v->s, v->h, v->c);
+    if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
+    c.d_o = bhs(g->d_o), c.dq = bhs(g->dq), c.dk = bhs(g->dk), c.dv_out = bhs(g->dv);
+    try {
+      const Library& lib = *loadLibrary(nullptr);
+      cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
+      DeviceState& state = stateFor(lib, c.device);
+      const ExecutionPlan& plan = planFor(lib, state, c, true);
+      check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
+      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes()});
+      CommonArgs host{d->scale};
+      host.diag_shift = int32_t(c.skv - c.sq);
+      VariantPack pack;
+      addCommon(pack, f, c, host, scratch, stream);
+      pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse), pack.add(kUidDO, g->d_o.data);
+      pack.add(kUidDQ, g->dq.data), pack.add(kUidDK, g->dk.data), pack.add(kUidDV, g->dv.data);
+      pack.add(kUidOne, &host.one), pack.add(kUidSoftmaxSum, scratch.at(3));
+      if (!c.deterministic) pack.add(kUidDQAccum, scratch.at(4));
+      execute(lib, state, plan, pack, scratch.at(0));
+      if (hasEmptyQueryRows(c)) {
+        cudaCheck(clearEmptyRows(g->dq.data, g->dq.b, g->dq.s, g->dq.h, d->b, d->h, d->d, queryRows(f, c), nullptr,
+                                 stream),
+                  "row fix-up");
+        EmptyRows keys;
+        keys.cu_self = f->cu_seqlens_kv, keys.s = int(c.skv);
+        cudaCheck(clearEmptyRows(g->dk.data, g->dk.b, g->dk.s, g->dk.h, d->b, d->hg, d->d, keys, nullptr, stream),
+                  "row fix-up");
+        cudaCheck(clearEmptyRows(g->dv.data, g->dv.b, g->dv.s, g->dv.h, d->b, d->hg, d->dv, keys, nullptr, stream),
+                  "row fix-up");
+      }
+      return TE_OK;
+    } catch (const Error& e) {
+      return fail(TE_ERR_CUDA, e.what());
+    }
+  });
+}
+
+struct Registrar {
+  Registrar() {
+    static const te_attn_family family{"cuda.cudnn", explain, forward, backward};
+    te_attn_register(&family);
+  }
+};
+const Registrar registrar;
+
+}  // namespace
+}  // namespace te::cudnn
+
+// Referenced by the link options of sources.cmake so that static linking keeps the registrar.
+extern "C" {
+int te_cuda_cudnn_family_linked = 1;
+int te_cudnn_version(void) { return te::cudnn::loadedVersion(); }
+}

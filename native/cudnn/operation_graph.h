@@ -1,0 +1,58 @@
+// A cuDNN operation graph under construction: tensors (by unique id), the operations between them
+// (pointwise, matmul, reduction, reshape), and the step to an execution plan chosen by cuDNN's
+// heuristics. Descriptors live in deques so that references handed out stay valid; the finished
+// ExecutionPlan keeps every descriptor it was built from.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend_descriptor.h"
+
+namespace te::cudnn {
+
+using Dims = std::vector<int64_t>;
+
+struct ExecutionPlan {
+  std::deque<Descriptor> parts;  // tensors, operations, graph, heuristics, configs
+  std::unique_ptr<Descriptor> plan;
+  int64_t workspace_bytes = 0;
+};
+
+class OperationGraph {
+ public:
+  explicit OperationGraph(const Library& lib) : lib_(lib) {}
+
+  // A tensor in device memory (or a host scalar when by_value) that the variant pack names by uid.
+  const Descriptor& tensor(int64_t uid, const Dims& dims, const Dims& strides, abi::DataType type,
+                           bool by_value = false);
+  // An intermediate that never reaches memory.
+  const Descriptor& virtualTensor(const Dims& dims, const Dims& strides, abi::DataType type);
+  const Descriptor& virtualTensor(const Dims& dims, abi::DataType type);  // packed strides
+
+  // y = mode(x[, b[, t]]) computed in `compute`; axis only for GEN_INDEX.
+  void pointwise(abi::PointwiseMode mode, const Descriptor& x, const Descriptor* b, const Descriptor* t,
+                 const Descriptor& y, abi::DataType compute = abi::CUDNN_DATA_FLOAT, int64_t axis = -1);
+  // c = a @ b over the last two dims; the overrides are per-batch [b,1,1,1] int32 lengths of m, n, k.
+  void matmul(const Descriptor& a, const Descriptor& b, const Descriptor& c, const Descriptor* m_override,
+              const Descriptor* n_override, const Descriptor* k_override);
+  void reduction(abi::ReduceOp op, const Descriptor& x, const Descriptor& y);
+  void reshape(const Descriptor& x, const Descriptor& y);
+
+  // Finalizes the graph on `handle` and returns the first engine configuration of heuristics mode A
+  // (then the fallback list) that finalizes as a plan; nondeterministic engines are skipped when
+  // `deterministic`. Throws Error with cuDNN's reasons when none does.
+  std::unique_ptr<ExecutionPlan> build(abi::Handle handle, bool deterministic);
+
+ private:
+  Descriptor& add(abi::DescriptorType type);
+
+  const Library& lib_;
+  std::deque<Descriptor> parts_;
+  std::vector<abi::BackendDescriptor> operations_;
+  int64_t next_virtual_uid_ = 1000;
+};
+
+}  // namespace te::cudnn

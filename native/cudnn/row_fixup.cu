@@ -1,0 +1,47 @@
+#include <cmath>
+
+#include "row_fixup.h"
+
+namespace te::cudnn {
+namespace {
+
+__global__ void lengthsKernel(const int32_t* cu, int b, int32_t* lengths) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x;
+  if (e < b) lengths[e] = cu[e + 1] - cu[e];
+}
+
+__device__ bool isEmpty(const EmptyRows& r, int e, int i) {
+  const int self = r.cu_self ? r.cu_self[e + 1] - r.cu_self[e] : r.s;
+  if (i >= self) return true;
+  if (r.other_max == 0) return false;
+  const int other = r.cu_other ? r.cu_other[e + 1] - r.cu_other[e] : r.other_max;
+  return other == 0 || (r.bottom_right_causal && i + other - self < 0);
+}
+
+// One block per (row, entry); threads over heads x channels.
+__global__ void clearKernel(uint16_t* data, int64_t sb, int64_t ss, int64_t sh, int h, int c, EmptyRows rows,
+                            float* lse) {
+  const int i = blockIdx.x, e = blockIdx.y;
+  if (!isEmpty(rows, e, i)) return;
+  for (int t = threadIdx.x; t < h * c; t += blockDim.x) {
+    const int hh = t / c, ch = t % c;
+    data[e * sb + i * ss + hh * sh + ch] = 0;
+    if (lse != nullptr && ch == 0) lse[(int64_t(e) * h + hh) * rows.s + i] = -INFINITY;
+  }
+}
+
+}  // namespace
+
+cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream) {
+  lengthsKernel<<<(b + 127) / 128, 128, 0, stream>>>(cu, b, lengths);
+  return cudaGetLastError();
+}
+
+cudaError_t clearEmptyRows(void* data, int64_t sb, int64_t ss, int64_t sh, int b, int h, int c, const EmptyRows& rows,
+                           float* lse, cudaStream_t stream) {
+  if (b == 0 || rows.s == 0) return cudaSuccess;
+  clearKernel<<<dim3(rows.s, b), 256, 0, stream>>>(static_cast<uint16_t*>(data), sb, ss, sh, h, c, rows, lse);
+  return cudaGetLastError();
+}
+
+}  // namespace te::cudnn

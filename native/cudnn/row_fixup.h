@@ -1,0 +1,29 @@
+// Small kernels around the cuDNN graphs: per-entry lengths for cuDNN's seq_len tensors, and the
+// FORMAT.md values of rows no key reaches (past an entry's length, or before a bottom-right diagonal
+// that starts past key 0): output rows zero and lse -inf, which cuDNN leaves unwritten or NaN.
+#pragma once
+#include <cuda_runtime.h>
+#include <cstdint>
+
+namespace te::cudnn {
+
+// lengths[e] = cu[e + 1] - cu[e] for e < b.
+cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream);
+
+// Which rows of a [b, s, h, c] tensor hold no attention: row i of entry e is empty when
+// i >= len(e) (cu_self, or s when null); for query-side tensors (cu_other given or other_max > 0)
+// also when the other side is empty or, with a bottom-right causal diagonal, when i + lk - lq < 0.
+struct EmptyRows {
+  const int32_t* cu_self = nullptr;
+  int s = 0;
+  const int32_t* cu_other = nullptr;
+  int other_max = 0;  // 0: a key-side tensor (no query rule)
+  bool bottom_right_causal = false;
+};
+
+// Zeroes the empty rows of a 16-bit tensor with element strides (b, s, h) and c contiguous channels,
+// and sets lse[e, hh, i] = -inf for them when lse is not null ([b, h, s] fp32).
+cudaError_t clearEmptyRows(void* data, int64_t sb, int64_t ss, int64_t sh, int b, int h, int c, const EmptyRows& rows,
+                           float* lse, cudaStream_t stream);
+
+}  // namespace te::cudnn

@@ -1,0 +1,220 @@
+#include "sdpa_graph.h"
+
+namespace te::cudnn {
+namespace {
+
+constexpr abi::DataType kF32 = abi::CUDNN_DATA_FLOAT;
+constexpr abi::DataType kI32 = abi::CUDNN_DATA_INT32;
+constexpr abi::DataType kBool = abi::CUDNN_DATA_BOOLEAN;
+
+// The tensors both directions share.
+struct Inputs {
+  const Descriptor* q;
+  const Descriptor* kt;  // K seen as [b, hg, d, skv]
+  const Descriptor* v;
+  const Descriptor* scale;
+  const Descriptor* neg_inf;
+  const Descriptor* seq_q = nullptr;
+  const Descriptor* seq_kv = nullptr;
+  const Descriptor* diag_shift = nullptr;
+};
+
+// The backward graph reads V transposed ([b, hg, dv, skv]) only; the forward reads it as stored.
+Inputs declareInputs(OperationGraph& g, const SdpaConfig& c, bool v_transposed) {
+  Inputs in;
+  const Dims scalar{1, 1, 1, 1};
+  in.q = &g.tensor(kUidQ, {c.b, c.h, c.sq, c.d}, {c.q.b, c.q.h, c.q.s, 1}, c.io);
+  in.kt = &g.tensor(kUidK, {c.b, c.hg, c.d, c.skv}, {c.k.b, c.k.h, 1, c.k.s}, c.io);
+  in.v = v_transposed ? &g.tensor(kUidV, {c.b, c.hg, c.dv, c.skv}, {c.v.b, c.v.h, 1, c.v.s}, c.io)
+                      : &g.tensor(kUidV, {c.b, c.hg, c.skv, c.dv}, {c.v.b, c.v.h, c.v.s, 1}, c.io);
+  in.scale = &g.tensor(kUidScale, scalar, scalar, kF32, true);
+  in.neg_inf = &g.tensor(kUidNegInf, scalar, scalar, kF32, true);
+  if (c.padded) {
+    in.seq_q = &g.tensor(kUidSeqLenQ, {c.b, 1, 1, 1}, scalar, kI32);
+    in.seq_kv = &g.tensor(kUidSeqLenKv, {c.b, 1, 1, 1}, scalar, kI32);
+  } else if (c.causal && c.bottom_right) {
+    in.diag_shift = &g.tensor(kUidDiagShift, scalar, scalar, kI32, true);
+  }
+  return in;
+}
+
+// Logits past an entry's lengths become -inf (rows past lq, columns past lk).
+const Descriptor& maskPadding(OperationGraph& g, const SdpaConfig& c, const Inputs& in, const Descriptor& s) {
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor& row = g.virtualTensor(dims, kI32);
+  const Descriptor& col = g.virtualTensor(dims, kI32);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, row, kI32, 2);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kI32, 3);
+  const Descriptor& row_ok = g.virtualTensor(dims, kBool);
+  const Descriptor& col_ok = g.virtualTensor(dims, kBool);
+  const Descriptor& keep = g.virtualTensor(dims, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_CMP_LT, row, in.seq_q, nullptr, row_ok, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_CMP_LT, col, in.seq_kv, nullptr, col_ok, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_LOGICAL_AND, row_ok, &col_ok, nullptr, keep, kBool);
+  const Descriptor& out = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_BINARY_SELECT, s, in.neg_inf, &keep, out);
+  return out;
+}
+
+// Causal: key j is kept for query row i when j <= i (+ lk - lq for the bottom-right diagonal).
+const Descriptor& maskCausal(OperationGraph& g, const SdpaConfig& c, const Inputs& in, const Descriptor& s) {
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor* row = &g.virtualTensor(dims, kI32);
+  const Descriptor& col = g.virtualTensor(dims, kI32);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, *row, kF32, 2);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kF32, 3);
+  if (c.bottom_right && c.padded) {
+    const Descriptor& plus_kv = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_ADD, *row, in.seq_kv, nullptr, plus_kv, kI32);
+    const Descriptor& diag = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_SUB, plus_kv, in.seq_q, nullptr, diag, kI32);
+    row = &diag;
+  } else if (c.bottom_right) {
+    const Descriptor& diag = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_ADD, *row, in.diag_shift, nullptr, diag, kI32);
+    row = &diag;
+  }
+  const Descriptor& keep = g.virtualTensor(dims, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_CMP_GE, *row, &col, nullptr, keep, kBool);
+  const Descriptor& out = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_BINARY_SELECT, s, in.neg_inf, &keep, out);
+  return out;
+}
+
+// Scaled, masked logits [b, h, sq, skv] in fp32: (Q K^T) * scale with the padding and causal masks.
+const Descriptor& maskedLogits(OperationGraph& g, const SdpaConfig& c, const Inputs& in) {
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor& qk = g.virtualTensor(dims, kF32);
+  g.matmul(*in.q, *in.kt, qk, in.seq_q, in.seq_kv, nullptr);
+  const Descriptor* s = &g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, qk, in.scale, nullptr, *s);
+  if (c.padded) s = &maskPadding(g, c, in, *s);
+  if (c.causal) s = &maskCausal(g, c, in, *s);
+  return *s;
+}
+
+}  // namespace
+
+std::vector<int64_t> SdpaConfig::key(bool backward) const {
+  std::vector<int64_t> k{backward, device, io, b, h, hg, d, dv, sq, skv, causal, bottom_right, padded};
+  for (const BhsStrides* s : {&q, &this->k, &v, &o}) k.insert(k.end(), {s->b, s->h, s->s});
+  if (backward) {
+    k.push_back(deterministic);
+    for (const BhsStrides* s : {&d_o, &dq, &dk, &dv_out}) k.insert(k.end(), {s->b, s->h, s->s});
+  }
+  return k;
+}
+
+std::unique_ptr<ExecutionPlan> buildForwardPlan(const Library& lib, abi::Handle handle, const SdpaConfig& c) {
+  OperationGraph g(lib);
+  const Inputs in = declareInputs(g, c, false);
+  const Descriptor& o = g.tensor(kUidO, {c.b, c.h, c.sq, c.dv}, {c.o.b, c.o.h, c.o.s, 1}, c.io);
+  const Dims row_dims{c.b, c.h, c.sq, 1};
+  const Descriptor& stats = g.tensor(kUidStats, row_dims, {c.h * c.sq, c.sq, 1, 1}, kF32);
+  const Descriptor& s = maskedLogits(g, c, in);
+  // Softmax with its statistics: lse = max + log(sum(exp(s - max))).
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor& max = g.virtualTensor(row_dims, kF32);
+  g.reduction(abi::CUDNN_REDUCE_TENSOR_MAX, s, max);
+  const Descriptor& shifted = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_SUB, s, &max, nullptr, shifted);
+  const Descriptor& e = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_EXP, shifted, nullptr, nullptr, e);
+  const Descriptor& sum = g.virtualTensor(row_dims, kF32);
+  g.reduction(abi::CUDNN_REDUCE_TENSOR_ADD, e, sum);
+  const Descriptor& log_sum = g.virtualTensor(row_dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_LOG, sum, nullptr, nullptr, log_sum);
+  g.pointwise(abi::CUDNN_POINTWISE_ADD, max, &log_sum, nullptr, stats);
+  // The second matmul reads probabilities in the storage type (a requirement of the fused engines).
+  const Descriptor& p = g.virtualTensor(dims, c.io);
+  g.pointwise(abi::CUDNN_POINTWISE_DIV, e, &sum, nullptr, p);
+  g.matmul(p, *in.v, o, in.seq_q, nullptr, in.seq_kv);
+  return g.build(handle, false);
+}
+
+std::unique_ptr<ExecutionPlan> buildBackwardPlan(const Library& lib, abi::Handle handle, const SdpaConfig& c) {
+  OperationGraph g(lib);
+  const Inputs in = declareInputs(g, c, true);
+  const Dims row_dims{c.b, c.h, c.sq, 1};
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Dims transposed_dims{c.b, c.h, c.skv, c.sq};
+  const Dims transposed_strides{c.h * c.sq * c.skv, c.sq * c.skv, 1, c.skv};
+  const Dims scalar{1, 1, 1, 1};
+  const Descriptor& o = g.tensor(kUidO, {c.b, c.h, c.sq, c.dv}, {c.o.b, c.o.h, c.o.s, 1}, c.io);
+  const Descriptor& d_o = g.tensor(kUidDO, {c.b, c.h, c.sq, c.dv}, {c.d_o.b, c.d_o.h, c.d_o.s, 1}, c.io);
+  const Descriptor& stats = g.tensor(kUidStats, row_dims, {c.h * c.sq, c.sq, 1, 1}, kF32);
+  const Descriptor& one = g.tensor(kUidOne, scalar, scalar, kF32, true);
+  const Descriptor& dq = g.tensor(kUidDQ, {c.b, c.h, c.sq, c.d}, {c.dq.b, c.dq.h, c.dq.s, 1}, c.io);
+  const Descriptor& dk = g.tensor(kUidDK, {c.b, c.hg, c.skv, c.d}, {c.dk.b, c.dk.h, c.dk.s, 1}, c.io);
+  const Descriptor& dv = g.tensor(kUidDV, {c.b, c.hg, c.skv, c.dv}, {c.dv_out.b, c.dv_out.h, c.dv_out.s, 1}, c.io);
+  // Row sums of dO * O (the softmax backward's correction term), kept in fp32 scratch.
+  const Descriptor& do_o = g.virtualTensor({c.b, c.h, c.sq, c.dv}, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, d_o, &o, nullptr, do_o);
+  const Descriptor& row_sum = g.virtualTensor(row_dims, kF32);
+  g.reduction(abi::CUDNN_REDUCE_TENSOR_ADD, do_o, row_sum);
+  const Descriptor& softmax_sum = g.tensor(kUidSoftmaxSum, row_dims, {c.h * c.sq, c.sq, 1, 1}, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, row_sum, &one, nullptr, softmax_sum);
+  // Probabilities recomputed from the forward's statistics: P = exp(s - lse).
+  const Descriptor& s = g.virtualTensor(dims, kF32);
+  {
+    const Descriptor& qk = g.virtualTensor(dims, kF32);
+    g.matmul(*in.q, *in.kt, qk, in.seq_q, in.seq_kv, nullptr);
+    const Descriptor* x = &g.virtualTensor(dims, kF32);
+    g.pointwise(abi::CUDNN_POINTWISE_MUL, qk, in.scale, nullptr, *x);
+    if (c.padded) x = &maskPadding(g, c, in, *x);
+    const Descriptor& centered = g.virtualTensor(dims, kF32);
+    g.pointwise(abi::CUDNN_POINTWISE_SUB, *x, &stats, nullptr, centered);
+    const Descriptor* y = &centered;
+    if (c.causal) y = &maskCausal(g, c, in, *y);
+    g.pointwise(abi::CUDNN_POINTWISE_EXP, *y, nullptr, nullptr, s);
+  }
+  const Descriptor& p = s;
+  const bool grouped = c.hg != c.h;
+  // dV = P^T dO (summed over the heads of a group).
+  {
+    const Descriptor& pt = g.virtualTensor(transposed_dims, transposed_strides, c.io);
+    g.reshape(p, pt);
+    if (!grouped) {
+      g.matmul(pt, d_o, dv, in.seq_kv, nullptr, in.seq_q);
+    } else {
+      const Descriptor& full = g.virtualTensor({c.b, c.h, c.skv, c.dv}, c.io);
+      g.matmul(pt, d_o, full, in.seq_kv, nullptr, in.seq_q);
+      g.reduction(abi::CUDNN_REDUCE_TENSOR_ADD, full, dv);
+    }
+  }
+  // dS = P * (dO V^T - softmax_sum) * scale.
+  const Descriptor& dp = g.virtualTensor(dims, kF32);
+  g.matmul(d_o, *in.v, dp, in.seq_q, in.seq_kv, nullptr);
+  const Descriptor& dp_centered = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_SUB, dp, &softmax_sum, nullptr, dp_centered);
+  const Descriptor& dp_p = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, dp_centered, &p, nullptr, dp_p);
+  const Descriptor& ds = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, dp_p, in.scale, nullptr, ds);
+  // dK = dS^T Q (summed over the heads of a group).
+  {
+    const Descriptor& dst = g.virtualTensor(transposed_dims, transposed_strides, c.io);
+    g.reshape(ds, dst);
+    if (!grouped) {
+      g.matmul(dst, *in.q, dk, in.seq_kv, nullptr, in.seq_q);
+    } else {
+      const Descriptor& full = g.virtualTensor({c.b, c.h, c.skv, c.d}, c.io);
+      g.matmul(dst, *in.q, full, in.seq_kv, nullptr, in.seq_q);
+      g.reduction(abi::CUDNN_REDUCE_TENSOR_ADD, full, dk);
+    }
+  }
+  // dQ = dS K, through an fp32 accumulator unless a deterministic engine is asked for.
+  const Descriptor& k = g.virtualTensor({c.b, c.hg, c.skv, c.d}, {c.k.b, c.k.h, c.k.s, 1}, c.io);
+  g.reshape(*in.kt, k);
+  if (c.deterministic) {
+    g.matmul(ds, k, dq, in.seq_q, nullptr, in.seq_kv);
+  } else {
+    const Descriptor& accum =
+        g.tensor(kUidDQAccum, {c.b, c.h, c.sq, c.d}, {c.h * c.sq * c.d, c.sq * c.d, c.d, 1}, kF32);
+    g.matmul(ds, k, accum, in.seq_q, nullptr, in.seq_kv);
+    g.pointwise(abi::CUDNN_POINTWISE_IDENTITY, accum, nullptr, nullptr, dq);
+  }
+  return g.build(handle, c.deterministic);
+}
+
+}  // namespace te::cudnn
