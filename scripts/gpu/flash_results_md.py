@@ -13,14 +13,15 @@ print("PyTorch SDPA (torch_sdpa_anchor.py) timed in the same call on the same GP
 print("## Correctness (float64 CPU reference, fresh random inputs, poisoned outputs)\n\n```")
 print((d / "check.txt").read_text().rstrip())
 print("```\n\n## Speed (median of cudaEvent timings; fwd+bwd = one forward + one backward)\n")
-print("| config | ours fwd ms | ours fwd TFLOP/s | ours fwd+bwd ms | torch flash fwd ms | torch flash fwd+bwd ms "
-      "| torch cuDNN fwd+bwd ms | flash time / ours, fwd+bwd (>1 = we are faster) |")
-print("|---|---|---|---|---|---|---|---|")
+print("| config | ours fwd ms | ours fwd TFLOP/s | ours fwd+bwd ms | ours deterministic fwd+bwd ms | torch flash fwd ms "
+      "| torch flash fwd+bwd ms | torch cuDNN fwd+bwd ms | flash time / ours, fwd+bwd (>1 = we are faster) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for line in (d / "bench.jsonl").read_text().splitlines():
     r = json.loads(line)
     a = anchor.get(r["name"], {})
     fl = a.get("flash") if isinstance(a.get("flash"), dict) else None
     cu = a.get("cudnn") if isinstance(a.get("cudnn"), dict) else None
     ratio = f"{fl['fwd_bwd_ms'] / r['fwd_bwd_ms']:.2f}" if fl else "flash unsupported"
-    print(f"| {r['name']} | {r['fwd_ms']} | {r['fwd_tflops']} | {r['fwd_bwd_ms']} | {fl['fwd_ms'] if fl else '-'} "
+    det = r.get("fwd_bwd_deterministic_ms", "-")
+    print(f"| {r['name']} | {r['fwd_ms']} | {r['fwd_tflops']} | {r['fwd_bwd_ms']} | {det} | {fl['fwd_ms'] if fl else '-'} "
           f"| {fl['fwd_bwd_ms'] if fl else '-'} | {cu['fwd_bwd_ms'] if cu else '-'} | {ratio} |")

@@ -9,6 +9,16 @@
 namespace te_cuda {
 
 constexpr float kLog2e = 1.4426950408889634f;
+
+// 2^x as one MUFU.EX2 instruction (ex2.approx.ftz: about 2 ulp, results below 2^-126 flushed to 0, and
+// 2^-inf = 0). exp2f without --use_fast_math adds range fix-ups around the same instruction; in the
+// softmax loops, where every score takes one exp, those extra instructions compete with the
+// tensor-core work for issue slots. A probability under 2^-126 is 0 for every use here.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
 constexpr float kLn2 = 0.6931471805599453f;
 
 template <typename T>
@@ -55,6 +65,18 @@ __device__ __forceinline__ void allowed_keys(const AttentionArgs& a, const Entry
   if (a.window_left != -1) lo = max(lo, diag - a.window_left);
   if (a.window_right != -1) hi = min(hi, diag + a.window_right + 1);
   if (i >= en.lq) hi = lo;
+}
+
+// Keys [lo, hi) that any query of the block [q0, q_end) may see (q_end <= en.lq, q0 < q_end): the
+// first query's lower bound and the last query's upper bound, since both grow with the query index.
+__device__ __forceinline__ void visible_key_range(const AttentionArgs& a, const Entry& en, int q0, int q_end, int& lo,
+                                                  int& hi) {
+  int unused;
+  allowed_keys(a, en, q0, lo, unused);
+  allowed_keys(a, en, q_end - 1, unused, hi);
+  if (a.window_left == -1) lo = 0;
+  lo = max(lo, 0);
+  if (hi <= lo) hi = lo;
 }
 
 // Whether a query block [q0, q1) and key block [k0, k1) need per-element masking at all.

@@ -52,8 +52,8 @@ const char* why_not(const AttentionArgs& a, bool backward, char* buf, size_t n) 
   if (a.thd && (!a.cu_q || !a.cu_kv || !a.tok_q || !a.tok_kv)) return "thd needs cu_seqlens for q and kv";
   if (a.bias_kind != kNoBias && a.bias == nullptr) return "bias pointer missing";
   if (backward) {
-    if (a.deterministic)
-      return "cuda.flash backward adds dQ with fp32 atomics; no deterministic variant is compiled";
+    if (a.deterministic && a.softmax == kLearnable)
+      return "cuda.flash deterministic backward: the learnable softmax offset's gradient is summed with atomics";
     if (!aligned16(a.d_o) || !strides_ok(a.do_st) || !strides_ok(a.dq_st) || !strides_ok(a.dk_st) ||
         !strides_ok(a.dv_st))
       return "dO/dQ/dK/dV need strides that are multiples of 8 elements";

@@ -3,12 +3,14 @@
 //   2. flash_bwd_kernel: one CTA per (key block, kv head, batch entry) loops over the query heads of its
 //      GQA group and the query blocks that can see its keys; recomputes P from lse, accumulates dK and
 //      dV in registers (so GQA needs no atomics and no replicated K/V), and adds dQ = dS K * scale into
-//      an fp32 buffer with atomics.
+//      an fp32 buffer with atomics, unless the call asks for a deterministic backward: then
+//      flash_bwd_dq_kernel (flash_bwd_dq_kernel.cuh) computes dQ in a second pass without atomics.
 //   3. flash_bwd_dq_convert_kernel: the fp32 dQ buffer to q's dtype and layout.
 // 8 warps; every product reads both operands from shared memory (ldmatrix / ldmatrix.trans).
 #pragma once
 #include "../common/attention_math.cuh"
 #include "../common/warp_mma.cuh"
+#include "flash_bwd_tile.cuh"
 #include "flash_workspace.h"
 
 namespace te_cuda {
@@ -53,7 +55,7 @@ __device__ __forceinline__ void add_pair(float* dst, float x, float y) {
 
 template <typename T, int D, int DV>
 struct FlashBwdShape {
-  static constexpr int kBr = 64, kBc = 64, kWarps = 8, kThreads = 256;
+  static constexpr int kBr = kBwdTile, kBc = kBwdTile, kWarps = kBwdWarps, kThreads = kBwdWarps * 32;
   static constexpr int kLdK = D + 8, kLdV = DV + 8, kLdP = kBc + 8;
   // Q/dO/lse/Dvec of the next query block load while this one computes (two buffers) where shared
   // memory allows: d <= 128 (124 KB at d = 128); larger heads use one buffer to stay under 163 KB.
@@ -64,7 +66,9 @@ struct FlashBwdShape {
 };
 
 // kExtras as in the forward kernel: bias, ALiBi and dropout paths compiled in or out.
-template <typename T, int D, int DV, bool kExtras>
+// kAtomicDq: add dQ here with atomics (fast, order of additions varies run to run); without it this
+// kernel computes dK and dV only, each CTA summing its query blocks in a fixed order.
+template <typename T, int D, int DV, bool kExtras, bool kAtomicDq>
 __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
   using S = FlashBwdShape<T, D, DV>;
   constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads, kLdK = S::kLdK, kLdV = S::kLdV,
@@ -85,8 +89,8 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
   T* dk_base = static_cast<T*>(a.dk) + e * a.dk_st.b + hk * a.dk_st.h + en.kv_row0 * a.dk_st.s;
   T* dv_base = static_cast<T*>(a.dv_out) + e * a.dv_st.b + hk * a.dv_st.h + en.kv_row0 * a.dv_st.s;
 
-  // Phase roles of this warp: S/dP rows (16 queries x 32 keys), dQ (16 queries x D/2), dK/dV (16 keys x D/2).
-  const int pr = (warp & 3) * 16, pc = (warp >> 2) * 32;
+  // Phase roles of this warp: dQ (16 queries x D/2), dK/dV (16 keys x D/2); S/dP: flash_bwd_tile.cuh.
+  const int pr = (warp & 3) * 16;
   const int dq_c = (warp >> 2) * (D / 2);
   const int kr = (warp & 3) * 16, dk_c = (warp >> 2) * (D / 2), dv_c = (warp >> 2) * (DV / 2);
 
@@ -112,10 +116,6 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
     cp_async_commit();
 
     const BwdWorkspace ws = bwd_workspace(a);
-    const bool plain_logits = !kExtras || (a.bias_kind == kNoBias && a.alibi == nullptr);
-    const float scale2 = a.scale * kLog2e;
-    const uint32_t threshold = kExtras && a.dropout > 0.f ? dropout_threshold(a.dropout) : 0u;
-    const float keep_scale = 1.f / (1.f - a.dropout);
 
     // Work items: (query head of the group, query block), head-major.
     const int nqb = qb_end - qb_begin, items = group * nqb;
@@ -156,47 +156,14 @@ __global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
       const float* sDvec = sLse + kBr;
       float* dq_head = ws.dq_acc + (int64_t(e) * a.h + hh) * a.sq * a.d;
       {
-        // Phase 1: S and dP for 16 queries x 32 keys; P (dropped) and dS to shared memory.
-        float s[4][4], dp[4][4];
-#pragma unroll
-        for (int n = 0; n < 4; ++n) {
-          s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-          dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.f;
-        }
-        warp_gemm<4, D / 16, false, false>(s, sQ, kLdK, pr, 0, sK, kLdK, 0, pc);
-        warp_gemm<4, DV / 16, false, false>(dp, sdO, kLdV, pr, 0, sV, kLdV, 0, pc);
-        const bool masked = block_needs_mask(a, en, q0, q0 + kBr, k0, k0 + kBc);
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          const int r = pr + g + half * 8, i = q0 + r;
-          int lo = 0, hi = 0;
-          if (masked) allowed_keys(a, en, i, lo, hi);
-          const float lse2 = sLse[r], dvec = sDvec[r];
-#pragma unroll
-          for (int n = 0; n < 4; ++n) {
-            const int c = pc + n * 8 + 2 * t, j = k0 + c;
-            float pv[2], dsv[2];
-            uint32_t keep = 3u;
-            if (kExtras && threshold) keep = dropout_keep_pair(a, threshold, e, hh, i, j);
-#pragma unroll
-            for (int u = 0; u < 2; ++u) {
-              const float raw = s[n][2 * half + u];
-              float x = plain_logits ? raw * scale2 : logit2<T>(a, en, e, hh, i, j + u, raw);
-              if (masked && (j + u < lo || j + u >= hi)) x = -INFINITY;
-              const float p = lse2 == -INFINITY ? 0.f : exp2f(x - lse2);
-              const bool kept = (keep >> u) & 1u;
-              const float ks = kExtras && threshold ? (kept ? keep_scale : 0.f) : 1.f;
-              pv[u] = p * ks;
-              dsv[u] = p * (dp[n][2 * half + u] * ks - dvec);
-            }
-            *reinterpret_cast<uint32_t*>(sP + r * kLdP + c) = Mma<T>::pack(pv[0], pv[1]);
-            *reinterpret_cast<uint32_t*>(sdS + r * kLdP + c) = Mma<T>::pack(dsv[0], dsv[1]);
-          }
-        }
+        // Phase 1: P (dropped) and dS of the tile to shared memory.
+        bwd_tile_p_ds<T, D, DV, kExtras, true>(a, en, e, hh, q0, k0, sQ, kLdK, sdO, kLdV, sK, kLdK, sV, kLdV, sLse,
+                                               sDvec, sP, sdS, kLdP);
         __syncthreads();
 
-        // Phase 2: dQ[16 queries x D/2] += dS K * scale (fp32 atomics).
-        {
+        // Phase 2: dQ[16 queries x D/2] += dS K * scale (fp32 atomics); the deterministic variant leaves
+        // dQ to flash_bwd_dq_kernel.
+        if (kAtomicDq) {
           float dq[D / 16][4];
 #pragma unroll
           for (int n = 0; n < D / 16; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;

@@ -3,6 +3,7 @@
 // flash_variants.json; nothing else instantiates kernels.
 #pragma once
 #include <cuda_runtime.h>
+#include "flash_bwd_dq_kernel.cuh"
 #include "flash_bwd_kernel.cuh"
 #include "flash_fwd_kernel.cuh"
 #include "flash_launch.h"
@@ -48,19 +49,32 @@ cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+// a.deterministic: dK/dV without the atomic dQ, then the separate dQ pass (flash_bwd_dq_kernel.cuh);
+// that pass writes every live dQ row once, so the accumulator needs no zeroing.
 template <typename T, int D, int DV>
 cudaError_t launch_flash_bwd(const AttentionArgs& a, cudaStream_t stream) {
   const BwdWorkspace ws = bwd_workspace(a);
-  cudaError_t err = cudaMemsetAsync(ws.dq_acc, 0, sizeof(float) * size_t(a.b) * a.h * a.sq * a.d, stream);
+  const bool extras = needs_extras(a), atomic_dq = !a.deterministic;
+  cudaError_t err = cudaSuccess;
+  if (atomic_dq) err = cudaMemsetAsync(ws.dq_acc, 0, sizeof(float) * size_t(a.b) * a.h * a.sq * a.d, stream);
   if (err != cudaSuccess) return err;
   const int64_t rows = int64_t(a.b) * a.h * a.sq;
   flash_bwd_dot_kernel<T, DV><<<unsigned((rows + 7) / 8), 256, 0, stream>>>(a);
   using S = FlashBwdShape<T, D, DV>;
-  auto kernel = needs_extras(a) ? flash_bwd_kernel<T, D, DV, true> : flash_bwd_kernel<T, D, DV, false>;
+  auto kernel = extras ? (atomic_dq ? flash_bwd_kernel<T, D, DV, true, true> : flash_bwd_kernel<T, D, DV, true, false>)
+                       : (atomic_dq ? flash_bwd_kernel<T, D, DV, false, true> : flash_bwd_kernel<T, D, DV, false, false>);
   err = set_smem(kernel, S::kSmemBytes);
   if (err != cudaSuccess) return err;
   const dim3 grid((a.skv + S::kBc - 1) / S::kBc, a.hkv, a.b);
   kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(a);
+  if (!atomic_dq) {
+    using Q = FlashBwdDqShape<T, D, DV>;
+    auto dq_kernel = extras ? flash_bwd_dq_kernel<T, D, DV, true> : flash_bwd_dq_kernel<T, D, DV, false>;
+    err = set_smem(dq_kernel, Q::kSmemBytes);
+    if (err != cudaSuccess) return err;
+    const dim3 dq_grid((a.sq + Q::kBr - 1) / Q::kBr, a.h, a.b);
+    dq_kernel<<<dq_grid, Q::kThreads, Q::kSmemBytes, stream>>>(a);
+  }
   const int64_t total = rows * a.d;
   flash_bwd_dq_convert_kernel<T><<<unsigned((total + 255) / 256), 256, 0, stream>>>(a);
   return cudaGetLastError();

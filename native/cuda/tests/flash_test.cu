@@ -273,18 +273,25 @@ static std::vector<Case> check_cases() {
 
 static FILE* json_out = nullptr;
 
-// The two kernel families behind one shape: explain, workspace size, forward, backward.
+// The kernel families behind one shape: explain, workspace size, forward, backward; deterministic:
+// the call sets AttentionArgs::deterministic, and the check also runs the backward a second time and
+// requires dQ, dK and dV to be the same bits.
 struct Family {
   const char* name;
+  bool deterministic;
   bool (*explain)(const AttentionArgs*, char*, size_t);
   size_t (*workspace)(const AttentionArgs*);
   int (*fwd)(const AttentionArgs*, void*);
   int (*bwd)(const AttentionArgs*, void*);
 };
 static const Family kFamilies[] = {
-    {"cuda.flash", [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
+    {"cuda.flash", false,
+     [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
      te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
-    {"cuda.unfused", [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_unfused_explain(a, r, n) != 0; },
+    {"cuda.flash[deterministic]", true,
+     [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
+     te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
+    {"cuda.unfused", false, [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_unfused_explain(a, r, n) != 0; },
      te_cuda_unfused_workspace_bytes, te_cuda_unfused_forward, te_cuda_unfused_backward},
 };
 
@@ -303,6 +310,7 @@ static bool run_check(const Case& c, std::mt19937_64& rng) {
   for (const Family& fam : kFamilies) {
     if (c.sq > 512 && std::string(fam.name) == "cuda.unfused") continue;  // the slow path: short cases only
     char reason[256];
+    D.a.deterministic = fam.deterministic;
     if (!fam.explain(&D.a, reason, sizeof reason)) {
       printf("SKIP %s %s: %s\n", fam.name, describe(c).c_str(), reason);
       continue;
@@ -314,6 +322,25 @@ static bool run_check(const Case& c, std::mt19937_64& rng) {
     CK(cudaError_t(fam.fwd(&D.a, nullptr)));
     CK(cudaError_t(fam.bwd(&D.a, nullptr)));
     CK(cudaDeviceSynchronize());
+    // Deterministic: a second backward (outputs poisoned again) must give the same bits.
+    bool same_bits = true;
+    if (fam.deterministic) {
+      std::vector<std::vector<unsigned char>> first;
+      for (DevTensor* t : {&D.dq, &D.dk, &D.dv}) {
+        first.emplace_back(t->bytes);
+        CK(cudaMemcpy(first.back().data(), t->p, t->bytes, cudaMemcpyDeviceToHost));
+        CK(cudaMemset(t->p, 0xff, t->bytes));
+      }
+      CK(cudaError_t(fam.bwd(&D.a, nullptr)));
+      CK(cudaDeviceSynchronize());
+      int idx = 0;
+      for (DevTensor* t : {&D.dq, &D.dk, &D.dv}) {
+        std::vector<unsigned char> again(t->bytes);
+        CK(cudaMemcpy(again.data(), t->p, t->bytes, cudaMemcpyDeviceToHost));
+        same_bits = same_bits && again == first[idx++];
+      }
+    }
+    D.a.deterministic = 0;
     CK(cudaFree(ws));
     const Err eo = compare(D.o, c.elem, P.Lo, o, c.b, c.sq, c.h, c.dv, P.lq);
     const Err edq = compare(D.dq, c.elem, P.Lq, dq, c.b, c.sq, c.h, c.d, P.lq);
@@ -349,14 +376,17 @@ static bool run_check(const Case& c, std::mt19937_64& rng) {
     }
     const double tol_f = c.elem == te_cuda::kF16 ? 4e-3 : 2.5e-2, tol_b = c.elem == te_cuda::kF16 ? 1e-2 : 5e-2;
     const bool ok = eo.rel() < tol_f && lse_err < 1e-3 && edq.rel() < tol_b && edk.rel() < tol_b && edv.rel() < tol_b &&
-                    eoff < tol_b;
+                    eoff < tol_b && same_bits;
     all_ok = all_ok && ok;
-    printf("%s %s %s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s\n", ok ? "PASS" : "FAIL", fam.name, describe(c).c_str(),
-           eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel(), c.softmax == 2 ? (" doffset " + std::to_string(eoff)).c_str() : "");
+    printf("%s %s %s: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s%s\n", ok ? "PASS" : "FAIL", fam.name, describe(c).c_str(),
+           eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel(), c.softmax == 2 ? (" doffset " + std::to_string(eoff)).c_str() : "",
+           fam.deterministic ? (same_bits ? " rerun: same bits" : " rerun: BITS DIFFER") : "");
     if (json_out)
       fprintf(json_out,
-              "{\"family\":\"%s\",\"case\":\"%s\",\"ok\":%s,\"o\":%.3e,\"lse\":%.3e,\"dq\":%.3e,\"dk\":%.3e,\"dv\":%.3e}\n",
-              fam.name, describe(c).c_str(), ok ? "true" : "false", eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel());
+              "{\"family\":\"%s\",\"case\":\"%s\",\"ok\":%s,\"o\":%.3e,\"lse\":%.3e,\"dq\":%.3e,\"dk\":%.3e,\"dv\":%.3e,"
+              "\"same_bits\":%s}\n",
+              fam.name, describe(c).c_str(), ok ? "true" : "false", eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel(),
+              same_bits ? "true" : "false");
     fflush(stdout);
   }
   return all_ok;
@@ -398,13 +428,18 @@ static void run_bench(const Case& c, std::mt19937_64& rng, bool with_bias) {
     return median_ms(ts);
   };
   const float f = time(false), fb = time(true);
+  D.a.deterministic = 1;
+  const float fb_det = time(true);
+  D.a.deterministic = 0;
   double flops = 4.0 * c.b * c.h * double(c.sq) * c.skv * c.d;
   if (c.causal) flops /= 2;
-  printf("BENCH %-16s fwd %.4f ms (%.1f TFLOP/s)  fwd+bwd %.4f ms (%.1f TFLOP/s)\n", c.name.c_str(), f,
-         flops / f / 1e9, fb, 3.5 * flops / fb / 1e9);
+  printf("BENCH %-16s fwd %.4f ms (%.1f TFLOP/s)  fwd+bwd %.4f ms (%.1f TFLOP/s)  deterministic fwd+bwd %.4f ms\n",
+         c.name.c_str(), f, flops / f / 1e9, fb, 3.5 * flops / fb / 1e9, fb_det);
   if (json_out)
-    fprintf(json_out, "{\"name\":\"%s\",\"fwd_ms\":%.4f,\"fwd_bwd_ms\":%.4f,\"fwd_tflops\":%.1f,\"fwd_bwd_tflops\":%.1f}\n",
-            c.name.c_str(), f, fb, flops / f / 1e9, 3.5 * flops / fb / 1e9);
+    fprintf(json_out,
+            "{\"name\":\"%s\",\"fwd_ms\":%.4f,\"fwd_bwd_ms\":%.4f,\"fwd_tflops\":%.1f,\"fwd_bwd_tflops\":%.1f,"
+            "\"fwd_bwd_deterministic_ms\":%.4f}\n",
+            c.name.c_str(), f, fb, flops / f / 1e9, 3.5 * flops / fb / 1e9, fb_det);
   fflush(stdout);
 }
 
