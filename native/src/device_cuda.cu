@@ -33,13 +33,21 @@ std::string gib(size_t bytes) {
   return buf;
 }
 
-te_status out_of_memory(int device, size_t bytes) {
+// After a failed allocation: the pool may have mapped memory while trying and would keep it (its
+// release threshold is "never"), so hand every unused block back first; then the driver's free
+// memory and what te's allocations hold are what the caller needs to know.
+te_status out_of_memory(int device, size_t bytes, cudaMemPool_t pool) {
+  uint64_t in_use = 0;
+  if (pool) {
+    cudaMemPoolTrimTo(pool, 0);
+    if (cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &in_use) != cudaSuccess) cudaGetLastError();
+  }
   size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
   return te::fail(TE_ERR_OUT_OF_MEMORY, "CUDA out of memory on device " + std::to_string(device) + ": asked for " +
                                             std::to_string(bytes) + " bytes (" + gib(bytes) + "), " +
                                             std::to_string(free_b) + " bytes (" + gib(free_b) + ") free of " +
-                                            gib(total_b));
+                                            gib(total_b) + ", " + gib(size_t(in_use)) + " held by te allocations");
 }
 
 te_status use(int device) {
@@ -129,7 +137,7 @@ extern "C" te_status te_device_alloc(int device, size_t bytes, void** ptr) {
   if (e == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     *ptr = nullptr;
-    return out_of_memory(device, bytes);
+    return out_of_memory(device, bytes, pool);
   }
   if (e != cudaSuccess) return cuda_fail(e, "device allocation");
   return TE_OK;

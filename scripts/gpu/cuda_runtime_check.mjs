@@ -100,6 +100,8 @@ await provoke(
   () => allocateTensor("fp32", [tooMuch / 4]),
   (e) => e.code === "TE_ERR_OUT_OF_MEMORY" && new RegExp(`${tooMuch}`).test(e.message) && /free/.test(e.message),
 );
+// The failed attempt must leave no memory mapped in the pool.
+report(freeBytes() > tooMuch - 2 ** 33, "free memory after the failed allocation", gib(freeBytes()));
 
 // A call whose outputs and workspace cannot fit: cuda.unfused keeps fp32 score buffers of
 // b*h*sq*skv floats, here 16 * 16 * 32768^2 * 4 bytes = 1 TiB.
@@ -123,6 +125,7 @@ await cudaTensors.synchronize();
 const hogBytes = freeBytes() - 40 * 2 ** 20;
 let hog;
 try {
+  if (hogBytes <= 0) throw Object.assign(new Error(`only ${gib(freeBytes())} free before the hog`), { code: "none" });
   hog = allocateTensor("fp32", [Math.floor(hogBytes / 4)]);
   await provoke(
     `cuda.flash backward with ${gib(freeBytes())} left free`,

@@ -15,7 +15,7 @@ typedef struct te_device_info {
   char name[256];
   int32_t arch;          /* major * 10 + minor */
   uint64_t total_memory; /* bytes */
-  uint64_t free_memory;
+  uint64_t free_memory; /* the driver's view: blocks cached in te's pool for reuse count as used */
 } te_device_info;
 
 /* 1 when the library was compiled with CUDA kernels. */
