@@ -2,7 +2,8 @@
 # The CUDA runtime path on the GPU machine in one call. Here first:
 #   bash scripts/gpu/bundle.sh .gpu-rt && git archive HEAD native packages/native/CMakeLists.txt \
 #     packages/native/src/addon > .gpu-rt/src.tar
-# then there (carry [".gpu", ".gpu-rt"]): bash scripts/gpu/cuda_runtime_check.sh
+# then there (carry [".gpu", ".gpu-rt"]): bash scripts/gpu/cuda_runtime_check.sh [all|check]
+# (check: the build and the error checks only)
 # Builds the addon with CUDA from the committed sources in .gpu-rt/src.tar (not from the working tree,
 # where others' uncommitted kernel edits may be mid-way), for sm_90a only (the H100; halves the build),
 # runs scripts/gpu/cuda_runtime_check.mjs (each GPU-path error, then a correct call), PyTorch's SDPA
@@ -40,6 +41,8 @@ summary="$work/summary.txt"
 timeout 120 node scripts/gpu/cuda_runtime_check.mjs .gpu-rt > "$work/runtime_check.txt" 2>&1
 echo "runtime check rc $?" >> "$summary"
 cat "$work/runtime_check.txt" >> "$summary"
+
+if [[ ${1:-all} == check ]]; then finish; exit 0; fi
 
 PYTHONUNBUFFERED=1 timeout 120 python3 .gpu/torch_sdpa_anchor.py --json "$work/anchor.json" > "$work/anchor.log" 2>&1
 timeout 180 node .gpu-rt/te-cli.mjs bench --backend cuda.flash --dtype bf16 --iters 30 --warmup 5 \
