@@ -156,7 +156,9 @@ struct CommonArgs {
 void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c, CommonArgs& host,
                const Scratch& scratch, cudaStream_t stream) {
   pack.add(kUidQ, f->q.data), pack.add(kUidK, f->k.data), pack.add(kUidV, f->v.data);
-  pack.add(kUidScale, &host.scale), pack.add(kUidNegInf, &host.neg_inf);
+  pack.add(kUidScale, &host.scale);
+  // A variant pack must name exactly the graph's tensors: -inf exists only where a mask does.
+  if (c.padded || c.causal) pack.add(kUidNegInf, &host.neg_inf);
   if (c.padded) {
     auto* seq_q = static_cast<int32_t*>(scratch.at(1));
     auto* seq_kv = static_cast<int32_t*>(scratch.at(2));
