@@ -1,20 +1,44 @@
 /**
- * webgpu.flash vs webgpu.unfused, forward and forward+backward, on seq 512..4096 (b=1, h=8, d=64; no mask and
- * causal; fp32 and fp16). Prints one JSON line per measurement and a table; writes all of it to the file named
- * by --out. Run through build.mjs's bundle on the GPU machine (see README.md).
+ * webgpu.flash vs webgpu.unfused vs tfjs's WebGPU backend (@tensorflow/tfjs-backend-webgpu running the same
+ * attention as tfjs ops: matMul, scale, mask add, softmax, matMul), forward and forward+backward, on Node
+ * through Dawn. b=2, h=16, d 64 and 128, seq 512..4096, no mask and causal; fp32 (tfjs's only float type) and
+ * fp16 for the @te backends. Times are medians over --reps calls after --warmup calls, each call ended by
+ * queue.onSubmittedWorkDone(). Memory is the peak of GPU buffer bytes held during a call beyond its inputs
+ * (outputs and saved state included): counted through GPUDevice.createBuffer/GPUBuffer.destroy for the @te
+ * backends, and from tfjs's own buffer manager (bytes in use; its pool reuses freed buffers) for tfjs.
+ * Prints one JSON line per measurement and a table with the ratios; --out writes everything as JSON.
  */
 import { writeFileSync } from "node:fs";
-import { type AttentionParams, generateValues, hostTensor, makeParams } from "@te/core";
-import { getDevice, upload, webgpuFlash, webgpuUnfused, type WebGpuTensor } from "@te/webgpu";
+import {
+  type AttentionBackend,
+  type AttentionParams,
+  generateValues,
+  hostTensor,
+  makeParams,
+} from "@te/core";
+import {
+  download,
+  getDevice,
+  hostValues,
+  upload,
+  type WebGpuTensor,
+  webgpuFlash,
+  webgpuUnfused,
+} from "@te/webgpu";
+import { countGpuMemory, type GpuMemoryCounter } from "./gpu-memory.js";
+import { type TfjsAttention, tfjsAttention } from "./tfjs-attention.js";
 
+type Pass = "fwd" | "fwd+bwd";
 interface Measurement {
   backend: string;
   dtype: string;
   mask: string;
+  d: number;
   seq: number;
-  pass: "fwd" | "fwd+bwd";
+  pass: Pass;
   ms: number;
   tflops: number;
+  peakBytes: number;
   skipped?: string;
 }
 
@@ -24,74 +48,256 @@ const option = (name: string, fallback: string) => {
   return at >= 0 ? args[at + 1] : fallback;
 };
 const SEQS = option("seqs", "512,1024,2048,4096").split(",").map(Number);
-const REPS = Number(option("reps", "5"));
+const DIMS = option("dims", "64,128").split(",").map(Number);
+const DTYPES = option("dtypes", "fp32,fp16").split(",") as ("fp32" | "fp16")[];
+const REPS = Number(option("reps", "10"));
+const WARMUP = Number(option("warmup", "2"));
 const OUT = option("out", "");
-const B = 1;
-const H = 8;
-const D = 64;
+const B = Number(option("b", "2"));
+const H = Number(option("h", "16"));
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
+/** Times `call` (which returns after submitting its work and a disposer) to GPU completion. */
+async function timeCalls(device: GPUDevice, call: () => Promise<() => void>): Promise<number> {
+  const times: number[] = [];
+  for (let rep = 0; rep < WARMUP + REPS; rep++) {
+    const started = performance.now();
+    const dispose = await call();
+    await device.queue.onSubmittedWorkDone();
+    const ms = performance.now() - started;
+    dispose();
+    if (rep >= WARMUP) times.push(ms);
+  }
+  return median(times);
+}
+
+/** Runs `call` once inside validation and out-of-memory error scopes; a WebGPU error there becomes a throw. */
+async function checkedOnce(device: GPUDevice, call: () => Promise<() => void>): Promise<void> {
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  let dispose: (() => void) | undefined;
+  let thrown: unknown = null;
+  try {
+    dispose = await call();
+    await device.queue.onSubmittedWorkDone();
+  } catch (e) {
+    thrown = e;
+  }
+  // Both scopes are popped whether or not the call threw, so later calls start with a clean stack.
+  const validation = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  dispose?.();
+  if (thrown) throw thrown;
+  const error = validation ?? oom;
+  if (error)
+    throw new Error(
+      `WebGPU ${validation ? "validation" : "out-of-memory"} error: ${error.message.split("\n")[0]}`,
+    );
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= worst)) worst = d; // NaN makes the result NaN
+  }
+  return worst;
+}
+
+async function benchTe(
+  device: GPUDevice,
+  memory: GpuMemoryCounter,
+  backend: AttentionBackend<WebGpuTensor>,
+  p: AttentionParams,
+  inputs: { q: WebGpuTensor; k: WebGpuTensor; v: WebGpuTensor; dO: WebGpuTensor },
+  pass: Pass,
+): Promise<{ ms: number; peakBytes: number }> {
+  const call = async () => {
+    const fwd = await backend.forward({ q: inputs.q, k: inputs.k, v: inputs.v }, p);
+    if (pass === "fwd") {
+      fwd.saved.release();
+      return () => {
+        fwd.o.buffer.destroy();
+        fwd.lse.buffer.destroy();
+      };
+    }
+    const g = await backend.backward(fwd.saved, inputs.dO, p);
+    return () => {
+      for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) t.buffer.destroy();
+    };
+  };
+  memory.startPeak();
+  await checkedOnce(device, call);
+  const peakBytes = memory.peakSinceStart();
+  return { ms: await timeCalls(device, call), peakBytes };
+}
+
 async function main() {
   const device = await getDevice();
-  const info = (device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  console.error(`device: ${info?.vendor ?? "?"} ${info?.architecture ?? ""} ${info?.description ?? ""}`);
+  const memory = countGpuMemory(device);
+  const info = device.adapterInfo;
+  const adapter = info
+    ? {
+        vendor: info.vendor,
+        architecture: info.architecture,
+        device: info.device,
+        description: info.description,
+      }
+    : null;
+  const features = [...device.features].sort();
+  console.error(`te device: ${JSON.stringify(adapter)} features: ${features.join(",")}`);
+  let tfjs: TfjsAttention | null = null;
+  let tfjsProblem = "";
+  try {
+    tfjs = await tfjsAttention();
+  } catch (e) {
+    tfjsProblem = `tfjs-webgpu unavailable: ${(e as Error).message}`;
+    console.error(tfjsProblem);
+  }
   const results: Measurement[] = [];
-  for (const dtype of ["fp32", "fp16"] as const) {
-    for (const mask of ["no_mask", "causal"] as const) {
-      for (const seq of SEQS) {
-        const p: AttentionParams = makeParams({ b: B, h: H, d: D, sq: seq, maskType: mask, dtype, device: "webgpu", isTraining: true });
-        const n = B * seq * H * D;
-        const tensor = async (stream: number) =>
-          (await upload(hostTensor("fp32", [B, seq, H, D], Float32Array.from(generateValues(7, stream, n, 1))), device, dtype)) as WebGpuTensor;
-        const [q, k, v, dO] = [await tensor(0), await tensor(1), await tensor(2), await tensor(3)];
-        // Matmul FLOPs: 4 b h s^2 d forward (QK^T, PV), 2.5x that with backward; halved for causal.
-        const fwdFlops = (4 * B * H * seq * seq * D) / (mask === "causal" ? 2 : 1);
-        for (const backend of [webgpuFlash, webgpuUnfused]) {
-          const verdict = backend.explain(p, { cudaArch: null, env: {} });
-          if (!verdict.ok) {
-            const why = verdict.reasons.map((r) => r.message).join("; ");
-            for (const pass of ["fwd", "fwd+bwd"] as const) results.push({ backend: backend.id, dtype, mask, seq, pass, ms: Number.NaN, tflops: 0, skipped: why });
-            continue;
-          }
-          for (const pass of ["fwd", "fwd+bwd"] as const) {
-            const times: number[] = [];
-            for (let rep = 0; rep <= REPS; rep++) {
-              const started = performance.now();
-              const fwd = await backend.forward({ q, k, v }, p);
-              if (pass === "fwd") {
-                await device.queue.onSubmittedWorkDone();
-                fwd.saved.release();
-              } else {
-                const g = await backend.backward(fwd.saved, dO, p);
-                await device.queue.onSubmittedWorkDone();
-                for (const t of [g.dq, g.dk, g.dv]) t.buffer.destroy();
+  const checks: { d: number; mask: string; seq: number; tfjsVsFlashMaxAbs: number }[] = [];
+  const record = (m: Measurement) => {
+    results.push(m);
+    console.log(JSON.stringify(m));
+  };
+  for (const dtype of DTYPES) {
+    for (const d of DIMS) {
+      for (const mask of ["no_mask", "causal"] as const) {
+        for (const seq of SEQS) {
+          const p = makeParams({
+            b: B,
+            h: H,
+            d,
+            sq: seq,
+            maskType: mask,
+            dtype,
+            device: "webgpu",
+            isTraining: true,
+          });
+          const n = B * seq * H * d;
+          const host = [0, 1, 2, 3].map((stream) =>
+            hostTensor("fp32", [B, seq, H, d], Float32Array.from(generateValues(7, stream, n, 1))),
+          );
+          const [q, k, v, dO] = (await Promise.all(
+            host.map((t) => upload(t, device, dtype)),
+          )) as WebGpuTensor[];
+          // Matmul FLOPs: 4 b h s^2 d forward (QK^T, PV), 2.5x that more with backward; halved for causal.
+          const fwdFlops = (4 * B * H * seq * seq * d) / (mask === "causal" ? 2 : 1);
+          const flopsOf = (pass: Pass) => (pass === "fwd" ? fwdFlops : 3.5 * fwdFlops);
+          for (const backend of [webgpuFlash, webgpuUnfused]) {
+            const verdict = backend.explain(p, { cudaArch: null, env: {} });
+            for (const pass of ["fwd", "fwd+bwd"] as const) {
+              const base = { backend: backend.id, dtype, mask, d, seq, pass };
+              if (!verdict.ok) {
+                record({
+                  ...base,
+                  ms: Number.NaN,
+                  tflops: 0,
+                  peakBytes: 0,
+                  skipped: verdict.reasons.map((r) => r.message).join("; "),
+                });
+                continue;
               }
-              const ms = performance.now() - started;
+              try {
+                const { ms, peakBytes } = await benchTe(device, memory, backend, p, { q, k, v, dO }, pass);
+                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), peakBytes });
+              } catch (e) {
+                record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
+              }
+            }
+          }
+          if (dtype === "fp32") {
+            for (const pass of ["fwd", "fwd+bwd"] as const) {
+              const base = { backend: "tfjs-webgpu", dtype, mask, d, seq, pass };
+              if (!tfjs) {
+                record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: tfjsProblem });
+                continue;
+              }
+              const tf = tfjs;
+              let call: ReturnType<TfjsAttention["prepare"]> | null = null;
+              try {
+                call = tf.prepare(host, mask === "causal", p.softmaxScale, pass === "fwd+bwd");
+                const run = async () => (call as NonNullable<typeof call>).run();
+                tf.startPeak();
+                await checkedOnce(tf.device, run);
+                const peakBytes = tf.peakSinceStart();
+                const ms = await timeCalls(tf.device, run);
+                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), peakBytes });
+              } catch (e) {
+                record({
+                  ...base,
+                  ms: Number.NaN,
+                  tflops: 0,
+                  peakBytes: 0,
+                  skipped: (e as Error).message.split("\n")[0],
+                });
+              } finally {
+                call?.dispose();
+              }
+            }
+            // Same answer: tfjs's output against webgpu.flash's on the smallest sequence length.
+            if (tfjs && seq === SEQS[0]) {
+              const fwd = await webgpuFlash.forward({ q, k, v }, p);
+              const ours = hostValues(await download(fwd.o, device));
+              fwd.saved.release();
               fwd.o.buffer.destroy();
               fwd.lse.buffer.destroy();
-              if (rep > 0) times.push(ms); // rep 0 compiles the pipelines
+              const theirs = await tfjs.output(host, mask === "causal", p.softmaxScale);
+              const check = { d, mask, seq, tfjsVsFlashMaxAbs: maxAbsDiff(ours, theirs) };
+              checks.push(check);
+              console.error(`check ${JSON.stringify(check)}`);
             }
-            const ms = median(times);
-            const flops = pass === "fwd" ? fwdFlops : 3.5 * fwdFlops;
-            const m: Measurement = { backend: backend.id, dtype, mask, seq, pass, ms, tflops: flops / (ms * 1e9) };
-            results.push(m);
-            console.log(JSON.stringify(m));
           }
+          for (const t of [q, k, v, dO]) t.buffer.destroy();
         }
-        for (const t of [q, k, v, dO]) t.buffer.destroy();
       }
     }
   }
-  console.log("\nbackend         dtype mask     seq   pass     ms        TFLOP/s");
-  for (const r of results) {
-    const ms = r.skipped ? `skipped: ${r.skipped}` : `${r.ms.toFixed(2).padStart(9)} ${r.tflops.toFixed(3).padStart(8)}`;
-    console.log(`${r.backend.padEnd(15)} ${r.dtype.padEnd(5)} ${r.mask.padEnd(8)} ${String(r.seq).padStart(5)} ${r.pass.padEnd(8)} ${ms}`);
+  const table = summaryTable(results);
+  console.log(`\n${table}`);
+  if (OUT) {
+    const meta = {
+      b: B,
+      h: H,
+      reps: REPS,
+      warmup: WARMUP,
+      adapter,
+      features,
+      tfjsAdapter: tfjs?.adapterInfo ?? null,
+    };
+    writeFileSync(OUT, JSON.stringify({ meta, checks, results }, null, 2));
   }
-  if (OUT) writeFileSync(OUT, JSON.stringify({ device: info ? { vendor: info.vendor, architecture: info.architecture, description: info.description } : null, results }, null, 2));
+}
+
+/** One row per (dtype, d, mask, seq, pass): ms and peak MiB per backend, and tfjs/flash and unfused/flash ratios. */
+function summaryTable(results: Measurement[]): string {
+  const key = (r: Measurement) => `${r.dtype} d${r.d} ${r.mask} ${r.seq} ${r.pass}`;
+  const rows = new Map<string, Map<string, Measurement>>();
+  for (const r of results) {
+    if (!rows.has(key(r))) rows.set(key(r), new Map());
+    rows.get(key(r))?.set(r.backend, r);
+  }
+  const ms = (r?: Measurement) => (r && !r.skipped ? r.ms.toFixed(2) : "-");
+  const mib = (r?: Measurement) => (r && !r.skipped ? (r.peakBytes / 2 ** 20).toFixed(1) : "-");
+  const ratio = (slow?: Measurement, fast?: Measurement) =>
+    slow && fast && !slow.skipped && !fast.skipped ? `${(slow.ms / fast.ms).toFixed(2)}x` : "-";
+  const lines = [
+    "| dtype d mask seq pass | flash ms | unfused ms | tfjs ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const [k, byBackend] of rows) {
+    const f = byBackend.get("webgpu.flash");
+    const u = byBackend.get("webgpu.unfused");
+    const t = byBackend.get("tfjs-webgpu");
+    lines.push(
+      `| ${k} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} |`,
+    );
+  }
+  return lines.join("\n");
 }
 
 main().then(

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# On the GPU machine (carry ".gpu" and ".gpu-webgpu", made by scripts/gpu/webgpu_bundle.sh): @te/webgpu on the
+# NVIDIA Vulkan driver through Dawn. Benchmark first (webgpu.flash vs webgpu.unfused vs tfjs-webgpu), then
+# conformance of webgpu.flash and webgpu.unfused (fp32 with gradients, fp16) on conformance/cases. Every step
+# has its own time limit and writes its log under $OUT as it goes; a summary is printed last.
+#   BENCH_ARGS: extra arguments for bench.mjs; BENCH_S / CONF_S: time limits (seconds) per step.
+set -uo pipefail
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+source .gpu/env.sh
+w=.gpu-webgpu
+[[ -f $w/node_modules/webgpu/dist/linux-x64/dawn.node ]] || xz -dk $w/node_modules/webgpu/dist/linux-x64/dawn.node.xz
+{
+  echo "commit $(cat $w/commit.txt)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  node --version
+} > "$out/machine.txt" 2>&1
+node $w/te-cli.mjs info > "$out/te-info.txt" 2>&1
+grep -i "webgpu" "$out/te-info.txt" | head -5
+timeout "${BENCH_S:-300}" node $w/bench.mjs --out "$out/webgpu-bench.json" ${BENCH_ARGS:-} > "$out/bench.log" 2>&1
+echo "bench rc=$?"
+for run in "webgpu.flash fp32" "webgpu.unfused fp32" "webgpu.flash fp16" "webgpu.unfused fp16"; do
+  set -- $run
+  timeout "${CONF_S:-60}" node $w/te-cli.mjs conformance conformance/cases --backend "$1" --dtype "$2" > "$out/conf_$1_$2.txt" 2>&1
+  echo "== conformance $1 $2 rc=$? $(grep -c '^PASS' "$out/conf_$1_$2.txt") PASS; $(grep -v '^PASS' "$out/conf_$1_$2.txt" | tail -3 | tr '\n' ' ')"
+done
+cat "$out/machine.txt"
+grep -v '^{' "$out/bench.log" | tail -45
