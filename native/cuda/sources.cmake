@@ -6,9 +6,17 @@ target_sources(te_native_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flash/flash_api.cu
   ${CMAKE_CURRENT_LIST_DIR}/family/flash_family.cu
   ${CMAKE_CURRENT_LIST_DIR}/unfused/unfused_api.cu
-  ${CMAKE_CURRENT_LIST_DIR}/family/unfused_family.cu)
+  ${CMAKE_CURRENT_LIST_DIR}/family/unfused_family.cu
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/cudnn_library.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/operation_graph.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/sdpa_graph.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/row_fixup.cu
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/cudnn_family.cu)
+# cuda.cudnn loads cuDNN with dlopen (native/cudnn/cudnn_library.cpp).
+target_link_libraries(te_native_core PUBLIC ${CMAKE_DL_LIBS})
 # Each family registers itself from a static initializer; a static library drops objects nothing
 # refers to, so consumers are told to keep the ones that hold them.
 target_link_options(te_native_core INTERFACE
   "LINKER:--undefined=te_cuda_flash_family_linked"
-  "LINKER:--undefined=te_cuda_unfused_family_linked")
+  "LINKER:--undefined=te_cuda_unfused_family_linked"
+  "LINKER:--undefined=te_cuda_cudnn_family_linked")

@@ -4,11 +4,18 @@
  */
 import { registerBackend } from "@te/core";
 import { createCudaBackend, cudaBackendIds } from "./backends/cuda-backend.js";
+import { createCudnnBackend, hasCudnnFamily } from "./backends/cudnn-backend.js";
 import { createNativeCpuBackend } from "./cpu-backend.js";
 import { detectCudaArch } from "./device.js";
 import { tryLoadBinding } from "./loader.js";
 
 export { type CudaBackendId, createCudaBackend, cudaBackendIds, cudaRules } from "./backends/cuda-backend.js";
+export {
+  CUDNN_BACKEND_ID,
+  createCudnnBackend,
+  hasCudnnFamily,
+  loadedCudnnVersion,
+} from "./backends/cudnn-backend.js";
 export {
   type CudnnBias,
   type CudnnRuleContext,
@@ -41,4 +48,5 @@ if (binding) {
   registerBackend(createNativeCpuBackend(binding));
   detectCudaArch();
   for (const id of cudaBackendIds(binding)) registerBackend(createCudaBackend(binding, id));
+  if (hasCudnnFamily(binding)) registerBackend(createCudnnBackend(binding));
 }

@@ -113,6 +113,13 @@ Napi::Value Backward(const Napi::CallbackInfo& info) { return Run(info, true); }
 
 Napi::Value Backends(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), te_attn_backends()); }
 
+// cudnnGetVersion() of the cuDNN that cuda.cudnn loads (0 when it cannot be loaded). The symbol exists
+// only in CUDA builds (native/cudnn/cudnn_family.cu), hence weak: CPU builds answer 0.
+extern "C" int te_cudnn_version(void) __attribute__((weak));
+Napi::Value CudnnVersion(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), te_cudnn_version != nullptr ? te_cudnn_version() : 0);
+}
+
 Napi::Value DeviceInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -152,6 +159,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("forward", Napi::Function::New(env, Forward));
   exports.Set("backward", Napi::Function::New(env, Backward));
   exports.Set("backends", Napi::Function::New(env, Backends));
+  exports.Set("cudnnVersion", Napi::Function::New(env, CudnnVersion));
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("DeviceTensor", DeviceTensor::Define(env));

@@ -25,11 +25,12 @@ import { nativeDesc } from "../native-desc.js";
  * tensors. Every array of the argument block is device memory (the C families refuse host arrays), so
  * per-call host inputs (cu_seqlens, ALiBi slopes, masks, the softmax offset) are uploaded per call.
  */
-export type CudaBackendId = "cuda.flash" | "cuda.unfused";
+export type CudaBackendId = "cuda.flash" | "cuda.unfused" | "cuda.cudnn";
 
-const FAMILY_OF: Record<CudaBackendId, "FlashAttention" | "UnfusedDotProductAttention"> = {
+const FAMILY_OF: Record<CudaBackendId, "FlashAttention" | "UnfusedDotProductAttention" | "FusedAttention"> = {
   "cuda.flash": "FlashAttention",
   "cuda.unfused": "UnfusedDotProductAttention",
+  "cuda.cudnn": "FusedAttention",
 };
 
 /** What the TypeScript side refuses before the C family's own explain is asked. */
@@ -49,7 +50,7 @@ export function cudaRules(id: CudaBackendId): readonly Rule[] {
     {
       id: `${id}.bias_grad`,
       // cuda.unfused reduces its dS buffer into dbias; the flash kernels keep no dS to reduce.
-      rejects: (p) => p.biasRequiresGrad && id === "cuda.flash",
+      rejects: (p) => p.biasRequiresGrad && id !== "cuda.unfused",
       message: "computes no bias gradient",
     },
   ];
@@ -315,7 +316,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     id,
     family: FAMILY_OF[id],
     tensors: cudaTensors,
-    dtypes: id === "cuda.flash" ? ["fp16", "bf16"] : ["fp32", "fp16", "bf16"],
+    dtypes: id === "cuda.unfused" ? ["fp32", "fp16", "bf16"] : ["fp16", "bf16"],
     rank: (context) => teRank(FAMILY_OF[id], context.cudaArch),
     explain(p): Eligibility {
       const verdict = evaluateRules(rules, p, undefined);
