@@ -29,7 +29,9 @@ const random = (s) => {
   return fromFloat64("bf16", s, x);
 };
 const hostQ = random(shape);
-const [q, k, v, dO] = await Promise.all([hostQ, random(shape), random(shape), random(shape)].map((t) => cudaTensors.fromHost(t)));
+const [q, k, v, dO] = await Promise.all(
+  [hostQ, random(shape), random(shape), random(shape)].map((t) => cudaTensors.fromHost(t)),
+);
 
 /** A correct forward+backward on cuda.flash, checked against cuda.unfused (no NaN, close in bf16). */
 async function correctCall(after) {
@@ -52,8 +54,13 @@ async function correctCall(after) {
         worst = Number.isNaN(e) ? Number.POSITIVE_INFINITY : Math.max(worst, e);
       }
     }
-    for (const t of [a.o, a.lse, ga.dq, ga.dk, ga.dv, b.o, b.lse, gb.dq, gb.dk, gb.dv]) cudaTensors.dispose(t);
-    report(worst < 0.05, `correct call after ${after}`, `max |flash - unfused| over o, dq, dv = ${worst.toExponential(2)}`);
+    for (const t of [a.o, a.lse, ga.dq, ga.dk, ga.dv, b.o, b.lse, gb.dq, gb.dk, gb.dv])
+      cudaTensors.dispose(t);
+    report(
+      worst < 0.05,
+      `correct call after ${after}`,
+      `max |flash - unfused| over o, dq, dv = ${worst.toExponential(2)}`,
+    );
   } catch (e) {
     report(false, `correct call after ${after}`, `${e.code} ${e.message}`);
   }
@@ -71,7 +78,9 @@ async function provoke(what, call, expect) {
 }
 
 const info = deviceInfo();
-console.log(`device ${info.devices[0].name} sm_${info.devices[0].arch}, free ${gib(freeBytes())} of ${gib(info.devices[0].totalMemory)}`);
+console.log(
+  `device ${info.devices[0].name} sm_${info.devices[0].arch}, free ${gib(freeBytes())} of ${gib(info.devices[0].totalMemory)}`,
+);
 await correctCall("start");
 
 await provoke(
@@ -98,7 +107,8 @@ const tooMuch = freeBytes() + 2 ** 32;
 await provoke(
   `allocation of free + 4 GiB (${gib(tooMuch)})`,
   () => allocateTensor("fp32", [tooMuch / 4]),
-  (e) => e.code === "TE_ERR_OUT_OF_MEMORY" && new RegExp(`${tooMuch}`).test(e.message) && /free/.test(e.message),
+  (e) =>
+    e.code === "TE_ERR_OUT_OF_MEMORY" && new RegExp(`${tooMuch}`).test(e.message) && /free/.test(e.message),
 );
 // The failed attempt must leave no memory mapped in the pool.
 report(freeBytes() > tooMuch - 2 ** 33, "free memory after the failed allocation", gib(freeBytes()));
@@ -111,7 +121,9 @@ const hq = allocateTensor("bf16", hugeShape);
 await provoke(
   "cuda.unfused call needing a 1 TiB workspace",
   () => unfused.forward({ q: hq, k: hq, v: hq }, hugeP),
-  (e) => ["TE_ERR_OUT_OF_MEMORY", "TE_ERR_UNSUPPORTED", "TE_BACKEND_UNSUPPORTED"].includes(e.code) || /memory|support/.test(e.message),
+  (e) =>
+    ["TE_ERR_OUT_OF_MEMORY", "TE_ERR_UNSUPPORTED", "TE_BACKEND_UNSUPPORTED"].includes(e.code) ||
+    /memory|support/.test(e.message),
 );
 cudaTensors.dispose(hq);
 
@@ -125,7 +137,8 @@ await cudaTensors.synchronize();
 const hogBytes = freeBytes() - 40 * 2 ** 20;
 let hog;
 try {
-  if (hogBytes <= 0) throw Object.assign(new Error(`only ${gib(freeBytes())} free before the hog`), { code: "none" });
+  if (hogBytes <= 0)
+    throw Object.assign(new Error(`only ${gib(freeBytes())} free before the hog`), { code: "none" });
   hog = allocateTensor("fp32", [Math.floor(hogBytes / 4)]);
   await provoke(
     `cuda.flash backward with ${gib(freeBytes())} left free`,
@@ -146,7 +159,9 @@ const n = 200;
 const t0 = performance.now();
 for (let i = 0; i < n; i++) cudaTensors.dispose(allocateTensor("bf16", [128 * 2 ** 20]));
 await cudaTensors.synchronize();
-console.log(`pooled allocate+dispose of 256 MiB: ${(((performance.now() - t0) / n) * 1000).toFixed(1)} us each (${n} times)`);
+console.log(
+  `pooled allocate+dispose of 256 MiB: ${(((performance.now() - t0) / n) * 1000).toFixed(1)} us each (${n} times)`,
+);
 
 console.log(failures === 0 ? "cuda_runtime_check: all passed" : `cuda_runtime_check: ${failures} FAILED`);
 process.exit(failures === 0 ? 0 : 1);
