@@ -6,7 +6,7 @@ set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
 arch=${1:--gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a}
-{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -2; git rev-parse HEAD 2>/dev/null; } > "$out/machine.txt"
+{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -2; git rev-parse HEAD 2>/dev/null; echo "$arch"; } > "$out/machine.txt"
 start=$(date +%s)
 make -C native/cuda/tests -j"$(nproc)" ARCH="$arch" build/flash_test > "$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"

@@ -57,9 +57,12 @@ template <typename T, int D, int DV>
 struct FlashBwdShape {
   static constexpr int kBr = kBwdTile, kBc = kBwdTile, kWarps = kBwdWarps, kThreads = kBwdWarps * 32;
   static constexpr int kLdK = D + 8, kLdV = DV + 8, kLdP = kBc + 8;
-  // Q/dO/lse/Dvec of the next query block load while this one computes (two buffers) where shared
-  // memory allows: d <= 128 (124 KB at d = 128); larger heads use one buffer to stay under 163 KB.
-  static constexpr int kQBufs = D <= 128 ? 2 : 1;
+  // d <= 128: two CTAs per SM (16 warps; registers capped at 128, 88 KB shared memory at d = 128), so
+  // one CTA computes while the other waits at a barrier or on its loads. That needs one Q/dO buffer;
+  // kQBufs = 2 (the next query block prefetched, 124 KB, one CTA per SM) measured slower on the H100
+  // (PERF_NOTES.md, v1 -> v2). Larger heads keep one CTA per SM (registers) and one buffer (163 KB).
+  static constexpr int kCtasPerSm = D <= 128 ? 2 : 1;
+  static constexpr int kQBufs = 1;
   static constexpr int kQBufElems = kBr * kLdK + kBr * kLdV;
   static constexpr int kSmemBytes =
       (kBc * kLdK + kBc * kLdV + kQBufs * kQBufElems + 2 * kBr * kLdP) * int(sizeof(T)) + kQBufs * 2 * kBr * 4;
@@ -69,7 +72,7 @@ struct FlashBwdShape {
 // kAtomicDq: add dQ here with atomics (fast, order of additions varies run to run); without it this
 // kernel computes dK and dV only, each CTA summing its query blocks in a fixed order.
 template <typename T, int D, int DV, bool kExtras, bool kAtomicDq>
-__global__ void __launch_bounds__(256) flash_bwd_kernel(const AttentionArgs a) {
+__global__ void __launch_bounds__(kBwdWarps * 32, FlashBwdShape<T, D, DV>::kCtasPerSm) flash_bwd_kernel(const AttentionArgs a) {
   using S = FlashBwdShape<T, D, DV>;
   constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads, kLdK = S::kLdK, kLdV = S::kLdV,
                 kLdP = S::kLdP;
