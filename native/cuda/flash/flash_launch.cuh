@@ -19,11 +19,16 @@ namespace te_cuda {
 //   d = 192:  4 warps x 1 row tile x 64 keys: 128 KB with two stages, under the 163 KB of an A100;
 //             two row tiles would not fit the registers (2 x 24 output tiles).
 //   d = 256:  4 warps x 1 row tile x 32 keys: a 64-key stage would need 202 KB; 32 keeps it at 101 KB.
+// TE_FLASH_FWD_KEYS_D128 overrides the key block of d = 96 and 128 (a tuning experiment that
+// scripts/gpu/flash_standalone.sh builds and times next to the default; 64 spills ~80 bytes at d = 128).
+#ifndef TE_FLASH_FWD_KEYS_D128
+#define TE_FLASH_FWD_KEYS_D128 32
+#endif
 template <int D>
 struct FwdTile {
   static constexpr int kWarps = 4;
   static constexpr int kMT = D <= 128 ? 2 : 1;
-  static constexpr int kBc = (D <= 64 || D == 192) ? 64 : 32;
+  static constexpr int kBc = (D <= 64 || D == 192) ? 64 : (D <= 128 ? TE_FLASH_FWD_KEYS_D128 : 32);
 };
 
 // Whether a call needs the kernels' bias / ALiBi / dropout paths.
