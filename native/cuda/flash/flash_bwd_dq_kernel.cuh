@@ -38,7 +38,9 @@ __global__ void __launch_bounds__(kBwdWarps * 32) flash_bwd_dq_kernel(const Atte
 
   const int e = blockIdx.z, hh = blockIdx.y, hk = hh / (a.h / a.hkv);
   const Entry en = entry_of(a, e);
-  const int q0 = blockIdx.x * kBr;
+  // Last query block first: under a causal mask later query blocks see more keys, and starting the
+  // longest CTAs first leaves short ones, not long ones, for the last wave.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * kBr;
   // Rows past the entry's end: flash_bwd_dq_convert_kernel writes their zeros without reading dq_acc.
   if (q0 >= en.lq) return;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;

@@ -31,7 +31,9 @@ __global__ void __launch_bounds__(kWarps * 32) flash_fwd_kernel(const AttentionA
 
   const int e = blockIdx.z, hh = blockIdx.y, hk = hh / (a.h / a.hkv);
   const Entry en = entry_of(a, e);
-  const int q0 = blockIdx.x * kBr;
+  // Last query block first: under a causal mask later query blocks see more keys, and starting the
+  // longest CTAs first leaves short ones, not long ones, for the last wave.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * kBr;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int warp_row0 = warp * 16 * kMT;
   // Row r of this thread: tile r / 2, upper (g) or lower (g + 8) half r % 2.

@@ -11,24 +11,20 @@
 namespace te_cuda {
 
 // Forward tile shape per q/k head dim (query rows per CTA = 16 * warps * row tiles per warp):
-//   d <= 64:  4 warps x 2 row tiles (128 query rows) x 64 keys. Two row tiles per warp let every K/V
-//             fragment read from shared memory feed four tensor-core instructions instead of two.
-//   d = 96, 128: 4 warps x 2 row tiles x 32 keys: with 64 keys the 2 x 16 output tiles plus 2 x 8
-//             score tiles overflow 255 registers (spills seen with ptxas -v); 32 keys fit.
-//             Shared memory (Q + two K/V stages) is 69 KB at d = 128.
+//   d <= 128: 4 warps x 2 row tiles (128 query rows) x 64 keys. Two row tiles per warp let every K/V
+//             fragment read from shared memory feed four tensor-core instructions instead of two. At
+//             d = 128 the 2 x 16 output tiles plus 2 x 8 score tiles take 255 registers and spill
+//             ~80 bytes (ptxas -v), yet measured faster on the H100 than 32-key blocks without
+//             spills: long_4k_full 247 -> 275 TFLOP/s (native/cuda/flash/PERF_NOTES.md, v2).
+//             Shared memory (Q + two K/V stages) is 104 KB at d = 128.
 //   d = 192:  4 warps x 1 row tile x 64 keys: 128 KB with two stages, under the 163 KB of an A100;
 //             two row tiles would not fit the registers (2 x 24 output tiles).
 //   d = 256:  4 warps x 1 row tile x 32 keys: a 64-key stage would need 202 KB; 32 keeps it at 101 KB.
-// TE_FLASH_FWD_KEYS_D128 overrides the key block of d = 96 and 128 (a tuning experiment that
-// scripts/gpu/flash_standalone.sh builds and times next to the default; 64 spills ~80 bytes at d = 128).
-#ifndef TE_FLASH_FWD_KEYS_D128
-#define TE_FLASH_FWD_KEYS_D128 32
-#endif
 template <int D>
 struct FwdTile {
   static constexpr int kWarps = 4;
   static constexpr int kMT = D <= 128 ? 2 : 1;
-  static constexpr int kBc = (D <= 64 || D == 192) ? 64 : (D <= 128 ? TE_FLASH_FWD_KEYS_D128 : 32);
+  static constexpr int kBc = D <= 192 ? 64 : 32;
 };
 
 // Whether a call needs the kernels' bias / ALiBi / dropout paths.
