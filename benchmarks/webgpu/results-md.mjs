@@ -1,0 +1,43 @@
+// Writes the Markdown summary of a bench.mjs JSON result (webgpu_run.sh's $OUT/webgpu-bench.json):
+//   node benchmarks/webgpu/results-md.mjs RESULT.json MACHINE.txt > benchmarks/results/webgpu-bench-h100.md
+import { readFileSync } from "node:fs";
+const [resultPath, machinePath] = process.argv.slice(2);
+const { meta, checks, results } = JSON.parse(readFileSync(resultPath, "utf8"));
+const machine = machinePath ? readFileSync(machinePath, "utf8").trim() : "";
+const byKey = new Map();
+for (const r of results) {
+  const key = `${r.dtype} | ${r.d} | ${r.mask} | ${r.seq} | ${r.pass}`;
+  if (!byKey.has(key)) byKey.set(key, {});
+  byKey.get(key)[r.backend] = r;
+}
+const ok = (r) => r && !r.skipped && Number.isFinite(r.ms);
+const ms = (r) => (ok(r) ? r.ms.toFixed(2) : "-");
+const mib = (r) => (ok(r) ? (r.peakBytes / 2 ** 20).toFixed(1) : "-");
+const ratio = (slow, fast) => (ok(slow) && ok(fast) ? `${(slow.ms / fast.ms).toFixed(2)}x` : "-");
+const lines = [
+  "# webgpu.flash vs webgpu.unfused vs tfjs-webgpu (Node, Dawn, NVIDIA Vulkan)",
+  "",
+  "```",
+  machine,
+  `adapter ${JSON.stringify(meta.adapter)}`,
+  `features ${meta.features.join(", ")}`,
+  `b=${meta.b} h=${meta.h}; median of ${meta.reps} calls after ${meta.warmup} warm-up calls, each ended by queue.onSubmittedWorkDone()`,
+  "```",
+  "",
+  "ms per call; MiB = peak GPU buffer bytes held during the call beyond the inputs (outputs, saved state and",
+  "gradients included; tfjs: bytes in use in its buffer manager). tfjs runs matMul, mul(scale), add(mask),",
+  "softmax, matMul on [b, h, s, d] inputs, fp32 only (tfjs has no fp16 tensors); fwd+bwd is tf.grads.",
+  "",
+  "| dtype | d | mask | seq | pass | flash ms | unfused ms | tfjs ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB |",
+  "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+];
+for (const [key, row] of byKey) {
+  const f = row["webgpu.flash"];
+  const u = row["webgpu.unfused"];
+  const t = row["tfjs-webgpu"];
+  lines.push(`| ${key} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} |`);
+}
+const skips = [...new Set(results.filter((r) => r.skipped).map((r) => `${r.backend} ${r.dtype} d${r.d} ${r.mask} s${r.seq} ${r.pass}: ${r.skipped}`))];
+if (skips.length) lines.push("", "Not measured:", "", ...skips.map((s) => `- ${s}`));
+if (checks.length) lines.push("", "tfjs output vs webgpu.flash output (fp32, max abs difference):", "", ...checks.map((c) => `- d${c.d} ${c.mask} s${c.seq}: ${c.tfjsVsFlashMaxAbs.toExponential(2)}`));
+console.log(lines.join("\n"));
