@@ -42,21 +42,21 @@ fn load_key_tile(s: Seq, bi: u32, hk: u32, j0: u32, tid: u32) {
     let j = j0 + e / U.d;
     var x = 0.0;
     if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % U.d)); }
-    k_t[e] = x;
+    k_t[(e / U.d) * (U.d + 1u) + e % U.d] = x;
   }
   for (var e = tid; e < BK * U.dv; e += WG) {
     let j = j0 + e / U.dv;
     var x = 0.0;
     if (j < s.lk) { x = ld_v(v_index(s, bi, j, hk, e % U.dv)); }
-    v_t[e] = x;
+    v_t[(e / U.dv) * (U.dv + 1u) + e % U.dv] = x;
   }
 }
 // (P', dS) of tile element (rr, jj).
 fn tile_grad(s: Seq, bi: u32, hi: u32, i0: u32, j0: u32, rr: u32, jj: u32) -> vec2<f32> {
   var qk = 0.0;
-  for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * k_t[jj * U.d + c]; }
+  for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * k_t[jj * (U.d + 1u) + c]; }
   var dp = 0.0;
-  for (var c = 0u; c < U.dv; c++) { dp += do_t[rr * U.dv + c] * v_t[jj * U.dv + c]; }
+  for (var c = 0u; c < U.dv; c++) { dp += do_t[rr * U.dv + c] * v_t[jj * (U.dv + 1u) + c]; }
   let x = score(s, bi, hi, i0 + rr, j0 + jj, qk);
   return grad_of_score(bi, hi, i0 + rr, j0 + jj, x, dp, st_t[rr], st_t[BQ + rr]);
 }
@@ -70,8 +70,10 @@ const BK = ${t.bk}u;
 const WG = ${WORKGROUP_SIZE}u;
 var<workgroup> q_t: array<f32, ${t.bq * d}>;
 var<workgroup> do_t: array<f32, ${t.bq * dv}>;
-var<workgroup> k_t: array<f32, ${t.bk * d}>;
-var<workgroup> v_t: array<f32, ${t.bk * dv}>;
+// Key and value rows are stored d + 1 (dv + 1) floats apart: tile_grad has consecutive threads read consecutive
+// rows at the same column, and a stride that is a multiple of 32 would put all of them in one memory bank.
+var<workgroup> k_t: array<f32, ${t.bk * (d + 1)}>;
+var<workgroup> v_t: array<f32, ${t.bk * (dv + 1)}>;
 var<workgroup> st_t: array<f32, ${2 * t.bq}>;
 ${tileLoads()}`;
 }
@@ -180,7 +182,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let c = lane + u * TPR;
       if (c < U.d) {
         var x = 0.0;
-        for (var jj = 0u; jj < BK; jj++) { x += ds_t[r * BK + jj] * k_t[jj * U.d + c]; }
+        for (var jj = 0u; jj < BK; jj++) { x += ds_t[r * BK + jj] * k_t[jj * (U.d + 1u) + c]; }
         dq_acc[u] += x;
       }
     }

@@ -19,7 +19,9 @@ const TPR = ${tpr}u;
 const ACC = ${Math.ceil(dv / tpr)}u;
 
 var<workgroup> q_t: array<f32, ${t.bq * d}>;
-var<workgroup> kv_t: array<f32, ${t.bk * Math.max(d, dv)}>;
+// K rows are stored KST = d + 1 floats apart: in the score loop consecutive threads read consecutive keys at
+// the same column, and a stride of d (a multiple of 32) would put all of them in one memory bank.
+var<workgroup> kv_t: array<f32, ${t.bk * Math.max(d + 1, dv)}>;
 var<workgroup> s_t: array<f32, ${t.bq * t.bk}>;
 var<workgroup> m_t: array<f32, ${t.bq}>;
 var<workgroup> l_t: array<f32, ${t.bq}>;
@@ -56,14 +58,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let j = j0 + e / U.d;
       var x = 0.0;
       if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % U.d)); }
-      kv_t[e] = x;
+      kv_t[(e / U.d) * (U.d + 1u) + e % U.d] = x;
     }
     workgroupBarrier();
     for (var e = tid; e < BQ * BK; e += WG) {
       let rr = e / BK;
       let jj = e % BK;
       var qk = 0.0;
-      for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * kv_t[jj * U.d + c]; }
+      for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * kv_t[jj * (U.d + 1u) + c]; }
       s_t[e] = score(s, bi, hi, i0 + rr, j0 + jj, qk);
     }
     workgroupBarrier();

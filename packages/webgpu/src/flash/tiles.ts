@@ -31,11 +31,11 @@ export const TILES: readonly Tile[] = [
   { bq: 4, bk: 4, why: "the smallest tile: large head dims within 16 KiB" },
 ];
 
-/** Workgroup bytes of each pass for head dims d (q, k) and dv (v, o). */
+/** Workgroup bytes of each pass for head dims d (q, k) and dv (v, o); key/value rows carry one float of padding. */
 export const PASS_BYTES = {
-  forward: (t: Tile, d: number, dv: number): number => 4 * (t.bq * d + t.bk * Math.max(d, dv) + t.bq * t.bk + 3 * t.bq),
-  dkdv: (t: Tile, d: number, dv: number): number => 4 * (t.bk * (d + dv) + t.bq * (d + dv) + 2 * t.bq * t.bk + 2 * t.bq),
-  dq: (t: Tile, d: number, dv: number): number => 4 * (t.bk * (d + dv) + t.bq * (d + dv) + t.bq * t.bk + 2 * t.bq),
+  forward: (t: Tile, d: number, dv: number): number => 4 * (t.bq * d + t.bk * Math.max(d + 1, dv) + t.bq * t.bk + 3 * t.bq),
+  dkdv: (t: Tile, d: number, dv: number): number => 4 * (t.bk * (d + dv + 2) + t.bq * (d + dv) + 2 * t.bq * t.bk + 2 * t.bq),
+  dq: (t: Tile, d: number, dv: number): number => 4 * (t.bk * (d + dv + 2) + t.bq * (d + dv) + t.bq * t.bk + 2 * t.bq),
 } as const;
 
 export type FlashPass = keyof typeof PASS_BYTES;
