@@ -3,7 +3,14 @@
  */
 import type { AttentionParams, Rule } from "@te/core";
 import type { ForwardPlan, BackwardPlan, Kernels } from "../attention-backend.js";
-import { type Call, binding, f32Buffer, inputBindings, optionalBinding, tensorBinding } from "../attention-call.js";
+import {
+  type Call,
+  binding,
+  f32Buffer,
+  inputBindings,
+  optionalBinding,
+  tensorBinding,
+} from "../attention-call.js";
 import { CALL_UNIFORMS } from "../call-layout.js";
 import type { DeviceFacts } from "../limits.js";
 import type { Program } from "../program.js";
@@ -14,11 +21,15 @@ import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, type Tile, TILES 
 
 function tileOrThrow(pass: FlashPass, call: Call): Tile {
   const tile = chooseTile(pass, call.p.d, call.p.dv, call.device.limits.maxComputeWorkgroupStorageSize);
-  if (!tile) throw new Error(`webgpu.flash: no ${pass} tile fits the device's workgroup memory (explain() should have said so)`);
+  if (!tile)
+    throw new Error(
+      `webgpu.flash: no ${pass} tile fits the device's workgroup memory (explain() should have said so)`,
+    );
   return tile;
 }
 
-const tileKey = (call: Call, t: Tile): string => `d${headDimClass(call.p.d)}.dv${headDimClass(call.p.dv)}.q${t.bq}.k${t.bk}`;
+const tileKey = (call: Call, t: Tile): string =>
+  `d${headDimClass(call.p.d)}.dv${headDimClass(call.p.dv)}.q${t.bq}.k${t.bk}`;
 
 function smallestNeed(pass: FlashPass, p: AttentionParams): number {
   const smallest = TILES[TILES.length - 1];
@@ -30,7 +41,9 @@ const RULES: readonly Rule<DeviceFacts>[] = [
     id: "webgpu.flash.workgroup_memory",
     rejects: (p, c) =>
       chooseTile("forward", p.d, p.dv, c.workgroupBytes) === null ||
-      (p.isTraining && (chooseTile("dkdv", p.d, p.dv, c.workgroupBytes) === null || chooseTile("dq", p.d, p.dv, c.workgroupBytes) === null)),
+      (p.isTraining &&
+        (chooseTile("dkdv", p.d, p.dv, c.workgroupBytes) === null ||
+          chooseTile("dq", p.d, p.dv, c.workgroupBytes) === null)),
     message: (p, c) =>
       `does not fit head dims d=${p.d}, dv=${p.dv} in ${c.workgroupBytes} bytes of workgroup memory (the smallest tile needs ${Math.max(
         smallestNeed("forward", p),
