@@ -1,6 +1,7 @@
 // Writes the Markdown summary of a bench.mjs JSON result (webgpu_run.sh's $OUT/webgpu-bench.json):
 //   node benchmarks/webgpu/results-md.mjs RESULT.json MACHINE.txt > benchmarks/results/webgpu-bench-h100.md
 import { readFileSync } from "node:fs";
+
 const [resultPath, machinePath] = process.argv.slice(2);
 const { meta, checks, results } = JSON.parse(readFileSync(resultPath, "utf8"));
 const machine = machinePath ? readFileSync(machinePath, "utf8").trim() : "";
@@ -35,9 +36,23 @@ for (const [key, row] of byKey) {
   const f = row["webgpu.flash"];
   const u = row["webgpu.unfused"];
   const t = row["tfjs-webgpu"];
-  lines.push(`| ${key} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} |`);
+  lines.push(
+    `| ${key} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} |`,
+  );
 }
-const skips = [...new Set(results.filter((r) => r.skipped).map((r) => `${r.backend} ${r.dtype} d${r.d} ${r.mask} s${r.seq} ${r.pass}: ${r.skipped}`))];
+const skips = [
+  ...new Set(
+    results
+      .filter((r) => r.skipped)
+      .map((r) => `${r.backend} ${r.dtype} d${r.d} ${r.mask} s${r.seq} ${r.pass}: ${r.skipped}`),
+  ),
+];
 if (skips.length) lines.push("", "Not measured:", "", ...skips.map((s) => `- ${s}`));
-if (checks.length) lines.push("", "tfjs output vs webgpu.flash output (fp32, max abs difference):", "", ...checks.map((c) => `- d${c.d} ${c.mask} s${c.seq}: ${c.tfjsVsFlashMaxAbs.toExponential(2)}`));
+if (checks.length)
+  lines.push(
+    "",
+    "tfjs output vs webgpu.flash output (fp32, max abs difference):",
+    "",
+    ...checks.map((c) => `- d${c.d} ${c.mask} s${c.seq}: ${c.tfjsVsFlashMaxAbs.toExponential(2)}`),
+  );
 console.log(lines.join("\n"));
