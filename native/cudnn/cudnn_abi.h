@@ -107,6 +107,7 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_POINTWISE_EXP, 13)              \
   X(CUDNN_POINTWISE_LOG, 15)              \
   X(CUDNN_POINTWISE_IDENTITY, 21)         \
+  X(CUDNN_POINTWISE_CMP_GT, 302)          \
   X(CUDNN_POINTWISE_CMP_GE, 303)          \
   X(CUDNN_POINTWISE_CMP_LT, 304)          \
   X(CUDNN_POINTWISE_LOGICAL_AND, 400)     \

@@ -32,9 +32,10 @@ std::string why_not(const te_attn_desc* d) {
   if (d->bias_type != TE_NO_BIAS) return "cuda.cudnn: bias and ALiBi graphs are not wired yet";
   if (d->softmax_type != TE_SOFTMAX_VANILLA) return "cuda.cudnn runs the vanilla softmax only";
   if (d->dropout > 0) return "cuda.cudnn: dropout (cuDNN's Philox differs from dropout-rng.ts) is not supported";
-  const bool causal_right = d->causal && (d->window_right == -1 || d->window_right == 0);
-  if (d->window_left != -1 || (d->window_right != -1 && !causal_right))
-    return "cuda.cudnn: sliding windows are not wired yet";
+  // Windows (left, 0): a causal diagonal (right bound 0) with an optional left bound, as in TE.
+  const bool causal = d->causal || d->window_right == 0;
+  if (d->window_right > 0 || (d->window_left >= 0 && !causal))
+    return "cuda.cudnn supports sliding windows (left, 0) only (a causal diagonal with a left bound)";
   if (d->hg <= 0 || d->h % d->hg != 0) return "h must be a multiple of hg";
   if (d->d % 8 != 0 || d->dv % 8 != 0 || d->d > 256 || d->dv > 256)
     return "cuda.cudnn: cuDNN's fused attention needs head dims that are multiples of 8, at most 256";
@@ -100,7 +101,8 @@ std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfi
     return "lse: [b, h, sq] fp32 expected";
   c->io = d->dtype == TE_F16 ? abi::CUDNN_DATA_HALF : abi::CUDNN_DATA_BFLOAT16;
   c->b = d->b, c->h = d->h, c->hg = d->hg, c->d = d->d, c->dv = d->dv, c->sq = d->sq, c->skv = d->skv;
-  c->causal = d->causal != 0, c->bottom_right = d->causal && d->bottom_right;
+  c->causal = d->causal != 0 || d->window_right == 0, c->bottom_right = c->causal && d->bottom_right != 0;
+  c->window_left = d->window_left;
   c->padded = f->cu_seqlens_q != nullptr || f->cu_seqlens_kv != nullptr;
   c->deterministic = d->deterministic != 0;
   c->q = bhs(f->q), c->k = bhs(f->k), c->v = bhs(f->v), c->o = bhs(f->o);
@@ -151,6 +153,8 @@ void execute(const Library& lib, DeviceState& state, const ExecutionPlan& plan, 
 struct CommonArgs {
   float scale, neg_inf = -INFINITY, one = 1.0f;
   int32_t diag_shift;
+  float left_bound;          // window_left + 1 (- lk + lq for a bottom-right diagonal of full lengths)
+  int32_t left_bound_i32;    // window_left + 1, with per-entry lengths
 };
 
 void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c, CommonArgs& host,
@@ -175,6 +179,11 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
     pack.add(kUidSeqLenQ, seq_q), pack.add(kUidSeqLenKv, seq_kv);
   } else if (c.causal && c.bottom_right) {
     pack.add(kUidDiagShift, &host.diag_shift);
+  }
+  if (c.window_left >= 0) {
+    host.left_bound_i32 = int32_t(c.window_left + 1);
+    host.left_bound = float(c.window_left + 1 - (c.bottom_right ? c.skv - c.sq : 0));
+    pack.add(kUidLeftBound, c.padded ? static_cast<const void*>(&host.left_bound_i32) : &host.left_bound);
   }
 }
 

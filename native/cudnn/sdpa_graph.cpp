@@ -17,6 +17,7 @@ struct Inputs {
   const Descriptor* seq_q = nullptr;
   const Descriptor* seq_kv = nullptr;
   const Descriptor* diag_shift = nullptr;
+  const Descriptor* left_bound = nullptr;  // fp32 scalar, or int32 with per-entry lengths
 };
 
 // The backward graph reads V transposed ([b, hg, dv, skv]) only; the forward reads it as stored.
@@ -35,6 +36,7 @@ Inputs declareInputs(OperationGraph& g, const SdpaConfig& c, bool v_transposed) 
   } else if (c.causal && c.bottom_right) {
     in.diag_shift = &g.tensor(kUidDiagShift, scalar, scalar, kI32, true);
   }
+  if (c.window_left >= 0) in.left_bound = &g.tensor(kUidLeftBound, scalar, scalar, c.padded ? kI32 : kF32, true);
   return in;
 }
 
@@ -81,6 +83,38 @@ const Descriptor& maskCausal(OperationGraph& g, const SdpaConfig& c, const Input
   return out;
 }
 
+// Sliding window (left, 0): key j is kept when j + left_bound > i, with left_bound = window_left + 1
+// (- lk + lq for the bottom-right diagonal: folded into the scalar without per-entry lengths).
+const Descriptor& maskLeftBound(OperationGraph& g, const SdpaConfig& c, const Inputs& in, const Descriptor& s) {
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor& row = g.virtualTensor(dims, kI32);
+  const Descriptor& col = g.virtualTensor(dims, kI32);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, row, kF32, 2);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kF32, 3);
+  const Descriptor* shifted = nullptr;
+  if (c.padded) {
+    const Descriptor& plus = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_ADD, col, in.left_bound, nullptr, plus, kI32);
+    shifted = &plus;
+    if (c.bottom_right) {
+      const Descriptor& minus_kv = g.virtualTensor(dims, kI32);
+      g.pointwise(abi::CUDNN_POINTWISE_SUB, plus, in.seq_kv, nullptr, minus_kv, kI32);
+      const Descriptor& plus_q = g.virtualTensor(dims, kI32);
+      g.pointwise(abi::CUDNN_POINTWISE_ADD, minus_kv, in.seq_q, nullptr, plus_q, kI32);
+      shifted = &plus_q;
+    }
+  } else {
+    const Descriptor& plus = g.virtualTensor(dims, kF32);
+    g.pointwise(abi::CUDNN_POINTWISE_ADD, col, in.left_bound, nullptr, plus, kF32);
+    shifted = &plus;
+  }
+  const Descriptor& keep = g.virtualTensor(dims, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_CMP_GT, *shifted, &row, nullptr, keep, kBool);
+  const Descriptor& out = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_BINARY_SELECT, s, in.neg_inf, &keep, out);
+  return out;
+}
+
 // Scaled, masked logits [b, h, sq, skv] in fp32: (Q K^T) * scale with the padding and causal masks.
 const Descriptor& maskedLogits(OperationGraph& g, const SdpaConfig& c, const Inputs& in) {
   const Dims dims{c.b, c.h, c.sq, c.skv};
@@ -90,13 +124,14 @@ const Descriptor& maskedLogits(OperationGraph& g, const SdpaConfig& c, const Inp
   g.pointwise(abi::CUDNN_POINTWISE_MUL, qk, in.scale, nullptr, *s);
   if (c.padded) s = &maskPadding(g, c, in, *s);
   if (c.causal) s = &maskCausal(g, c, in, *s);
+  if (c.window_left >= 0) s = &maskLeftBound(g, c, in, *s);
   return *s;
 }
 
 }  // namespace
 
 std::vector<int64_t> SdpaConfig::key(bool backward) const {
-  std::vector<int64_t> k{backward, device, io, b, h, hg, d, dv, sq, skv, causal, bottom_right, padded};
+  std::vector<int64_t> k{backward, device, io, b, h, hg, d, dv, sq, skv, causal, bottom_right, window_left, padded};
   for (const BhsStrides* s : {&q, &this->k, &v, &o}) k.insert(k.end(), {s->b, s->h, s->s});
   if (backward) {
     k.push_back(deterministic);
@@ -166,6 +201,7 @@ std::unique_ptr<ExecutionPlan> buildBackwardPlan(const Library& lib, abi::Handle
     g.pointwise(abi::CUDNN_POINTWISE_SUB, *x, &stats, nullptr, centered);
     const Descriptor* y = &centered;
     if (c.causal) y = &maskCausal(g, c, in, *y);
+    if (c.window_left >= 0) y = &maskLeftBound(g, c, in, *y);
     g.pointwise(abi::CUDNN_POINTWISE_EXP, *y, nullptr, nullptr, s);
   }
   const Descriptor& p = s;

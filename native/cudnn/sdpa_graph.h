@@ -14,7 +14,7 @@ namespace te::cudnn {
 // Variant-pack ids of the graphs' memory tensors and host scalars.
 enum SdpaUid : int64_t {
   kUidQ = 1, kUidK, kUidV, kUidO, kUidStats, kUidScale, kUidNegInf, kUidSeqLenQ, kUidSeqLenKv, kUidDiagShift,
-  kUidDO, kUidDQ, kUidDK, kUidDV, kUidSoftmaxSum, kUidDQAccum, kUidOne
+  kUidDO, kUidDQ, kUidDK, kUidDV, kUidSoftmaxSum, kUidDQAccum, kUidOne, kUidLeftBound
 };
 
 // Element strides of a [batch, head, seq] view (the channel stride is 1).
@@ -26,6 +26,7 @@ struct SdpaConfig {
   abi::DataType io = abi::CUDNN_DATA_HALF;  // q, k, v, o and gradients
   int64_t b = 0, h = 0, hg = 0, d = 0, dv = 0, sq = 0, skv = 0;
   bool causal = false, bottom_right = false;
+  int64_t window_left = -1;  // keys j >= diagonal - window_left (with causal only); -1 = unbounded
   bool padded = false;         // per-entry lengths from cu_seqlens (seq_len tensors)
   bool deterministic = false;  // backward: dQ without the fp32 accumulation workspace
   BhsStrides q, k, v, o, d_o, dq, dk, dv_out;

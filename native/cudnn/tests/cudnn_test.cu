@@ -27,6 +27,7 @@ struct Config {
   int b, h, hg, d, sq, skv;
   bool causal, bottom_right, padded, deterministic;
   bool check, time;
+  int left = -1;  // sliding window left bound (with causal)
 };
 
 #define CUDA_OK(x)                                                                              \
@@ -128,7 +129,7 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   d.format = TE_BSHD, d.dtype = c.dtype, d.b = c.b, d.h = c.h, d.hg = c.hg, d.d = c.d, d.dv = c.d;
   d.sq = c.sq, d.skv = c.skv, d.causal = c.causal, d.bottom_right = c.bottom_right;
   d.window_left = -1, d.window_right = c.causal ? 0 : -1, d.scale = float(1.0 / std::sqrt(double(c.d)));
-  d.deterministic = c.deterministic;
+  d.deterministic = c.deterministic, d.window_left = c.left;
   auto view = [](const void* p, int64_t n, int s, int h, int dd) {
     return te_view{p, n, int64_t(s) * h * dd, int64_t(h) * dd, dd, 1};
   };
@@ -164,7 +165,7 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   if (c.check) {
     RefProblem p;
     p.b = c.b, p.h = c.h, p.hkv = c.hg, p.d = c.d, p.dv = c.d, p.lq = lq, p.lk = lk, p.sq = c.sq, p.skv = c.skv;
-    p.scale = d.scale, p.causal = c.causal, p.bottom_right = c.bottom_right;
+    p.scale = d.scale, p.causal = c.causal, p.bottom_right = c.bottom_right, p.left = c.left;
     std::vector<double> ro, rlse, rdq, rdk, rdv;
     ref_attention(p, q, k, v, dout, ro, rlse, rdq, rdk, rdv);
     auto fetch16 = [&](const DeviceBuffer& b, size_t n) {
@@ -242,6 +243,10 @@ int main(int argc, char** argv) {
       {"padding_causal_fp16", TE_F16, 3, 4, 2, 128, 160, 160, true, false, true, false, true, false},
       {"odd_len_bf16", TE_BF16, 2, 4, 4, 64, 77, 131, false, false, false, false, true, false},
       {"deterministic_bf16", TE_BF16, 2, 4, 4, 128, 128, 128, true, false, false, true, true, false},
+      {"window16_bf16", TE_BF16, 2, 4, 4, 64, 128, 128, true, false, false, false, true, false, 16},
+      {"window8_br_fp16", TE_F16, 2, 4, 4, 64, 96, 160, true, true, false, false, true, false, 8},
+      {"window24_pad_gqa_bf16", TE_BF16, 3, 8, 2, 64, 160, 160, true, false, true, false, true, false, 24},
+      {"window12_pad_br_bf16", TE_BF16, 3, 4, 4, 64, 128, 160, true, true, true, false, true, false, 12},
   };
   const Config timings[] = {
       {"test_0", TE_BF16, 2, 16, 16, 64, 512, 512, false, false, false, false, false, true},
