@@ -22,6 +22,7 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_DATA_FLOAT, 0)             \
   X(CUDNN_DATA_HALF, 2)              \
   X(CUDNN_DATA_INT32, 4)             \
+  X(CUDNN_DATA_INT64, 5)             \
   X(CUDNN_DATA_BFLOAT16, 9)          \
   X(CUDNN_DATA_BOOLEAN, 11)
 
@@ -39,7 +40,9 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR, 19)   \
   X(CUDNN_BACKEND_REDUCTION_DESCRIPTOR, 21)          \
   X(CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR, 22) \
-  X(CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR, 31)
+  X(CUDNN_BACKEND_OPERATION_RESHAPE_DESCRIPTOR, 31) \
+  X(CUDNN_BACKEND_RNG_DESCRIPTOR, 32)                \
+  X(CUDNN_BACKEND_OPERATION_RNG_DESCRIPTOR, 33)
 
 #define TE_CUDNN_ATTRIBUTE_NAME_VALUES(X)                  \
   X(CUDNN_ATTR_POINTWISE_MODE, 0)                          \
@@ -66,6 +69,7 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_ATTR_TENSOR_UNIQUE_ID, 906)                      \
   X(CUDNN_ATTR_TENSOR_IS_VIRTUAL, 907)                     \
   X(CUDNN_ATTR_TENSOR_IS_BY_VALUE, 908)                    \
+  X(CUDNN_ATTR_TENSOR_RAGGED_OFFSET_DESC, 913)             \
   X(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, 1000)              \
   X(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, 1001)           \
   X(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, 1003)               \
@@ -84,7 +88,13 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_ATTR_OPERATION_REDUCTION_YDESC, 1611)            \
   X(CUDNN_ATTR_OPERATION_REDUCTION_DESC, 1612)             \
   X(CUDNN_ATTR_OPERATION_RESHAPE_XDESC, 2200)              \
-  X(CUDNN_ATTR_OPERATION_RESHAPE_YDESC, 2201)
+  X(CUDNN_ATTR_OPERATION_RESHAPE_YDESC, 2201)              \
+  X(CUDNN_ATTR_RNG_DISTRIBUTION, 2300)                     \
+  X(CUDNN_ATTR_RNG_BERNOULLI_DIST_PROBABILITY, 2305)       \
+  X(CUDNN_ATTR_OPERATION_RNG_YDESC, 2310)                  \
+  X(CUDNN_ATTR_OPERATION_RNG_SEED, 2311)                   \
+  X(CUDNN_ATTR_OPERATION_RNG_DESC, 2312)                   \
+  X(CUDNN_ATTR_OPERATION_RNG_OFFSET_DESC, 2313)
 
 #define TE_CUDNN_ATTRIBUTE_TYPE_VALUES(X)      \
   X(CUDNN_TYPE_HANDLE, 0)                      \
@@ -97,12 +107,15 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_TYPE_NUMERICAL_NOTE, 11)             \
   X(CUDNN_TYPE_POINTWISE_MODE, 14)             \
   X(CUDNN_TYPE_BACKEND_DESCRIPTOR, 15)         \
-  X(CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 18)
+  X(CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 18)    \
+  X(CUDNN_TYPE_DOUBLE, 5)                      \
+  X(CUDNN_TYPE_RNG_DISTRIBUTION, 29)
 
 #define TE_CUDNN_POINTWISE_MODE_VALUES(X) \
   X(CUDNN_POINTWISE_ADD, 0)               \
   X(CUDNN_POINTWISE_MUL, 1)               \
   X(CUDNN_POINTWISE_SUB, 9)               \
+  X(CUDNN_POINTWISE_ABS, 10)              \
   X(CUDNN_POINTWISE_DIV, 6)               \
   X(CUDNN_POINTWISE_EXP, 13)              \
   X(CUDNN_POINTWISE_LOG, 15)              \
@@ -124,6 +137,8 @@ using Stream = void*;  // cudaStream_t
 
 #define TE_CUDNN_NUMERICAL_NOTE_VALUES(X) X(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC, 4)
 
+#define TE_CUDNN_RNG_DISTRIBUTION_VALUES(X) X(CUDNN_RNG_DISTRIBUTION_BERNOULLI, 0)
+
 #define TE_CUDNN_ENUMERATOR(name, value) name = value,
 enum StatusValue : int { TE_CUDNN_STATUS_VALUES(TE_CUDNN_ENUMERATOR) };
 enum DataType : int { TE_CUDNN_DATA_TYPE_VALUES(TE_CUDNN_ENUMERATOR) };
@@ -134,6 +149,7 @@ enum PointwiseMode : int { TE_CUDNN_POINTWISE_MODE_VALUES(TE_CUDNN_ENUMERATOR) }
 enum ReduceOp : int { TE_CUDNN_REDUCE_OP_VALUES(TE_CUDNN_ENUMERATOR) };
 enum HeurMode : int { TE_CUDNN_HEUR_MODE_VALUES(TE_CUDNN_ENUMERATOR) };
 enum NumericalNote : int { TE_CUDNN_NUMERICAL_NOTE_VALUES(TE_CUDNN_ENUMERATOR) };
+enum RngDistribution : int { TE_CUDNN_RNG_DISTRIBUTION_VALUES(TE_CUDNN_ENUMERATOR) };
 #undef TE_CUDNN_ENUMERATOR
 
 // Function signatures (every enum argument is a C enum, passed as int).

@@ -29,7 +29,11 @@ std::string why_not(const te_attn_desc* d) {
   if (d->dtype != TE_F16 && d->dtype != TE_BF16) return "cuda.cudnn runs fp16 and bf16 only (FP8 is not wired)";
   if (d->format == TE_THD) return "cuda.cudnn: thd (ragged offsets) is not wired yet; use bshd/sbhd with cu_seqlens";
   if (d->arbitrary_mask) return "cuda.cudnn has no arbitrary-mask graph";
-  if (d->bias_type != TE_NO_BIAS) return "cuda.cudnn: bias and ALiBi graphs are not wired yet";
+  if (d->bias_type == TE_PRE_SCALE_BIAS) return "cuda.cudnn has no pre_scale_bias graph (post_scale_bias, alibi)";
+  if (d->bias_type == TE_POST_SCALE_BIAS && d->bias_dtype != d->dtype)
+    return "cuda.cudnn needs the bias in the dtype of q, k and v";
+  if (d->bias_type == TE_POST_SCALE_BIAS && ((d->bias_b != 1 && d->bias_b != d->b) || (d->bias_h != 1 && d->bias_h != d->h)))
+    return "cuda.cudnn: bias extents must be 1 or b, 1 or h";
   if (d->softmax_type != TE_SOFTMAX_VANILLA) return "cuda.cudnn runs the vanilla softmax only";
   if (d->dropout > 0) return "cuda.cudnn: dropout (cuDNN's Philox differs from dropout-rng.ts) is not supported";
   // Windows (left, 0): a causal diagonal (right bound 0) with an optional left bound, as in TE.
@@ -85,6 +89,24 @@ std::string checkView(const char* name, const void* data, int64_t b, int64_t s, 
 BhsStrides bhs(const te_view& v) { return {v.b, v.h, v.s}; }
 BhsStrides bhs(const te_out_view& v) { return {v.b, v.h, v.s}; }
 
+// The bias as cuDNN reads it: [bias_b, bias_h, sq, skv] with the caller's strides (a broadcast dim
+// gets the packed stride, which cuDNN never steps over).
+std::string biasOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfig* c) {
+  std::string bad = cuda_family::device_pointer("bias", f->bias);
+  if (!bad.empty()) return bad;
+  if (f->bias == nullptr) return "bias: a device tensor is required for post_scale_bias";
+  c->bias = true, c->bias_type = c->io, c->bias_b = d->bias_b, c->bias_h = d->bias_h;
+  c->bias_strides = {c->bias_b == 1 ? c->bias_h * f->bias_ss * d->sq : f->bias_sb,
+                     c->bias_h == 1 ? f->bias_ss * d->sq : f->bias_sh, f->bias_ss};
+  const int64_t last = (c->bias_b - 1) * c->bias_strides.b + (c->bias_h - 1) * c->bias_strides.h +
+                       (d->sq - 1) * f->bias_ss + d->skv;
+  if (f->bias_numel < last) return "bias: the buffer is smaller than [bias_b, bias_h, sq, skv] with its strides";
+  if (reinterpret_cast<uintptr_t>(f->bias) % 16 != 0 || c->bias_strides.b % 8 != 0 || c->bias_strides.h % 8 != 0 ||
+      f->bias_ss % 8 != 0)
+    return "bias: cuda.cudnn needs 16-byte aligned data and strides that are multiples of 8";
+  return "";
+}
+
 std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfig* c) {
   const std::string why = why_not(d);
   if (!why.empty()) return why;
@@ -101,11 +123,21 @@ std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfi
     return "lse: [b, h, sq] fp32 expected";
   c->io = d->dtype == TE_F16 ? abi::CUDNN_DATA_HALF : abi::CUDNN_DATA_BFLOAT16;
   c->b = d->b, c->h = d->h, c->hg = d->hg, c->d = d->d, c->dv = d->dv, c->sq = d->sq, c->skv = d->skv;
-  c->causal = d->causal != 0 || d->window_right == 0, c->bottom_right = c->causal && d->bottom_right != 0;
+  c->causal = d->causal != 0 || d->window_right == 0, c->bottom_right = d->bottom_right != 0;
   c->window_left = d->window_left;
   c->padded = f->cu_seqlens_q != nullptr || f->cu_seqlens_kv != nullptr;
   c->deterministic = d->deterministic != 0;
   c->q = bhs(f->q), c->k = bhs(f->k), c->v = bhs(f->v), c->o = bhs(f->o);
+  if (d->bias_type == TE_POST_SCALE_BIAS) {
+    bad = biasOf(d, f, c);
+    if (!bad.empty()) return bad;
+  }
+  if (d->bias_type == TE_ALIBI) {
+    if (f->alibi_slopes == nullptr) return "alibi_slopes: cuda.cudnn needs the slopes (fp32 device array)";
+    bad = cuda_family::device_pointer("alibi_slopes", f->alibi_slopes);
+    if (!bad.empty()) return bad;
+    c->alibi = true, c->alibi_b = d->alibi_per_batch ? d->b : 1;
+  }
   if (cudaGetDevice(&c->device) != cudaSuccess) return "cuda.cudnn: no current CUDA device";
   return "";
 }
@@ -177,14 +209,28 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
       cudaCheck(cudaStreamSynchronize(stream), "lengths");
     }
     pack.add(kUidSeqLenQ, seq_q), pack.add(kUidSeqLenKv, seq_kv);
-  } else if (c.causal && c.bottom_right) {
+  } else if (c.needsDiagShift()) {
     pack.add(kUidDiagShift, &host.diag_shift);
   }
+  if (c.bias) pack.add(kUidBias, f->bias);
+  if (c.alibi) pack.add(kUidAlibiSlopes, f->alibi_slopes);
   if (c.window_left >= 0) {
     host.left_bound_i32 = int32_t(c.window_left + 1);
     host.left_bound = float(c.window_left + 1 - (c.bottom_right ? c.skv - c.sq : 0));
     pack.add(kUidLeftBound, c.padded ? static_cast<const void*>(&host.left_bound_i32) : &host.left_bound);
   }
+}
+
+// dBias: contiguous [bias_b, bias_h, sq, skv] of the bias dtype.
+std::string dbiasOf(const te_attn_desc* d, const te_attn_bwd_args* g, SdpaConfig* c) {
+  if (!c->bias) return "dbias: a bias gradient needs a post_scale_bias";
+  std::string bad = cuda_family::device_pointer("dbias", g->dbias);
+  if (!bad.empty()) return bad;
+  if (g->dbias_numel < c->bias_b * c->bias_h * d->sq * d->skv) return "dbias: [bias_b, bias_h, sq, skv] expected";
+  if (reinterpret_cast<uintptr_t>(g->dbias) % 16 != 0 || d->skv % 8 != 0)
+    return "dbias: cuda.cudnn needs 16-byte aligned data and skv a multiple of 8";
+  c->dbias = true;
+  return "";
 }
 
 EmptyRows queryRows(const te_attn_fwd_args* f, const SdpaConfig& c) {
@@ -229,7 +275,7 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     const te_attn_fwd_args* f = &g->fwd;
     SdpaConfig c;
     std::string bad = configOf(d, f, &c);
-    if (bad.empty() && g->dbias != nullptr) bad = "cuda.cudnn computes no bias gradient";
+    if (bad.empty() && g->dbias != nullptr) bad = dbiasOf(d, g, &c);
     const std::pair<const char*, const te_view*> grads_in[] = {{"dO", &g->d_o}};
     for (auto [name, v] : grads_in)
       if (bad.empty()) bad = checkView(name, v->data, v->b, v->s, v->h, v->c);
@@ -252,7 +298,14 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
       pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse), pack.add(kUidDO, g->d_o.data);
       pack.add(kUidDQ, g->dq.data), pack.add(kUidDK, g->dk.data), pack.add(kUidDV, g->dv.data);
       pack.add(kUidOne, &host.one), pack.add(kUidSoftmaxSum, scratch.at(3));
-      if (!c.deterministic) pack.add(kUidDQAccum, scratch.at(4));
+      if (!c.dqDirect()) pack.add(kUidDQAccum, scratch.at(4));
+      if (c.dbias) {
+        pack.add(kUidDBias, g->dbias);
+        // Rows past an entry's length are outside cuDNN's matmul overrides: their dBias (zero, as P is) is
+        // written here rather than trusted to the engine.
+        if (c.padded)
+          cudaCheck(cudaMemsetAsync(g->dbias, 0, size_t(c.bias_b * c.bias_h * c.sq * c.skv) * 2, stream), "dbias");
+      }
       execute(lib, state, plan, pack, scratch.at(0));
       if (hasEmptyQueryRows(c)) {
         cudaCheck(clearEmptyRows(g->dq.data, g->dq.b, g->dq.s, g->dq.h, d->b, d->h, d->d, queryRows(f, c), nullptr,

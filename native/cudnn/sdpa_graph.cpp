@@ -18,6 +18,8 @@ struct Inputs {
   const Descriptor* seq_kv = nullptr;
   const Descriptor* diag_shift = nullptr;
   const Descriptor* left_bound = nullptr;  // fp32 scalar, or int32 with per-entry lengths
+  const Descriptor* bias = nullptr;
+  const Descriptor* alibi_slopes = nullptr;
 };
 
 // The backward graph reads V transposed ([b, hg, dv, skv]) only; the forward reads it as stored.
@@ -33,11 +35,65 @@ Inputs declareInputs(OperationGraph& g, const SdpaConfig& c, bool v_transposed) 
   if (c.padded) {
     in.seq_q = &g.tensor(kUidSeqLenQ, {c.b, 1, 1, 1}, scalar, kI32);
     in.seq_kv = &g.tensor(kUidSeqLenKv, {c.b, 1, 1, 1}, scalar, kI32);
-  } else if (c.causal && c.bottom_right) {
+  } else if (c.needsDiagShift()) {
     in.diag_shift = &g.tensor(kUidDiagShift, scalar, scalar, kI32, true);
   }
   if (c.window_left >= 0) in.left_bound = &g.tensor(kUidLeftBound, scalar, scalar, c.padded ? kI32 : kF32, true);
+  if (c.bias)
+    in.bias = &g.tensor(kUidBias, {c.bias_b, c.bias_h, c.sq, c.skv},
+                        {c.bias_strides.b, c.bias_strides.h, c.bias_strides.s, 1}, c.bias_type);
+  if (c.alibi) in.alibi_slopes = &g.tensor(kUidAlibiSlopes, {c.alibi_b, c.h, 1, 1}, {c.h, 1, 1, 1}, kF32);
   return in;
+}
+
+// ALiBi: adds -slope * |j - i - offset| (offset = lk - lq for a bottom-right diagonal). Under a causal
+// mask every kept key has j - i - offset <= 0, so the term is slope * (j - i - offset): cuDNN's own
+// ALiBi subgraph; other masks take the absolute value.
+const Descriptor& addAlibi(OperationGraph& g, const SdpaConfig& c, const Inputs& in, const Descriptor& s) {
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor& row = g.virtualTensor(dims, kI32);
+  const Descriptor& col = g.virtualTensor(dims, kI32);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, row, kI32, 2);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kI32, 3);
+  const Descriptor* dist = &g.virtualTensor(dims, kI32);
+  g.pointwise(abi::CUDNN_POINTWISE_SUB, col, &row, nullptr, *dist, kI32);
+  if (c.bottom_right && c.padded) {
+    const Descriptor& minus_kv = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_SUB, *dist, in.seq_kv, nullptr, minus_kv, kI32);
+    const Descriptor& plus_q = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_ADD, minus_kv, in.seq_q, nullptr, plus_q, kI32);
+    dist = &plus_q;
+  } else if (c.bottom_right) {
+    const Descriptor& shifted = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_SUB, *dist, in.diag_shift, nullptr, shifted, kI32);
+    dist = &shifted;
+  }
+  if (!c.causal) {
+    const Descriptor& magnitude = g.virtualTensor(dims, kI32);
+    g.pointwise(abi::CUDNN_POINTWISE_ABS, *dist, nullptr, nullptr, magnitude, kI32);
+    dist = &magnitude;
+  }
+  const Descriptor& term = g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, *dist, in.alibi_slopes, nullptr, term);
+  const Descriptor& out = g.virtualTensor(dims, kF32);
+  g.pointwise(c.causal ? abi::CUDNN_POINTWISE_ADD : abi::CUDNN_POINTWISE_SUB, s, &term, nullptr, out);
+  return out;
+}
+
+// The scaled logits with the bias and the ALiBi term, before any mask (cuDNN's order).
+const Descriptor& scaledLogits(OperationGraph& g, const SdpaConfig& c, const Inputs& in) {
+  const Dims dims{c.b, c.h, c.sq, c.skv};
+  const Descriptor& qk = g.virtualTensor(dims, kF32);
+  g.matmul(*in.q, *in.kt, qk, in.seq_q, in.seq_kv, nullptr);
+  const Descriptor* s = &g.virtualTensor(dims, kF32);
+  g.pointwise(abi::CUDNN_POINTWISE_MUL, qk, in.scale, nullptr, *s);
+  if (c.bias) {
+    const Descriptor& biased = g.virtualTensor(dims, kF32);
+    g.pointwise(abi::CUDNN_POINTWISE_ADD, *s, in.bias, nullptr, biased);
+    s = &biased;
+  }
+  if (c.alibi) s = &addAlibi(g, c, in, *s);
+  return *s;
 }
 
 // Logits past an entry's lengths become -inf (rows past lq, columns past lk).
@@ -115,13 +171,10 @@ const Descriptor& maskLeftBound(OperationGraph& g, const SdpaConfig& c, const In
   return out;
 }
 
-// Scaled, masked logits [b, h, sq, skv] in fp32: (Q K^T) * scale with the padding and causal masks.
+// Scaled, masked logits [b, h, sq, skv] in fp32: (Q K^T) * scale (+ bias, ALiBi) with the padding
+// and causal masks.
 const Descriptor& maskedLogits(OperationGraph& g, const SdpaConfig& c, const Inputs& in) {
-  const Dims dims{c.b, c.h, c.sq, c.skv};
-  const Descriptor& qk = g.virtualTensor(dims, kF32);
-  g.matmul(*in.q, *in.kt, qk, in.seq_q, in.seq_kv, nullptr);
-  const Descriptor* s = &g.virtualTensor(dims, kF32);
-  g.pointwise(abi::CUDNN_POINTWISE_MUL, qk, in.scale, nullptr, *s);
+  const Descriptor* s = &scaledLogits(g, c, in);
   if (c.padded) s = &maskPadding(g, c, in, *s);
   if (c.causal) s = &maskCausal(g, c, in, *s);
   if (c.window_left >= 0) s = &maskLeftBound(g, c, in, *s);
@@ -131,10 +184,12 @@ const Descriptor& maskedLogits(OperationGraph& g, const SdpaConfig& c, const Inp
 }  // namespace
 
 std::vector<int64_t> SdpaConfig::key(bool backward) const {
-  std::vector<int64_t> k{backward, device, io, b, h, hg, d, dv, sq, skv, causal, bottom_right, window_left, padded};
+  std::vector<int64_t> k{backward, device, io,    b,      h,      hg,          d,     dv,     sq,
+                         skv,      causal, bottom_right, window_left, padded, bias, bias_type, bias_b, bias_h,
+                         bias_strides.b, bias_strides.h, bias_strides.s, alibi, alibi_b};
   for (const BhsStrides* s : {&q, &this->k, &v, &o}) k.insert(k.end(), {s->b, s->h, s->s});
   if (backward) {
-    k.push_back(deterministic);
+    k.insert(k.end(), {deterministic, dbias});
     for (const BhsStrides* s : {&d_o, &dq, &dk, &dv_out}) k.insert(k.end(), {s->b, s->h, s->s});
   }
   return k;
@@ -192,10 +247,7 @@ std::unique_ptr<ExecutionPlan> buildBackwardPlan(const Library& lib, abi::Handle
   // Probabilities recomputed from the forward's statistics: P = exp(s - lse).
   const Descriptor& s = g.virtualTensor(dims, kF32);
   {
-    const Descriptor& qk = g.virtualTensor(dims, kF32);
-    g.matmul(*in.q, *in.kt, qk, in.seq_q, in.seq_kv, nullptr);
-    const Descriptor* x = &g.virtualTensor(dims, kF32);
-    g.pointwise(abi::CUDNN_POINTWISE_MUL, qk, in.scale, nullptr, *x);
+    const Descriptor* x = &scaledLogits(g, c, in);
     if (c.padded) x = &maskPadding(g, c, in, *x);
     const Descriptor& centered = g.virtualTensor(dims, kF32);
     g.pointwise(abi::CUDNN_POINTWISE_SUB, *x, &stats, nullptr, centered);
@@ -225,6 +277,12 @@ std::unique_ptr<ExecutionPlan> buildBackwardPlan(const Library& lib, abi::Handle
   g.pointwise(abi::CUDNN_POINTWISE_SUB, dp, &softmax_sum, nullptr, dp_centered);
   const Descriptor& dp_p = g.virtualTensor(dims, kF32);
   g.pointwise(abi::CUDNN_POINTWISE_MUL, dp_centered, &p, nullptr, dp_p);
+  if (c.dbias) {
+    // dBias: dS before the scale (the gradient of the post-scale logits), summed over broadcast dims.
+    const Descriptor& dbias = g.tensor(kUidDBias, {c.bias_b, c.bias_h, c.sq, c.skv},
+                                       {c.bias_h * c.sq * c.skv, c.sq * c.skv, c.skv, 1}, c.bias_type);
+    g.reduction(abi::CUDNN_REDUCE_TENSOR_ADD, dp_p, dbias);
+  }
   const Descriptor& ds = g.virtualTensor(dims, kF32);
   g.pointwise(abi::CUDNN_POINTWISE_MUL, dp_p, in.scale, nullptr, ds);
   // dK = dS^T Q (summed over the heads of a group).
@@ -239,10 +297,10 @@ std::unique_ptr<ExecutionPlan> buildBackwardPlan(const Library& lib, abi::Handle
       g.reduction(abi::CUDNN_REDUCE_TENSOR_ADD, full, dk);
     }
   }
-  // dQ = dS K, through an fp32 accumulator unless a deterministic engine is asked for.
+  // dQ = dS K, through an fp32 accumulator unless a deterministic engine or dBias is asked for.
   const Descriptor& k = g.virtualTensor({c.b, c.hg, c.skv, c.d}, {c.k.b, c.k.h, c.k.s, 1}, c.io);
   g.reshape(*in.kt, k);
-  if (c.deterministic) {
+  if (c.dqDirect()) {
     g.matmul(ds, k, dq, in.seq_q, nullptr, in.seq_kv);
   } else {
     const Descriptor& accum =

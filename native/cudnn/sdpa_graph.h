@@ -14,7 +14,8 @@ namespace te::cudnn {
 // Variant-pack ids of the graphs' memory tensors and host scalars.
 enum SdpaUid : int64_t {
   kUidQ = 1, kUidK, kUidV, kUidO, kUidStats, kUidScale, kUidNegInf, kUidSeqLenQ, kUidSeqLenKv, kUidDiagShift,
-  kUidDO, kUidDQ, kUidDK, kUidDV, kUidSoftmaxSum, kUidDQAccum, kUidOne, kUidLeftBound
+  kUidDO, kUidDQ, kUidDK, kUidDV, kUidSoftmaxSum, kUidDQAccum, kUidOne, kUidLeftBound, kUidBias, kUidDBias,
+  kUidAlibiSlopes
 };
 
 // Element strides of a [batch, head, seq] view (the channel stride is 1).
@@ -28,14 +29,28 @@ struct SdpaConfig {
   bool causal = false, bottom_right = false;
   int64_t window_left = -1;  // keys j >= diagonal - window_left (with causal only); -1 = unbounded
   bool padded = false;         // per-entry lengths from cu_seqlens (seq_len tensors)
-  bool deterministic = false;  // backward: dQ without the fp32 accumulation workspace
+  bool deterministic = false;  // backward: only engines without a nondeterministic note
+  // post_scale_bias [bias_b, bias_h, sq, skv] (bias_b in {1, b}, bias_h in {1, h}) added after the
+  // scale; its gradient (contiguous, same shape) is the reduction of dS over the broadcast dims.
+  bool bias = false, dbias = false;
+  abi::DataType bias_type = abi::CUDNN_DATA_HALF;
+  int64_t bias_b = 1, bias_h = 1;
+  BhsStrides bias_strides;  // element strides of bias dims 0, 1, 2 (dim 3 is contiguous)
+  // ALiBi: -slope * |j - i - diagonal offset| from fp32 slopes [alibi_b, h] (alibi_b in {1, b}).
+  bool alibi = false;
+  int64_t alibi_b = 1;
   BhsStrides q, k, v, o, d_o, dq, dk, dv_out;
   int device = 0;
 
   std::vector<int64_t> key(bool backward) const;
   // fp32 scratch the backward graph reads and writes besides the plan's workspace.
   int64_t softmaxSumBytes() const { return b * h * sq * 4; }
-  int64_t dqAccumBytes() const { return deterministic ? 0 : b * h * sq * d * 4; }
+  // dQ written directly by the dS K matmul (no fp32 accumulator): the deterministic path, which is
+  // also the only one that computes dBias (cuDNN's dP-workspace implementation).
+  bool dqDirect() const { return deterministic || dbias; }
+  int64_t dqAccumBytes() const { return dqDirect() ? 0 : b * h * sq * d * 4; }
+  // The bottom-right diagonal offset (lk - lq) as a scalar: full lengths with a causal or ALiBi diagonal.
+  bool needsDiagShift() const { return !padded && bottom_right && (causal || alibi); }
 };
 
 std::unique_ptr<ExecutionPlan> buildForwardPlan(const Library& lib, abi::Handle handle, const SdpaConfig& c);

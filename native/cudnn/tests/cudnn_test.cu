@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -28,7 +29,73 @@ struct Config {
   bool causal, bottom_right, padded, deterministic;
   bool check, time;
   int left = -1;  // sliding window left bound (with causal)
+  const char* bias = nullptr;  // post_scale_bias shape: "1hss", "b1ss", "bhss" or "11ss"
+  bool dbias = false;
+  int alibi = 0;      // ALiBi slopes: 0 none, 1 per head [h], 2 per entry [b, h]
+  int bias_pad = 0;   // extra elements per bias row (a strided bias)
+  bool probe = false; // asks what cuDNN supports: a failure is reported, not counted
 };
+
+// The float64 reference, one batch entry at a time (the bias and the ALiBi slopes may differ per
+// entry), with dBias: the sum of dS = P * (dP - rowsum(dO * O)) over the bias's broadcast dims.
+struct Reference {
+  std::vector<double> o, lse, dq, dk, dv, dbias;
+};
+
+Reference referenceOf(const RefProblem& all, const std::vector<double>& q, const std::vector<double>& k,
+                      const std::vector<double>& v, const std::vector<double>& dout, const std::vector<double>& bias,
+                      int bias_b, int bias_h, const std::vector<double>& slopes, int slopes_b) {
+  const size_t nq = size_t(all.sq) * all.h * all.d, nk = size_t(all.skv) * all.hkv * all.d;
+  const size_t nbias = size_t(all.sq) * all.skv;
+  Reference r;
+  r.dbias.assign(size_t(bias_b) * bias_h * nbias, 0.0);
+  for (int e = 0; e < all.b; ++e) {
+    RefProblem p = all;
+    p.b = 1, p.lq = {all.lq[e]}, p.lk = {all.lk[e]};
+    if (!bias.empty()) {
+      p.bias.resize(size_t(all.h) * nbias);
+      for (int hh = 0; hh < all.h; ++hh)
+        for (size_t x = 0; x < nbias; ++x)
+          p.bias[hh * nbias + x] = bias[(size_t(bias_b == 1 ? 0 : e) * bias_h + (bias_h == 1 ? 0 : hh)) * nbias + x];
+    }
+    if (!slopes.empty())
+      p.alibi.assign(slopes.begin() + (slopes_b == 1 ? 0 : e) * all.h,
+                     slopes.begin() + (slopes_b == 1 ? 0 : e) * all.h + all.h);
+    auto slice = [e](const std::vector<double>& t, size_t n) {
+      return std::vector<double>(t.begin() + e * n, t.begin() + (e + 1) * n);
+    };
+    std::vector<double> qe = slice(q, nq), ke = slice(k, nk), ve = slice(v, nk), doe = slice(dout, nq);
+    std::vector<double> o, lse, dq, dk, dv;
+    ref_attention(p, qe, ke, ve, doe, o, lse, dq, dk, dv);
+    r.o.insert(r.o.end(), o.begin(), o.end()), r.lse.insert(r.lse.end(), lse.begin(), lse.end());
+    r.dq.insert(r.dq.end(), dq.begin(), dq.end()), r.dk.insert(r.dk.end(), dk.begin(), dk.end());
+    r.dv.insert(r.dv.end(), dv.begin(), dv.end());
+    if (bias.empty()) continue;
+    const int g = all.h / all.hkv;
+    for (int hh = 0; hh < all.h; ++hh)
+      for (int i = 0; i < p.lq[0]; ++i) {
+        const double row_lse = lse[size_t(hh) * all.sq + i];
+        if (row_lse == -INFINITY) continue;
+        const double* qi = &qe[(size_t(i) * all.h + hh) * all.d];
+        const double* oi = &o[(size_t(i) * all.h + hh) * all.d];
+        const double* doi = &doe[(size_t(i) * all.h + hh) * all.d];
+        double delta = 0;
+        for (int c = 0; c < all.d; ++c) delta += doi[c] * oi[c];
+        for (int j = 0; j < p.lk[0]; ++j) {
+          const double* kj = &ke[(size_t(j) * all.hkv + hh / g) * all.d];
+          const double* vj = &ve[(size_t(j) * all.hkv + hh / g) * all.d];
+          double dot = 0, dp = 0;
+          for (int c = 0; c < all.d; ++c) dot += qi[c] * kj[c], dp += doi[c] * vj[c];
+          const double logit = ref_logit(p, 0, hh, i, j, dot);
+          if (logit == -INFINITY) continue;
+          const double prob = std::exp(logit - row_lse);
+          r.dbias[(size_t(bias_b == 1 ? 0 : e) * bias_h + (bias_h == 1 ? 0 : hh)) * nbias + size_t(i) * all.skv + j] +=
+              prob * (dp - delta);
+        }
+      }
+  }
+  return r;
+}
 
 #define CUDA_OK(x)                                                                              \
   do {                                                                                          \
@@ -146,6 +213,37 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   g.dq = out_view(ddq.p, nq, c.sq, c.h, c.d), g.dk = out_view(ddk.p, nk, c.skv, c.hg, c.d);
   g.dv = out_view(ddv.p, nk, c.skv, c.hg, c.d);
 
+  // post_scale_bias [bias_b, bias_h, sq, skv] with row stride skv + bias_pad, and ALiBi slopes.
+  const int bias_b = c.bias && c.bias[0] == 'b' ? c.b : 1, bias_h = c.bias && c.bias[1] == 'h' ? c.h : 1;
+  const int64_t bias_ss = c.skv + c.bias_pad, bias_sh = bias_ss * c.sq, bias_sb = bias_sh * bias_h;
+  const size_t nbias = c.bias ? size_t(bias_sb) * bias_b : 0, ndbias = size_t(bias_b) * bias_h * c.sq * c.skv;
+  std::vector<double> bias_strided, bias;
+  auto hbias = randomTensor(c.dtype, nbias, rng, bias_strided);
+  for (int eb = 0; eb < (c.bias ? bias_b : 0); ++eb)
+    for (int hb = 0; hb < bias_h; ++hb)
+      for (int i = 0; i < c.sq; ++i)
+        for (int j = 0; j < c.skv; ++j) bias.push_back(bias_strided[eb * bias_sb + hb * bias_sh + i * bias_ss + j]);
+  const int slopes_b = c.alibi == 2 ? c.b : 1;
+  std::vector<float> slopes32;
+  std::uniform_real_distribution<double> slope_dist(0.01, 0.6);
+  for (int x = 0; x < (c.alibi ? slopes_b * c.h : 0); ++x) slopes32.push_back(float(slope_dist(rng)));
+  const std::vector<double> slopes(slopes32.begin(), slopes32.end());
+  DeviceBuffer dbias_in(nbias * 2), ddbias(ndbias * 2), dslopes(slopes32.size() * 4);
+  if (c.bias) {
+    CUDA_OK(cudaMemcpy(dbias_in.p, hbias.data(), nbias * 2, cudaMemcpyHostToDevice));
+    d.bias_type = TE_POST_SCALE_BIAS, d.bias_dtype = c.dtype, d.bias_b = bias_b, d.bias_h = bias_h;
+    f.bias = dbias_in.p, f.bias_numel = int64_t(nbias), f.bias_sb = bias_sb, f.bias_sh = bias_sh, f.bias_ss = bias_ss;
+    if (c.dbias) {
+      CUDA_OK(cudaMemset(ddbias.p, 0xFF, ndbias * 2));
+      g.dbias = ddbias.p, g.dbias_numel = int64_t(ndbias);
+    }
+  }
+  if (c.alibi) {
+    CUDA_OK(cudaMemcpy(dslopes.p, slopes32.data(), slopes32.size() * 4, cudaMemcpyHostToDevice));
+    d.bias_type = TE_ALIBI, d.alibi_per_batch = c.alibi == 2;
+    f.alibi_slopes = static_cast<const float*>(dslopes.p);
+  }
+
   char reason[512] = {0};
   if (te_attn_explain("cuda.cudnn", &d, reason, sizeof reason) != TE_OK) {
     std::printf("%-22s REFUSED: %s\n", c.name, reason);
@@ -166,8 +264,8 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
     RefProblem p;
     p.b = c.b, p.h = c.h, p.hkv = c.hg, p.d = c.d, p.dv = c.d, p.lq = lq, p.lk = lk, p.sq = c.sq, p.skv = c.skv;
     p.scale = d.scale, p.causal = c.causal, p.bottom_right = c.bottom_right, p.left = c.left;
-    std::vector<double> ro, rlse, rdq, rdk, rdv;
-    ref_attention(p, q, k, v, dout, ro, rlse, rdq, rdk, rdv);
+    const Reference ref = referenceOf(p, q, k, v, dout, bias, bias_b, bias_h, slopes, slopes_b);
+    const std::vector<double>&ro = ref.o, &rlse = ref.lse, &rdq = ref.dq, &rdk = ref.dk, &rdv = ref.dv;
     auto fetch16 = [&](const DeviceBuffer& b, size_t n) {
       std::vector<uint16_t> h(n);
       CUDA_OK(cudaMemcpy(h.data(), b.p, n * 2, cudaMemcpyDeviceToHost));
@@ -183,9 +281,11 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
     const double eq = relErr(fetch16(ddq, nq), rdq, all), ek = relErr(fetch16(ddk, nk), rdk, all),
                  ev = relErr(fetch16(ddv, nk), rdv, all);
     const double tol = c.dtype == TE_BF16 ? 2e-2 : 1e-2;
-    ok = eo < tol && el < 1e-3 && eq < tol && ek < tol && ev < tol;
-    std::snprintf(line, sizeof line, "%-22s %s rel err o %.2e lse %.2e dq %.2e dk %.2e dv %.2e (tol %.0e)", c.name,
-                  ok ? "PASS" : "FAIL", eo, el, eq, ek, ev, tol);
+    const double edb = c.dbias ? relErr(fetch16(ddbias, ndbias), ref.dbias, all) : 0.0;
+    ok = eo < tol && el < 1e-3 && eq < tol && ek < tol && ev < tol && edb < tol;
+    std::snprintf(line, sizeof line, "%-22s %s rel err o %.2e lse %.2e dq %.2e dk %.2e dv %.2e%s (tol %.0e)", c.name,
+                  ok ? "PASS" : "FAIL", eo, el, eq, ek, ev,
+                  c.dbias ? (" dbias " + std::to_string(edb)).c_str() : "", tol);
     std::printf("%s\n", line);
   }
   if (c.time) {
@@ -227,6 +327,20 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
 
 }  // namespace
 
+// $CUDNN_TEST_ONLY: comma-separated substrings; when set, only configs whose name holds one run.
+bool selected(const char* name) {
+  const char* only = std::getenv("CUDNN_TEST_ONLY");
+  if (only == nullptr || *only == 0) return true;
+  std::string list = only;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string part = list.substr(start, end - start);
+    if (!part.empty() && std::string(name).find(part) != std::string::npos) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 int main(int argc, char** argv) {
   std::printf("cuDNN version loaded: %d; backends: %s\n", te_cudnn_version(), te_attn_backends());
   const bool only_check = argc > 1 && std::string(argv[1]) == "--check";
@@ -247,18 +361,56 @@ int main(int argc, char** argv) {
       {"window8_br_fp16", TE_F16, 2, 4, 4, 64, 96, 160, true, true, false, false, true, false, 8},
       {"window24_pad_gqa_bf16", TE_BF16, 3, 8, 2, 64, 160, 160, true, false, true, false, true, false, 24},
       {"window12_pad_br_bf16", TE_BF16, 3, 4, 4, 64, 128, 160, true, true, true, false, true, false, 12},
+      // post_scale_bias of every shape, with dBias (cuDNN's dP-workspace path) and without.
+      {"bias_1hss_fp16", TE_F16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, "1hss", true},
+      {"bias_11ss_bf16", TE_BF16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, "11ss", true},
+      {"bias_b1ss_bf16", TE_BF16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, "b1ss", true},
+      {"bias_bhss_fp16", TE_F16, 2, 4, 4, 64, 128, 128, true, false, false, false, true, false, -1, "bhss", true},
+      {"bias_1hss_nograd_bf16", TE_BF16, 2, 4, 4, 128, 128, 128, true, false, false, false, true, false, -1, "1hss"},
+      {"bias_b1ss_nograd_fp16", TE_F16, 3, 4, 4, 64, 96, 160, false, false, false, false, true, false, -1, "b1ss"},
+      {"bias_strided_bf16", TE_BF16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, "1hss", true,
+       0, 8},
+      {"bias_gqa_causal_bf16", TE_BF16, 2, 8, 2, 64, 128, 128, true, false, false, false, true, false, -1, "1hss",
+       true},
+      {"bias_causal_br_fp16", TE_F16, 2, 4, 4, 64, 96, 160, true, true, false, false, true, false, -1, "1hss", true},
+      {"bias_odd_len_bf16", TE_BF16, 2, 4, 4, 64, 80, 136, false, false, false, false, true, false, -1, "bhss", true},
+      {"probe_bias_padded", TE_BF16, 3, 4, 4, 64, 128, 128, false, false, true, false, true, false, -1, "1hss", true,
+       0, 0, true},
+      {"probe_bias_window", TE_BF16, 2, 4, 4, 64, 128, 128, true, false, false, false, true, false, 16, "1hss", false,
+       0, 0, true},
+      // ALiBi: the slope times the signed distance under causal masks, its magnitude otherwise.
+      {"alibi_causal_bf16", TE_BF16, 2, 4, 4, 64, 128, 128, true, false, false, false, true, false, -1, nullptr,
+       false, 1},
+      {"alibi_causal_br_fp16", TE_F16, 2, 4, 4, 64, 96, 160, true, true, false, false, true, false, -1, nullptr,
+       false, 1},
+      {"alibi_per_entry_bf16", TE_BF16, 2, 4, 2, 64, 128, 128, true, false, false, false, true, false, -1, nullptr,
+       false, 2},
+      {"alibi_pad_causal_bf16", TE_BF16, 3, 4, 4, 64, 128, 160, true, true, true, false, true, false, -1, nullptr,
+       false, 1},
+      {"probe_alibi_nomask", TE_BF16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, nullptr,
+       false, 1, 0, true},
+      {"probe_alibi_nomask_br", TE_F16, 2, 4, 4, 64, 96, 160, false, true, false, false, true, false, -1, nullptr,
+       false, 1, 0, true},
   };
   const Config timings[] = {
       {"test_0", TE_BF16, 2, 16, 16, 64, 512, 512, false, false, false, false, false, true},
       {"test_1", TE_BF16, 2, 16, 16, 128, 2048, 2048, true, false, false, false, false, true},
+      {"test_2", TE_BF16, 2, 16, 16, 128, 2048, 2048, true, false, false, false, false, true, -1, "1hss"},
+      {"test_2_dbias", TE_BF16, 2, 16, 16, 128, 2048, 2048, true, false, false, false, false, true, -1, "1hss", true},
       {"test_3", TE_BF16, 2, 32, 4, 128, 8192, 8192, true, false, false, false, false, true},
       {"long_4k_full", TE_BF16, 8, 16, 16, 128, 4096, 4096, false, false, false, false, false, true},
       {"long_4k_causal", TE_BF16, 8, 16, 16, 128, 4096, 4096, true, false, false, false, false, true},
   };
   int failures = 0;
-  for (const Config& c : checks) failures += !run(c, rng, nullptr);
+  for (const Config& c : checks) {
+    if (!selected(c.name)) continue;
+    const bool ok = run(c, rng, nullptr);
+    if (c.probe) std::printf("%-22s probe: %s\n", c.name, ok ? "cuDNN computes it" : "not supported or wrong");
+    else failures += !ok;
+  }
   if (!only_check)
-    for (const Config& c : timings) failures += !run(c, rng, csv);
+    for (const Config& c : timings)
+      if (selected(c.name)) failures += !run(c, rng, csv);
   if (csv) std::fclose(csv);
   std::printf("%d failure(s)\n", failures);
   return failures == 0 ? 0 : 1;

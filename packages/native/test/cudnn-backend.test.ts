@@ -18,6 +18,9 @@ function fakeBinding(
     },
     forward: async () => undefined,
     backward: async () => undefined,
+    enqueueForward: () => undefined,
+    enqueueBackward: () => undefined,
+    externalMemory: () => ({ liveBytes: 0, reportedBytes: 0 }),
     backends: () => families,
     deviceInfo: () => ({ cudaCompiled: true, devices: [] }),
     philox: (c: Uint32Array) => c,
@@ -57,6 +60,19 @@ describe("cuda.cudnn backend (selection side, no GPU)", () => {
     const verdict = createCudnnBackend(binding).explain(cudaParams, { cudaArch: 90, env: {} });
     expect(verdict.ok).toBe(false);
     expect(binding.asked).toEqual([]);
+  });
+
+  it("leaves the bias gradient to TE's rules (cuDNN computes dBias), not to the CUDA families' row", () => {
+    const binding = fakeBinding("cpu,cuda.cudnn", 91900);
+    const biasGrad = { ...cudaParams, biasType: "post_scale_bias" as const, biasShape: "1hss" as const };
+    const verdict = createCudnnBackend(binding).explain(
+      { ...biasGrad, biasRequiresGrad: true },
+      {
+        cudaArch: 90,
+        env: {},
+      },
+    );
+    expect(verdict).toEqual({ ok: true });
   });
 
   it("then the C family's reasons", () => {

@@ -34,7 +34,9 @@ export function createCudnnBackend(binding: NativeBinding): AttentionBackend<Cud
     ...base,
     explain(p, context) {
       const te = evaluateRules(rules, p, cudnnRuleContext(version, context));
-      return te.ok ? base.explain(p, context) : te;
+      // Whether cuDNN computes dBias is TE's rule (above); the CUDA families' bias_grad row is about
+      // our own kernels, and the C family's explain does not depend on it.
+      return te.ok ? base.explain({ ...p, biasRequiresGrad: false }, context) : te;
     },
   };
 }

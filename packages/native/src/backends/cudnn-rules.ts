@@ -517,15 +517,8 @@ const COMMON_ROWS: readonly Row[] = [
     rejects: (p) => p.d !== p.dv && qkvLayoutGroupOf(p.qkvLayout) !== "hd_hd_hd",
     message: (p) => `does not support MLA (d != dv) with qkv_layout ${p.qkvLayout}`,
   },
-  {
-    id: "bias_grad_shape",
-    // cuDNN computes dBias only for [1, h, s, s].
-    rejects: (p) => {
-      const b = cudnnBiasOf(p);
-      return b.type === "post_scale_bias" && b.requiresGrad && b.shape !== "1hss";
-    },
-    message: (p) => `computes dBias only for [1, h, s, s] bias (bias shape ${p.biasShape})`,
-  },
+  // No dBias-shape row: TE computes dBias for every bias shape but [1, 1, 1, s] (PR #2537), which is not
+  // a BiasShape here; cuDNN 9.19 reduces dS into [1|b, 1|h, s, s] (native/cudnn/tests checks all four).
   {
     id: "softmax_thd",
     rejects: (p) => p.softmaxType !== "vanilla" && p.qkvFormat === "thd",
