@@ -54,6 +54,12 @@ const REPS = Number(option("reps", "10"));
 const WARMUP = Number(option("warmup", "2"));
 const OUT = option("out", "");
 const B = Number(option("b", "2"));
+const BACKENDS = option("backends", "flash,unfused,tfjs").split(",");
+const PASSES = option("passes", "fwd,fwd+bwd").split(",") as Pass[];
+const MASKS = option("masks", "no_mask,causal").split(",") as ("no_mask" | "causal")[];
+/** Longest sequence timed with backward (backward of long sequences can take seconds per call). */
+const BWD_MAX_SEQ = Number(option("bwd-max-seq", "1000000"));
+const passesAt = (seq: number): Pass[] => PASSES.filter((pass) => pass === "fwd" || seq <= BWD_MAX_SEQ);
 const H = Number(option("h", "16"));
 
 function median(xs: number[]): number {
@@ -166,7 +172,7 @@ async function main() {
   };
   for (const dtype of DTYPES) {
     for (const d of DIMS) {
-      for (const mask of ["no_mask", "causal"] as const) {
+      for (const mask of MASKS) {
         for (const seq of SEQS) {
           const p = makeParams({
             b: B,
@@ -188,9 +194,12 @@ async function main() {
           // Matmul FLOPs: 4 b h s^2 d forward (QK^T, PV), 2.5x that more with backward; halved for causal.
           const fwdFlops = (4 * B * H * seq * seq * d) / (mask === "causal" ? 2 : 1);
           const flopsOf = (pass: Pass) => (pass === "fwd" ? fwdFlops : 3.5 * fwdFlops);
-          for (const backend of [webgpuFlash, webgpuUnfused]) {
+          const backends = [webgpuFlash, webgpuUnfused].filter((b) =>
+            BACKENDS.includes(b.id.replace("webgpu.", "")),
+          );
+          for (const backend of backends) {
             const verdict = backend.explain(p, { cudaArch: null, env: {} });
-            for (const pass of ["fwd", "fwd+bwd"] as const) {
+            for (const pass of passesAt(seq)) {
               const base = { backend: backend.id, dtype, mask, d, seq, pass };
               if (!verdict.ok) {
                 record({
@@ -210,8 +219,8 @@ async function main() {
               }
             }
           }
-          if (dtype === "fp32") {
-            for (const pass of ["fwd", "fwd+bwd"] as const) {
+          if (dtype === "fp32" && BACKENDS.includes("tfjs")) {
+            for (const pass of passesAt(seq)) {
               const base = { backend: "tfjs-webgpu", dtype, mask, d, seq, pass };
               if (!tfjs) {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: tfjsProblem });

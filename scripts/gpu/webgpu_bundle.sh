@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Here (after pnpm build): fills .gpu-webgpu/ (ignored; carry it with .gpu) with what the GPU machine needs to
+# Here (after pnpm build): fills OUT (first argument; .gpu-webgpu/ by default, ignored; carry it with .gpu, or
+# name a folder inside a GPU job such as .gpu-jobs/webgpu/bundle) with what the GPU machine needs to
 # run @te/webgpu there: the te CLI with @te/core and @te/webgpu as packages of their own (one shared backend
 # registry, as scripts/gpu/bundle.sh lays out .gpu), the benchmark bundle (benchmarks/webgpu/build.mjs), and
 # Dawn's Node binding with dawn.node xz-compressed (21 MB -> ~5 MB; webgpu_run.sh unpacks it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=.gpu-webgpu
+out=${1:-.gpu-webgpu}
 rm -rf "$out" && mkdir -p "$out"/node_modules/@te/core/dist "$out"/node_modules/@te/webgpu/dist
 node benchmarks/webgpu/build.mjs "$out" > /dev/null
 esbuild=$(node -e 'console.log(require.resolve("esbuild", {paths: ["benchmarks/webgpu"]}))')
@@ -23,6 +24,7 @@ for pkg in core webgpu; do
   node -e 'const p = require(process.argv[1]); console.log(JSON.stringify({ name: p.name, version: p.version, type: "module", main: "./dist/index.js", exports: { ".": "./dist/index.js", "./package.json": "./package.json" } }))' \
     "$PWD/packages/$pkg/package.json" > "$out"/node_modules/@te/$pkg/package.json
 done
+cp benchmarks/webgpu/adapter-probe.mjs "$out"/
 xz -6 -T2 "$out"/node_modules/webgpu/dist/linux-x64/dawn.node
 echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- packages/webgpu packages/core benchmarks/webgpu || echo +changes)" > "$out"/commit.txt
 du -sh "$out"

@@ -30,15 +30,21 @@ export interface Program {
   readonly uniformValues: Readonly<Record<string, number>>;
   readonly bindings: readonly Binding[];
   readonly workgroups: readonly [number, number, number];
+  /** WGSL extensions the source uses (`enable` directives, which must precede every declaration). */
+  readonly enables?: readonly string[];
 }
 
 function declarations(program: Program): string {
   const fields = program.uniforms.map(([name, type]) => `  ${name}: ${type},`).join("\n");
-  const lines = [`struct Uniforms {\n${fields}\n  _pad: u32,\n}`, "@group(0) @binding(0) var<uniform> U: Uniforms;"];
+  const lines = [
+    `struct Uniforms {\n${fields}\n  _pad: u32,\n}`,
+    "@group(0) @binding(0) var<uniform> U: Uniforms;",
+  ];
   program.bindings.forEach((b, i) => {
     lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.element}>;`);
   });
-  return `${lines.join("\n")}\n`;
+  const enables = (program.enables ?? []).map((e) => `enable ${e};\n`).join("");
+  return `${enables}${lines.join("\n")}\n`;
 }
 
 function bindingsKey(program: Program): string {
@@ -55,8 +61,9 @@ interface CompiledProgram {
  * (ESM and CJS builds, test files sharing a worker) reuses them, which matters where compiling takes seconds.
  */
 const PIPELINES = Symbol.for("@te/webgpu/pipelines");
-const pipelines: WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>> = ((globalThis as Record<symbol, unknown>)[PIPELINES] ??=
-  new WeakMap()) as WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>>;
+const globals = globalThis as Record<symbol, unknown>;
+globals[PIPELINES] ??= new WeakMap();
+const pipelines = globals[PIPELINES] as WeakMap<GPUDevice, Map<string, Promise<CompiledProgram>>>;
 
 /**
  * The program's pipeline, compiled once per device and key. Compilation is asynchronous so that the programs of
@@ -69,7 +76,7 @@ function compile(device: GPUDevice, program: Program): Promise<CompiledProgram> 
     pipelines.set(device, cache);
   }
   const uniformKey = program.uniforms.map(([n, t]) => `${n}:${t}`).join(",");
-  const key = `${program.name}|${program.key}|${bindingsKey(program)}|${uniformKey}`;
+  const key = `${program.name}|${program.key}|${(program.enables ?? []).join(",")}|${bindingsKey(program)}|${uniformKey}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const code = declarations(program) + program.source();
@@ -107,12 +114,17 @@ function uniformBuffer(device: GPUDevice, program: Program): GPUBuffer {
   const f32 = new Float32Array(data);
   program.uniforms.forEach(([name, type], i) => {
     const value = program.uniformValues[name];
-    if (value === undefined || Number.isNaN(value)) throw new Error(`program ${program.name}: uniform ${name} has no value`);
+    if (value === undefined || Number.isNaN(value))
+      throw new Error(`program ${program.name}: uniform ${name} has no value`);
     if (type === "f32") f32[i] = value;
     else if (type === "i32") i32[i] = value;
     else u32[i] = value;
   });
-  const buffer = device.createBuffer({ label: `${program.name}.uniforms`, size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const buffer = device.createBuffer({
+    label: `${program.name}.uniforms`,
+    size: bytes,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
   device.queue.writeBuffer(buffer, 0, data);
   return buffer;
 }
@@ -127,7 +139,9 @@ export async function runPrograms(device: GPUDevice, programs: readonly Program[
   try {
     compiled = await Promise.all(active.map((p) => compile(device, p)));
   } catch (e) {
-    throw new Error(`WebGPU pipeline creation failed for ${active.map((p) => p.name).join(", ")}: ${(e as Error).message}`);
+    throw new Error(
+      `WebGPU pipeline creation failed for ${active.map((p) => p.name).join(", ")}: ${(e as Error).message}`,
+    );
   }
   device.pushErrorScope("validation");
   device.pushErrorScope("out-of-memory");

@@ -1,128 +1,216 @@
 /**
- * Flash-attention forward in WGSL. One workgroup per (BQ query rows, head, batch entry): the query tile stays
- * in workgroup memory while key tiles stream through; scores of a tile go to workgroup memory, each row keeps
- * its running max m and normaliser l (online softmax), and each thread accumulates its slice of the output row
- * in registers, rescaled by exp(m_old - m_new) whenever the max grows. Key tiles outside the causal/window band
- * of the query tile are skipped. Writes o (f32) and lse.
+ * Flash-attention forward in WGSL, register-tiled. One workgroup per (BQ query rows, head, batch entry); its
+ * lanes form groups of four, each group owning TM consecutive rows (forward-tiles.ts). Per key tile of BK keys:
+ * - S = Q K^T: a lane computes TM x BK/4 scores (keys tx, tx + 4, ...) from vec4 reads of the Q and K tiles in
+ *   workgroup memory, so every read feeds 4 * TM or 4 * BK/4 multiply-adds;
+ * - online softmax in registers: the row max over the group's four lanes (subgroup shuffles where the device has
+ *   subgroups, else a small workgroup array), the normaliser l kept per lane and summed at the end;
+ * - P goes to workgroup memory, and a lane accumulates its TM x dv/4 outputs (vec4 columns tx, tx + 4, ...) of
+ *   O += P V, rescaled by exp(m_old - m_new) when a row's max grows.
+ * Tiles wholly inside the mask's band without bias or arbitrary mask skip the per-element score() tests.
+ * Workgroup arrays are XOR-swizzled by row group (Q, P) or key (K) so that the lanes of a group and the groups
+ * of a subgroup read different memory banks. Key tiles outside the causal/window band are skipped; the query
+ * blocks with the most keys (the last ones, under a causal mask) start first. Writes o (f32) and lse.
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
-import { type Tile, WORKGROUP_SIZE } from "./tiles.js";
+import type { ForwardTile } from "./forward-tiles.js";
 
-/** d and dv: the head-dim classes that size workgroup arrays and accumulators. */
-export function flashForwardWgsl(d: number, dv: number, t: Tile): string {
-  const tpr = WORKGROUP_SIZE / t.bq;
+const rep = (n: number, f: (i: number) => string, sep = "\n"): string =>
+  Array.from({ length: n }, (_, i) => f(i)).join(sep);
+
+/** Threads of a workgroup running tile `t`. */
+export const forwardThreads = (t: ForwardTile): number => (4 * t.bq) / t.tm;
+
+/** dc, dvc: head-dim classes (multiples of 32); `subgroups`: reduce rows with subgroup shuffles. */
+export function flashForwardWgsl(dc: number, dvc: number, t: ForwardTile, subgroups: boolean): string {
+  const { bq, bk, tm } = t;
+  const kg = bk / 16;
+  const mv = dvc / 16;
+  const nt = forwardThreads(t);
+  const kvWords = t.sharedKv ? (bk * Math.max(dc, dvc)) / 4 : (bk * dc) / 4;
+  const rows = (f: (i: number) => string): string => rep(tm, f);
+  const keyGroups = (f: (g: number) => string, sep = "\n"): string => rep(kg, f, sep);
+  const cols = (f: (m: number) => string): string => rep(mv, f);
+  // Max (or sum) of a per-row value over the four lanes of a row group.
+  const across = (v: string, op: "max" | "sum"): string => {
+    if (!subgroups) return "";
+    const f = (x: string, y: string) => (op === "max" ? `max(${x}, ${y})` : `${x} + ${y}`);
+    return `${v} = ${f(v, `subgroupShuffleXor(${v}, 1u)`)};\n    ${v} = ${f(v, `subgroupShuffleXor(${v}, 2u)`)};`;
+  };
+  const acrossSlow = (v: (i: number) => string, op: "max" | "sum"): string => {
+    if (subgroups) return "";
+    const f = (x: string, y: string) => (op === "max" ? `max(${x}, ${y})` : `(${x} + ${y})`);
+    const at = (i: number, l: number) => `red_t[(row0 + ${i}u) * 4u + ${l}u]`;
+    return `workgroupBarrier();
+    ${rows((i) => `red_t[(row0 + ${i}u) * 4u + tx] = ${v(i)};`)}
+    workgroupBarrier();
+    ${rows((i) => `${v(i)} = ${f(f(at(i, 0), at(i, 1)), f(at(i, 2), at(i, 3)))};`)}`;
+  };
+  const loadV = `for (var e = tid; e < BK * DVC; e += NT) {
+      let j = j0 + e / DVC;
+      let c = e % DVC;
+      var x = 0.0;
+      if (j < s.lk && c < U.dv) { x = ld_v(v_index(s, bi, j, hk, c)); }
+      ${t.sharedKv ? "k_t" : "v_t"}[(e / DVC) * DV4 + c / 4u][c % 4u] = x;
+    }`;
   return `${attentionWgsl(["q", "k", "v", "sink"], true)}
-const BQ = ${t.bq}u;
-const BK = ${t.bk}u;
-const WG = ${WORKGROUP_SIZE}u;
-const TPR = ${tpr}u;
-const ACC = ${Math.ceil(dv / tpr)}u;
+const BQ = ${bq}u;
+const BK = ${bk}u;
+const TM = ${tm}u;
+const NT = ${nt}u;
+const DC = ${dc}u;
+const DVC = ${dvc}u;
+const DQ4 = ${dc / 4}u;
+const DV4 = ${dvc / 4}u;
+const QSW = 7u;
+const PSW = ${Math.min(7, bk / 4 - 1)}u;
 
-var<workgroup> q_t: array<f32, ${t.bq * d}>;
-// K rows are stored KST = d + 1 floats apart: in the score loop consecutive threads read consecutive keys at
-// the same column, and a stride of d (a multiple of 32) would put all of them in one memory bank.
-var<workgroup> kv_t: array<f32, ${t.bk * Math.max(d + 1, dv)}>;
-var<workgroup> s_t: array<f32, ${t.bq * t.bk}>;
-var<workgroup> m_t: array<f32, ${t.bq}>;
-var<workgroup> l_t: array<f32, ${t.bq}>;
-var<workgroup> a_t: array<f32, ${t.bq}>;
+var<workgroup> q_t: array<vec4<f32>, ${(bq * dc) / 4}>;
+var<workgroup> k_t: array<vec4<f32>, ${kvWords}>;
+${t.sharedKv ? "" : `var<workgroup> v_t: array<vec4<f32>, ${(bk * dvc) / 4}>;`}
+var<workgroup> p_t: array<vec4<f32>, ${(bq * bk) / 4}>;
+${subgroups ? "" : `var<workgroup> red_t: array<f32, ${4 * bq}>;`}
 
-@compute @workgroup_size(${WORKGROUP_SIZE})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn qa(r: u32, c4: u32) -> u32 { return r * DQ4 + (c4 ^ ((r / TM) & QSW)); }
+fn ka(j: u32, c4: u32) -> u32 { return j * DQ4 + (c4 ^ (j & QSW)); }
+fn pa(r: u32, j4: u32) -> u32 { return r * (BK / 4u) + (j4 ^ ((r / TM) & PSW)); }
+
+// Whether every (query, key) pair of the tile may attend with the plain scaled score (no bias, no arbitrary
+// mask, keys within the sequence, the whole tile inside the causal/window band).
+fn tile_plain(s: Seq, i_first: u32, i_last: u32, j_first: u32, j_last: u32) -> bool {
+  if (U.bias_kind != 0u || U.amask != 0u || j_last >= s.lk) { return false; }
+  let lo = i32(j_first) - i32(i_last) - s.off;
+  let hi = i32(j_last) - i32(i_first) - s.off;
+  if (U.causal != 0u && hi > 0) { return false; }
+  if (U.win_left >= 0 && lo < -U.win_left) { return false; }
+  if (U.win_right >= 0 && hi > U.win_right) { return false; }
+  return true;
+}
+fn scores4(s: Seq, bi: u32, hi: u32, i: u32, j: u32, qk: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(score(s, bi, hi, i, j, qk.x), score(s, bi, hi, i, j + 4u, qk.y), score(s, bi, hi, i, j + 8u, qk.z), score(s, bi, hi, i, j + 12u, qk.w));
+}
+fn drop4(bi: u32, hi: u32, i: u32, j: u32, p: vec4<f32>) -> vec4<f32> {
+  var r = vec4<f32>(0.0);
+  if (dropout_keep(bi, hi, i, j)) { r.x = p.x * U.dropout_scale; }
+  if (dropout_keep(bi, hi, i, j + 4u)) { r.y = p.y * U.dropout_scale; }
+  if (dropout_keep(bi, hi, i, j + 8u)) { r.z = p.z * U.dropout_scale; }
+  if (dropout_keep(bi, hi, i, j + 12u)) { r.w = p.w * U.dropout_scale; }
+  return r;
+}
+
+@compute @workgroup_size(${nt})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let bi = wg.z;
   let hi = wg.y;
-  let i0 = wg.x * BQ;
+  let i0 = (nwg.x - 1u - wg.x) * BQ;
   let s = seq_of(bi);
   let hk = hi / (U.h / U.hg);
   if (i0 >= s.lq) {
-    if (tid < BQ && i0 + tid < U.sq) { lse_buf[row_index(bi, hi, i0 + tid)] = neg_inf(); }
+    for (var r = tid; r < BQ; r += NT) {
+      if (i0 + r < U.sq) { lse_buf[row_index(bi, hi, i0 + r)] = neg_inf(); }
+    }
     return;
   }
-  for (var e = tid; e < BQ * U.d; e += WG) {
-    let i = i0 + e / U.d;
+  let tx = tid % 4u;
+  let row0 = (tid / 4u) * TM;
+  for (var e = tid; e < BQ * DC; e += NT) {
+    let r = e / DC;
+    let c = e % DC;
     var x = 0.0;
-    if (i < s.lq) { x = ld_q(q_index(s, bi, i, hi, e % U.d)); }
-    q_t[e] = x;
+    if (i0 + r < s.lq && c < U.d) { x = ld_q(q_index(s, bi, i0 + r, hi, c)); }
+    q_t[qa(r, c / 4u)][c % 4u] = x;
   }
-  if (tid < BQ) {
-    m_t[tid] = sink_of(hi);
-    l_t[tid] = select(0.0, 1.0, U.softmax != 0u);
-  }
-  var acc: array<f32, ACC>;
-  let r = tid / TPR;
-  let lane = tid % TPR;
+  let sink = sink_of(hi);
+  let l_init = select(0.0, 1.0, U.softmax != 0u && tx == 0u);
+  ${rows((i) => `var m${i} = sink;\n  var l${i} = l_init;`)}
+  ${rows((i) => cols((m) => `var o${i}_${m} = vec4<f32>(0.0);`))}
+  let dq4 = (U.d + 3u) / 4u;
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   for (var j0 = (keys.x / BK) * BK; j0 < keys.y; j0 += BK) {
     workgroupBarrier();
-    for (var e = tid; e < BK * U.d; e += WG) {
-      let j = j0 + e / U.d;
+    for (var e = tid; e < BK * DC; e += NT) {
+      let j = j0 + e / DC;
+      let c = e % DC;
       var x = 0.0;
-      if (j < s.lk) { x = ld_k(k_index(s, bi, j, hk, e % U.d)); }
-      kv_t[(e / U.d) * (U.d + 1u) + e % U.d] = x;
+      if (j < s.lk && c < U.d) { x = ld_k(k_index(s, bi, j, hk, c)); }
+      k_t[ka(e / DC, c / 4u)][c % 4u] = x;
     }
+    ${t.sharedKv ? "" : loadV}
     workgroupBarrier();
-    for (var e = tid; e < BQ * BK; e += WG) {
-      let rr = e / BK;
-      let jj = e % BK;
-      var qk = 0.0;
-      for (var c = 0u; c < U.d; c++) { qk += q_t[rr * U.d + c] * kv_t[jj * (U.d + 1u) + c]; }
-      s_t[e] = score(s, bi, hi, i0 + rr, j0 + jj, qk);
+    ${rows((i) => keyGroups((g) => `var s${i}_${g} = vec4<f32>(0.0);`))}
+    for (var c4 = 0u; c4 < dq4; c4++) {
+      ${keyGroups((g) => rep(4, (n) => `let k${g}_${n} = k_t[ka(${g * 16 + n * 4}u + tx, c4)];`))}
+      ${rows(
+        (i) => `let q${i} = q_t[qa(row0 + ${i}u, c4)];
+      ${keyGroups((g) => `s${i}_${g} += vec4<f32>(dot(q${i}, k${g}_0), dot(q${i}, k${g}_1), dot(q${i}, k${g}_2), dot(q${i}, k${g}_3));`)}`,
+      )}
     }
+    if (tile_plain(s, i0, i0 + BQ - 1u, j0, j0 + BK - 1u)) {
+      ${rows((i) => keyGroups((g) => `s${i}_${g} *= U.scale;`))}
+    } else {
+      ${rows((i) => keyGroups((g) => `s${i}_${g} = scores4(s, bi, hi, i0 + row0 + ${i}u, j0 + ${g * 16}u + tx, s${i}_${g});`))}
+    }
+    ${rows(
+      (i) => `var mx${i} = ${keyGroups(
+        (g) => `max(max(s${i}_${g}.x, s${i}_${g}.y), max(s${i}_${g}.z, s${i}_${g}.w))`,
+      )
+        .split("\n")
+        .reduce((a, b) => `max(${a}, ${b})`)};
+    ${across(`mx${i}`, "max")}`,
+    )}
+    ${acrossSlow((i) => `mx${i}`, "max")}
+    ${rows(
+      (i) => `let m_new${i} = max(m${i}, mx${i});
+    // m_old == m_new gives 1; a row masked so far (m_old == MASKED < m_new) gives exp(-huge) = 0.
+    let alpha${i} = exp(m${i} - m_new${i});
+    m${i} = m_new${i};
+    ${keyGroups((g) => `var p${i}_${g} = select(exp(s${i}_${g} - vec4<f32>(m_new${i})), vec4<f32>(0.0), s${i}_${g} < vec4<f32>(-1.0e38));`)}
+    l${i} = l${i} * alpha${i}${keyGroups((g) => ` + dot(p${i}_${g}, vec4<f32>(1.0))`, "")};
+    ${cols((m) => `o${i}_${m} *= alpha${i};`)}`,
+    )}
+    if (U.dropout_on != 0u) {
+      ${rows((i) => keyGroups((g) => `p${i}_${g} = drop4(bi, hi, i0 + row0 + ${i}u, j0 + ${g * 16}u + tx, p${i}_${g});`))}
+    }
+    ${t.sharedKv ? `workgroupBarrier();\n    ${loadV}` : ""}
+    ${rows((i) => keyGroups((g) => rep(4, (n) => `p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx] = p${i}_${g}[${n}];`)))}
     workgroupBarrier();
-    for (var e = tid; e < BK * U.dv; e += WG) {
-      let j = j0 + e / U.dv;
-      var x = 0.0;
-      if (j < s.lk) { x = ld_v(v_index(s, bi, j, hk, e % U.dv)); }
-      kv_t[e] = x;
-    }
-    if (tid < BQ) {
-      let m_old = m_t[tid];
-      var mx = m_old;
-      for (var jj = 0u; jj < BK; jj++) { mx = max(mx, s_t[tid * BK + jj]); }
-      var sum = 0.0;
-      for (var jj = 0u; jj < BK; jj++) {
-        let x = s_t[tid * BK + jj];
-        var p = 0.0;
-        if (!is_masked(x)) { p = exp(x - mx); }
-        sum += p;
-        if (U.dropout_on != 0u) {
-          if (dropout_keep(bi, hi, i0 + tid, j0 + jj)) { p *= U.dropout_scale; } else { p = 0.0; }
-        }
-        s_t[tid * BK + jj] = p;
-      }
-      // m_old == mx gives 1; m_old == MASKED < mx gives exp(-huge) = 0.
-      let alpha = exp(m_old - mx);
-      m_t[tid] = mx;
-      l_t[tid] = l_t[tid] * alpha + sum;
-      a_t[tid] = alpha;
-    }
-    workgroupBarrier();
-    let alpha = a_t[r];
-    for (var u = 0u; u < ACC; u++) {
-      let c = lane + u * TPR;
-      if (c < U.dv) {
-        var x = acc[u] * alpha;
-        for (var jj = 0u; jj < BK; jj++) { x += s_t[r * BK + jj] * kv_t[jj * U.dv + c]; }
-        acc[u] = x;
-      }
+    for (var j4 = 0u; j4 < BK / 4u; j4++) {
+      ${rows((i) => `let pp${i} = p_t[pa(row0 + ${i}u, j4)];`)}
+      ${rep(
+        4,
+        (
+          u,
+        ) => `${cols((m) => `let v${u}_${m} = ${t.sharedKv ? "k_t" : "v_t"}[(j4 * 4u + ${u}u) * DV4 + tx + ${4 * m}u];`)}
+      ${rows((i) => cols((m) => `o${i}_${m} += pp${i}[${u}] * v${u}_${m};`))}`,
+      )}
     }
   }
-  workgroupBarrier();
-  let i = i0 + r;
-  let l = l_t[r];
-  if (i < s.lq) {
-    var inv = 0.0;
-    if (l > 0.0) { inv = 1.0 / l; }
-    for (var u = 0u; u < ACC; u++) {
-      let c = lane + u * TPR;
-      if (c < U.dv) { o_buf[o_index(s, bi, i, hi, c)] = acc[u] * inv; }
+  ${rows((i) => across(`l${i}`, "sum"))}
+  ${acrossSlow((i) => `l${i}`, "sum")}
+  ${rows(
+    (i) => `{
+    let i = i0 + row0 + ${i}u;
+    if (i < s.lq) {
+      var inv = 0.0;
+      if (l${i} > 0.0) { inv = 1.0 / l${i}; }
+      ${cols(
+        (m) => `{
+        let c = (tx + ${4 * m}u) * 4u;
+        let o = o${i}_${m} * inv;
+        if (c < U.dv) { o_buf[o_index(s, bi, i, hi, c)] = o.x; }
+        if (c + 1u < U.dv) { o_buf[o_index(s, bi, i, hi, c + 1u)] = o.y; }
+        if (c + 2u < U.dv) { o_buf[o_index(s, bi, i, hi, c + 2u)] = o.z; }
+        if (c + 3u < U.dv) { o_buf[o_index(s, bi, i, hi, c + 3u)] = o.w; }
+      }`,
+      )}
     }
-  }
-  if (lane == 0u && i < U.sq) {
-    var lse = neg_inf();
-    if (i < s.lq && l > 0.0) { lse = m_t[r] + log(l); }
-    lse_buf[row_index(bi, hi, i)] = lse;
-  }
+    if (tx == 0u && i < U.sq) {
+      var lse = neg_inf();
+      if (i < s.lq && l${i} > 0.0) { lse = m${i} + log(l${i}); }
+      lse_buf[row_index(bi, hi, i)] = lse;
+    }
+  }`,
+  )}
 }
 `;
 }

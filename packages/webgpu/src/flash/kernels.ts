@@ -2,10 +2,10 @@
  * webgpu.flash: tiled flash attention (forward, and a deterministic two-pass backward) in WGSL.
  */
 import type { AttentionParams, Rule } from "@te/core";
-import type { ForwardPlan, BackwardPlan, Kernels } from "../attention-backend.js";
+import type { BackwardPlan, ForwardPlan, Kernels } from "../attention-backend.js";
 import {
-  type Call,
   binding,
+  type Call,
   f32Buffer,
   inputBindings,
   optionalBinding,
@@ -16,14 +16,40 @@ import type { DeviceFacts } from "../limits.js";
 import type { Program } from "../program.js";
 import type { WebGpuTensor } from "../tensor.js";
 import { flashDkDvWgsl, flashDqWgsl } from "./backward-wgsl.js";
+import {
+  chooseForwardTile,
+  FORWARD_TILES,
+  type ForwardTile,
+  forwardBytes,
+  forwardDimClass,
+} from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
-import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, type Tile, TILES } from "./tiles.js";
+import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
 
 function tileOrThrow(pass: FlashPass, call: Call): Tile {
   const tile = chooseTile(pass, call.p.d, call.p.dv, call.device.limits.maxComputeWorkgroupStorageSize);
   if (!tile)
     throw new Error(
       `webgpu.flash: no ${pass} tile fits the device's workgroup memory (explain() should have said so)`,
+    );
+  return tile;
+}
+
+/**
+ * Whether the forward can reduce rows with subgroup shuffles: the device has subgroups of at least four lanes
+ * (a row group's four consecutive invocations then share one subgroup).
+ */
+export function hasSubgroupRows(device: GPUDevice): boolean {
+  const info = (device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return device.features.has("subgroups") && (info?.subgroupMinSize ?? 0) >= 4;
+}
+
+function forwardTileOrThrow(call: Call, subgroups: boolean): ForwardTile {
+  const { p } = call;
+  const tile = chooseForwardTile(p.d, p.dv, call.device.limits.maxComputeWorkgroupStorageSize, !subgroups);
+  if (!tile)
+    throw new Error(
+      "webgpu.flash: no forward tile fits the device's workgroup memory (explain() should have said so)",
     );
   return tile;
 }
@@ -40,13 +66,18 @@ const RULES: readonly Rule<DeviceFacts>[] = [
   {
     id: "webgpu.flash.workgroup_memory",
     rejects: (p, c) =>
-      chooseTile("forward", p.d, p.dv, c.workgroupBytes) === null ||
+      chooseForwardTile(p.d, p.dv, c.workgroupBytes, true) === null ||
       (p.isTraining &&
         (chooseTile("dkdv", p.d, p.dv, c.workgroupBytes) === null ||
           chooseTile("dq", p.d, p.dv, c.workgroupBytes) === null)),
     message: (p, c) =>
       `does not fit head dims d=${p.d}, dv=${p.dv} in ${c.workgroupBytes} bytes of workgroup memory (the smallest tile needs ${Math.max(
-        smallestNeed("forward", p),
+        forwardBytes(
+          FORWARD_TILES[FORWARD_TILES.length - 1],
+          forwardDimClass(p.d),
+          forwardDimClass(p.dv),
+          true,
+        ),
         p.isTraining ? Math.max(smallestNeed("dkdv", p), smallestNeed("dq", p)) : 0,
       )})${c.fromDevice ? "" : "; that is WebGPU's default limit: await getDevice() or setDevice() first to use the adapter's"}`,
   },
@@ -60,14 +91,18 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 
 function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const { p } = call;
-  const tile = tileOrThrow("forward", call);
+  const subgroups = hasSubgroupRows(call.device);
+  const tile = forwardTileOrThrow(call, subgroups);
+  const dc = forwardDimClass(p.d);
+  const dvc = forwardDimClass(p.dv);
   const bindings = inputBindings(call, ["q", "k", "v"]);
   bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const program: Program = {
     name: "te.flash_forward",
-    key: tileKey(call, tile),
-    source: () => flashForwardWgsl(headDimClass(p.d), headDimClass(p.dv), tile),
+    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}`,
+    source: () => flashForwardWgsl(dc, dvc, tile, subgroups),
+    enables: subgroups ? ["subgroups"] : [],
     uniforms: CALL_UNIFORMS,
     uniformValues: call.uniforms,
     bindings,

@@ -1,5 +1,5 @@
 /**
- * Tile sizes of the flash programs. A workgroup has 64 threads; it keeps BQ query rows and BK key rows (plus
+ * Tile sizes of the flash backward programs (the forward has its own, forward-tiles.ts). A workgroup has 64 threads; it keeps BQ query rows and BK key rows (plus
  * their dO/V rows) in workgroup memory, so the tile is the largest row of the table that fits the device's
  * `maxComputeWorkgroupStorageSize` for the call's head dims. Each row says why it is there.
  */
@@ -33,9 +33,10 @@ export const TILES: readonly Tile[] = [
 
 /** Workgroup bytes of each pass for head dims d (q, k) and dv (v, o); key/value rows carry one float of padding. */
 export const PASS_BYTES = {
-  forward: (t: Tile, d: number, dv: number): number => 4 * (t.bq * d + t.bk * Math.max(d + 1, dv) + t.bq * t.bk + 3 * t.bq),
-  dkdv: (t: Tile, d: number, dv: number): number => 4 * (t.bk * (d + dv + 2) + t.bq * (d + dv) + 2 * t.bq * t.bk + 2 * t.bq),
-  dq: (t: Tile, d: number, dv: number): number => 4 * (t.bk * (d + dv + 2) + t.bq * (d + dv) + t.bq * t.bk + 2 * t.bq),
+  dkdv: (t: Tile, d: number, dv: number): number =>
+    4 * (t.bk * (d + dv + 2) + t.bq * (d + dv) + 2 * t.bq * t.bk + 2 * t.bq),
+  dq: (t: Tile, d: number, dv: number): number =>
+    4 * (t.bk * (d + dv + 2) + t.bq * (d + dv) + t.bq * t.bk + 2 * t.bq),
 } as const;
 
 export type FlashPass = keyof typeof PASS_BYTES;
