@@ -67,13 +67,53 @@ export interface AttentionParams {
   readonly cpSize: number;
 }
 
-/** A stable string key of params, for caching decisions and compiled kernels. */
+/** Every field of AttentionParams in the order paramsKey writes them (the compiler checks that none is missing). */
+const PARAM_FIELDS = Object.keys({
+  qkvLayout: 0,
+  qkvFormat: 0,
+  dtype: 0,
+  device: 0,
+  b: 0,
+  h: 0,
+  hg: 0,
+  d: 0,
+  dv: 0,
+  sq: 0,
+  skv: 0,
+  tq: 0,
+  tkv: 0,
+  maskType: 0,
+  window: 0,
+  bottomRightDiagonal: 0,
+  biasType: 0,
+  biasShape: 0,
+  biasRequiresGrad: 0,
+  alibiSlopes: 0,
+  softmaxType: 0,
+  softmaxScale: 0,
+  dropout: 0,
+  isTraining: 0,
+  deterministic: 0,
+  paddedThd: 0,
+  fp8: 0,
+  cpSize: 0,
+} satisfies Record<keyof AttentionParams, 0>) as (keyof AttentionParams)[];
+
+/**
+ * A stable string key of params, for caching decisions and compiled kernels: the fields' values in a
+ * fixed order (whatever the order of the object's own keys), the FP8 mode as its three flags. Computed
+ * on every DotProductAttention call, hence no sorting or replacer.
+ */
 export function paramsKey(p: AttentionParams): string {
-  return JSON.stringify(p, Object.keys(p).sort());
+  return JSON.stringify(
+    PARAM_FIELDS.map((f) => (f === "fp8" && p.fp8 !== null ? [p.fp8.dpa, p.fp8.mha, p.fp8.backward] : p[f])),
+  );
 }
 
 /** A params value with defaults for whatever is not given; for tests, the CLI and benchmarks. */
-export function makeParams(partial: Partial<AttentionParams> & Pick<AttentionParams, "b" | "h" | "d" | "sq">): AttentionParams {
+export function makeParams(
+  partial: Partial<AttentionParams> & Pick<AttentionParams, "b" | "h" | "d" | "sq">,
+): AttentionParams {
   const qkvFormat = partial.qkvFormat ?? "bshd";
   const layoutOfFormat = { bshd: "bshd_bshd_bshd", sbhd: "sbhd_sbhd_sbhd", thd: "thd_thd_thd" } as const;
   const skv = partial.skv ?? partial.sq;

@@ -1,7 +1,7 @@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { AttentionBackend, TeFamily, TensorBridge } from "../src/backend.js";
 import { setLogSink } from "../src/logging.js";
-import { type AttentionParams, makeParams } from "../src/params.js";
+import { type AttentionParams, makeParams, paramsKey } from "../src/params.js";
 import { registerBackend, unregisterBackend } from "../src/registry.js";
 import { evaluateRules, type Rule } from "../src/rules.js";
 import {
@@ -178,6 +178,17 @@ describe("selection decision table", () => {
     expect(explainCalls["fake.cudnn"]).toBe(before + 2);
     selectBackend(p, { cudaArch: 90, env: { NVTE_FLASH_ATTN: "0" } });
     expect(explainCalls["fake.cudnn"]).toBe(before + 3);
+  });
+
+  it("the params key tells FP8 modes apart and ignores the order of the params' keys", () => {
+    const fp8 = (mha: boolean, backward: boolean) => ({ ...p, fp8: { dpa: true, mha, backward } });
+    const keys = [fp8(false, false), fp8(true, false), fp8(false, true), p].map(paramsKey);
+    expect(new Set(keys).size).toBe(4);
+    const reordered = Object.fromEntries(Object.entries(p).reverse()) as unknown as AttentionParams;
+    expect(paramsKey(reordered)).toBe(paramsKey(p));
+    expect(paramsKey({ ...p, window: [8, 0] })).not.toBe(paramsKey(p));
+    const a = selectBackend(fp8(false, false), { cudaArch: 90, env: {} });
+    expect(selectBackend(fp8(true, true), { cudaArch: 90, env: {} })).not.toBe(a);
   });
 
   it("DEBUG logs name the fused sub-backend, as TE's Available/Selected backend lines do", () => {
