@@ -114,6 +114,7 @@ using Stream = void*;  // cudaStream_t
 #define TE_CUDNN_POINTWISE_MODE_VALUES(X) \
   X(CUDNN_POINTWISE_ADD, 0)               \
   X(CUDNN_POINTWISE_MUL, 1)               \
+  X(CUDNN_POINTWISE_MAX, 3)               \
   X(CUDNN_POINTWISE_SUB, 9)               \
   X(CUDNN_POINTWISE_ABS, 10)              \
   X(CUDNN_POINTWISE_DIV, 6)               \

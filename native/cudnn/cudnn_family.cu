@@ -27,19 +27,16 @@ std::string why_not(const te_attn_desc* d) {
   std::string load_error;
   if (loadLibrary(&load_error) == nullptr) return "cuda.cudnn: " + load_error;
   if (d->dtype != TE_F16 && d->dtype != TE_BF16) return "cuda.cudnn runs fp16 and bf16 only (FP8 is not wired)";
-  if (d->format == TE_THD) return "cuda.cudnn: thd (ragged offsets) is not wired yet; use bshd/sbhd with cu_seqlens";
   if (d->arbitrary_mask) return "cuda.cudnn has no arbitrary-mask graph";
   if (d->bias_type == TE_PRE_SCALE_BIAS) return "cuda.cudnn has no pre_scale_bias graph (post_scale_bias, alibi)";
   if (d->bias_type == TE_POST_SCALE_BIAS && d->bias_dtype != d->dtype)
     return "cuda.cudnn needs the bias in the dtype of q, k and v";
   if (d->bias_type == TE_POST_SCALE_BIAS && ((d->bias_b != 1 && d->bias_b != d->b) || (d->bias_h != 1 && d->bias_h != d->h)))
     return "cuda.cudnn: bias extents must be 1 or b, 1 or h";
-  if (d->softmax_type != TE_SOFTMAX_VANILLA) return "cuda.cudnn runs the vanilla softmax only";
-  if (d->dropout > 0) return "cuda.cudnn: dropout (cuDNN's Philox differs from dropout-rng.ts) is not supported";
-  // Windows (left, 0): a causal diagonal (right bound 0) with an optional left bound, as in TE.
-  const bool causal = d->causal || d->window_right == 0;
-  if (d->window_right > 0 || (d->window_left >= 0 && !causal))
-    return "cuda.cudnn supports sliding windows (left, 0) only (a causal diagonal with a left bound)";
+  if (d->softmax_type != TE_SOFTMAX_VANILLA && d->softmax_type != TE_SOFTMAX_OFF_BY_ONE &&
+      d->softmax_type != TE_SOFTMAX_LEARNABLE)
+    return "softmax_type: vanilla, off_by_one or learnable expected";
+  if (!(d->dropout >= 0 && d->dropout < 1)) return "dropout: a probability in [0, 1) expected";
   if (d->hg <= 0 || d->h % d->hg != 0) return "h must be a multiple of hg";
   if (d->d % 8 != 0 || d->dv % 8 != 0 || d->d > 256 || d->dv > 256)
     return "cuda.cudnn: cuDNN's fused attention needs head dims that are multiples of 8, at most 256";
@@ -86,8 +83,12 @@ std::string checkView(const char* name, const void* data, int64_t b, int64_t s, 
   return cuda_family::device_pointer(name, data);
 }
 
-BhsStrides bhs(const te_view& v) { return {v.b, v.h, v.s}; }
-BhsStrides bhs(const te_out_view& v) { return {v.b, v.h, v.s}; }
+// The [batch, head, seq] strides cuDNN is given; thd tensors (batch stride 0, entries at ragged offsets)
+// get those of a packed [b, s, h, c] view of `s` rows per entry.
+template <typename View>
+BhsStrides bhs(const View& v, const SdpaConfig& c, int64_t s) {
+  return {c.ragged ? s * v.s : v.b, v.h, v.s};
+}
 
 // The bias as cuDNN reads it: [bias_b, bias_h, sq, skv] with the caller's strides (a broadcast dim
 // gets the packed stride, which cuDNN never steps over).
@@ -124,10 +125,23 @@ std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfi
   c->io = d->dtype == TE_F16 ? abi::CUDNN_DATA_HALF : abi::CUDNN_DATA_BFLOAT16;
   c->b = d->b, c->h = d->h, c->hg = d->hg, c->d = d->d, c->dv = d->dv, c->sq = d->sq, c->skv = d->skv;
   c->causal = d->causal != 0 || d->window_right == 0, c->bottom_right = d->bottom_right != 0;
-  c->window_left = d->window_left;
+  c->window_left = d->window_left, c->window_right = c->causal ? 0 : d->window_right;
   c->padded = f->cu_seqlens_q != nullptr || f->cu_seqlens_kv != nullptr;
+  c->ragged = d->format == TE_THD;
+  if (c->ragged && (f->cu_seqlens_q == nullptr || f->cu_seqlens_kv == nullptr))
+    return "cuda.cudnn: thd needs cu_seqlens_q and cu_seqlens_kv";
+  if (c->ragged) bad = cuda_family::device_pointer("cu_seqlens_q_padded", f->cu_seqlens_q_padded);
+  if (bad.empty() && c->ragged) bad = cuda_family::device_pointer("cu_seqlens_kv_padded", f->cu_seqlens_kv_padded);
+  if (!bad.empty()) return bad;
   c->deterministic = d->deterministic != 0;
-  c->q = bhs(f->q), c->k = bhs(f->k), c->v = bhs(f->v), c->o = bhs(f->o);
+  c->dropout = d->dropout;
+  c->sink = d->softmax_type != TE_SOFTMAX_VANILLA;
+  if (d->softmax_type == TE_SOFTMAX_LEARNABLE) {
+    if (f->softmax_offset == nullptr) return "softmax_offset: learnable softmax needs the [h] fp32 offsets";
+    bad = cuda_family::device_pointer("softmax_offset", f->softmax_offset);
+    if (!bad.empty()) return bad;
+  }
+  c->q = bhs(f->q, *c, c->sq), c->k = bhs(f->k, *c, c->skv), c->v = bhs(f->v, *c, c->skv), c->o = bhs(f->o, *c, c->sq);
   if (d->bias_type == TE_POST_SCALE_BIAS) {
     bad = biasOf(d, f, c);
     if (!bad.empty()) return bad;
@@ -183,10 +197,18 @@ void execute(const Library& lib, DeviceState& state, const ExecutionPlan& plan, 
 
 // The host scalars and sequence lengths both directions pass. Host values must outlive execute().
 struct CommonArgs {
-  float scale, neg_inf = -INFINITY, one = 1.0f;
+  float scale, neg_inf = -INFINITY;
+  float keep_rate = 1.0f, dropout_scale = 1.0f;  // 1 - p and 1 / (1 - p)
   int32_t diag_shift;
   float left_bound;          // window_left + 1 (- lk + lq for a bottom-right diagonal of full lengths)
   int32_t left_bound_i32;    // window_left + 1, with per-entry lengths
+  int32_t right_bound;       // window_right (> 0)
+  struct {
+    uint64_t seed;
+    uint32_t offset;
+    void* device;  // 16 bytes of scratch for the int64 seed and offset
+  } dropout;
+  void* zero_sink;  // h floats of scratch: off_by_one's sink logits
 };
 
 void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c, CommonArgs& host,
@@ -194,7 +216,7 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
   pack.add(kUidQ, f->q.data), pack.add(kUidK, f->k.data), pack.add(kUidV, f->v.data);
   pack.add(kUidScale, &host.scale);
   // A variant pack must name exactly the graph's tensors: -inf exists only where a mask does.
-  if (c.padded || c.causal) pack.add(kUidNegInf, &host.neg_inf);
+  if (c.masked()) pack.add(kUidNegInf, &host.neg_inf);
   if (c.padded) {
     auto* seq_q = static_cast<int32_t*>(scratch.at(1));
     auto* seq_kv = static_cast<int32_t*>(scratch.at(2));
@@ -212,12 +234,31 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
   } else if (c.needsDiagShift()) {
     pack.add(kUidDiagShift, &host.diag_shift);
   }
+  if (c.dropout > 0) {
+    // cuDNN's generator reads int64 seed and offset from device memory (a pageable copy: host may go).
+    const int64_t seed_offset[2] = {int64_t(host.dropout.seed), int64_t(host.dropout.offset)};
+    auto* device = static_cast<int64_t*>(host.dropout.device);
+    cudaCheck(cudaMemcpyAsync(device, seed_offset, sizeof seed_offset, cudaMemcpyHostToDevice, stream), "dropout seed");
+    host.keep_rate = float(1.0 - c.dropout), host.dropout_scale = float(1.0 / (1.0 - c.dropout));
+    pack.add(kUidDropoutSeed, device), pack.add(kUidDropoutOffset, device + 1);
+    pack.add(kUidDropoutScale, &host.dropout_scale);
+  }
   if (c.bias) pack.add(kUidBias, f->bias);
+  if (c.sink && f->softmax_offset != nullptr) {
+    pack.add(kUidSink, f->softmax_offset);
+  } else if (c.sink) {
+    cudaCheck(cudaMemsetAsync(host.zero_sink, 0, size_t(c.h) * 4, stream), "sink");
+    pack.add(kUidSink, host.zero_sink);
+  }
   if (c.alibi) pack.add(kUidAlibiSlopes, f->alibi_slopes);
   if (c.window_left >= 0) {
     host.left_bound_i32 = int32_t(c.window_left + 1);
     host.left_bound = float(c.window_left + 1 - (c.bottom_right ? c.skv - c.sq : 0));
     pack.add(kUidLeftBound, c.padded ? static_cast<const void*>(&host.left_bound_i32) : &host.left_bound);
+  }
+  if (c.window_right > 0) {
+    host.right_bound = int32_t(c.window_right);
+    pack.add(kUidRightBound, &host.right_bound);
   }
 }
 
@@ -233,14 +274,43 @@ std::string dbiasOf(const te_attn_desc* d, const te_attn_bwd_args* g, SdpaConfig
   return "";
 }
 
+// thd: the ragged offsets of every packed tensor of the graph (forward: q, k, v, o; backward also dO, dq,
+// dk, dv), computed on the stream into `offsets` (8 arrays of b + 1 int64).
+void addRaggedOffsets(VariantPack& pack, const te_attn_fwd_args* f, const te_attn_bwd_args* g, const SdpaConfig& c,
+                      void* offsets, cudaStream_t stream) {
+  const int32_t* tokens_q = f->cu_seqlens_q_padded ? f->cu_seqlens_q_padded : f->cu_seqlens_q;
+  const int32_t* tokens_kv = f->cu_seqlens_kv_padded ? f->cu_seqlens_kv_padded : f->cu_seqlens_kv;
+  RaggedOffsets jobs;
+  auto add = [&](int64_t uid, const int32_t* tokens, int64_t token_stride) {
+    int64_t* out = static_cast<int64_t*>(offsets) + jobs.count * (c.b + 1);
+    jobs.add(tokens, token_stride, out);
+    pack.add(uid, out);
+  };
+  add(kUidRaggedQ, tokens_q, f->q.s), add(kUidRaggedK, tokens_kv, f->k.s), add(kUidRaggedV, tokens_kv, f->v.s);
+  add(kUidRaggedO, tokens_q, f->o.s);
+  if (g != nullptr) {
+    add(kUidRaggedDO, tokens_q, g->d_o.s), add(kUidRaggedDQ, tokens_q, g->dq.s);
+    add(kUidRaggedDK, tokens_kv, g->dk.s), add(kUidRaggedDV, tokens_kv, g->dv.s);
+  }
+  cudaCheck(raggedOffsets(jobs, int(c.b), stream), "ragged offsets");
+}
+
+int64_t raggedOffsetBytes(const SdpaConfig& c) { return c.ragged ? RaggedOffsets::kMax * (c.b + 1) * 8 : 0; }
+
 EmptyRows queryRows(const te_attn_fwd_args* f, const SdpaConfig& c) {
   EmptyRows r;
   r.cu_self = f->cu_seqlens_q, r.s = int(c.sq), r.cu_other = f->cu_seqlens_kv, r.other_max = int(c.skv);
-  r.bottom_right_causal = c.causal && c.bottom_right;
+  r.bottom_right = c.bottom_right, r.left = int(c.window_left), r.right = int(c.window_right);
   return r;
 }
 
-bool hasEmptyQueryRows(const SdpaConfig& c) { return c.padded || (c.causal && c.bottom_right && c.sq > c.skv); }
+// Whether some query row may have no allowed key: always with per-entry lengths; with full lengths when
+// the first row's right bound ends before key 0 or the last row's left bound starts past the last key.
+bool hasEmptyQueryRows(const SdpaConfig& c) {
+  const int64_t offset = c.bottom_right ? c.skv - c.sq : 0;
+  return c.padded || (c.window_right >= 0 && offset + c.window_right < 0) ||
+         (c.window_left >= 0 && c.sq - 1 + offset - c.window_left >= c.skv);
+}
 
 te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
   return guarded([&] {
@@ -253,15 +323,19 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
       DeviceState& state = stateFor(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, false);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4});
+      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4});
       CommonArgs host{d->scale};
+      host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(4)}, host.zero_sink = scratch.at(5);
       host.diag_shift = int32_t(c.skv - c.sq);
       VariantPack pack;
       addCommon(pack, f, c, host, scratch, stream);
       pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse);
+      if (c.ragged) addRaggedOffsets(pack, f, nullptr, c, scratch.at(3), stream);
       execute(lib, state, plan, pack, scratch.at(0));
+      // thd rows past a length belong to the next entry (or to padding the caller zeroed): lse only.
       if (hasEmptyQueryRows(c))
-        cudaCheck(clearEmptyRows(f->o.data, f->o.b, f->o.s, f->o.h, d->b, d->h, d->dv, queryRows(f, c), f->lse, stream),
+        cudaCheck(clearEmptyRows(c.ragged ? nullptr : f->o.data, f->o.b, f->o.s, f->o.h, d->b, d->h, d->dv,
+                                 queryRows(f, c), f->lse, stream),
                   "row fix-up");
       return TE_OK;
     } catch (const Error& e) {
@@ -282,23 +356,30 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     const std::pair<const char*, const te_out_view*> grads[] = {{"dq", &g->dq}, {"dk", &g->dk}, {"dv", &g->dv}};
     for (auto [name, v] : grads)
       if (bad.empty()) bad = checkView(name, v->data, v->b, v->s, v->h, v->c);
+    if (bad.empty() && g->d_softmax_offset != nullptr) {
+      bad = cuda_family::device_pointer("d_softmax_offset", g->d_softmax_offset);
+      c.dsink = d->softmax_type == TE_SOFTMAX_LEARNABLE;
+    }
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
-    c.d_o = bhs(g->d_o), c.dq = bhs(g->dq), c.dk = bhs(g->dk), c.dv_out = bhs(g->dv);
+    c.d_o = bhs(g->d_o, c, c.sq), c.dq = bhs(g->dq, c, c.sq), c.dk = bhs(g->dk, c, c.skv), c.dv_out = bhs(g->dv, c, c.skv);
     try {
       const Library& lib = *loadLibrary(nullptr);
       cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
       DeviceState& state = stateFor(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, true);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes()});
+      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
+                               raggedOffsetBytes(c), 16, c.h * 4});
       CommonArgs host{d->scale};
+      host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(6)}, host.zero_sink = scratch.at(7);
       host.diag_shift = int32_t(c.skv - c.sq);
       VariantPack pack;
       addCommon(pack, f, c, host, scratch, stream);
       pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse), pack.add(kUidDO, g->d_o.data);
       pack.add(kUidDQ, g->dq.data), pack.add(kUidDK, g->dk.data), pack.add(kUidDV, g->dv.data);
-      pack.add(kUidOne, &host.one), pack.add(kUidSoftmaxSum, scratch.at(3));
+      pack.add(kUidKeepRate, &host.keep_rate), pack.add(kUidSoftmaxSum, scratch.at(3));
       if (!c.dqDirect()) pack.add(kUidDQAccum, scratch.at(4));
+      if (c.dsink) pack.add(kUidDSink, g->d_softmax_offset);
       if (c.dbias) {
         pack.add(kUidDBias, g->dbias);
         // Rows past an entry's length are outside cuDNN's matmul overrides: their dBias (zero, as P is) is
@@ -306,8 +387,9 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
         if (c.padded)
           cudaCheck(cudaMemsetAsync(g->dbias, 0, size_t(c.bias_b * c.bias_h * c.sq * c.skv) * 2, stream), "dbias");
       }
+      if (c.ragged) addRaggedOffsets(pack, f, g, c, scratch.at(5), stream);
       execute(lib, state, plan, pack, scratch.at(0));
-      if (hasEmptyQueryRows(c)) {
+      if (hasEmptyQueryRows(c) && !c.ragged) {
         cudaCheck(clearEmptyRows(g->dq.data, g->dq.b, g->dq.s, g->dq.h, d->b, d->h, d->d, queryRows(f, c), nullptr,
                                  stream),
                   "row fix-up");

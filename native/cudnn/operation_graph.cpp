@@ -30,7 +30,7 @@ bool isNondeterministic(const Library& lib, const Descriptor& config) {
 Descriptor& OperationGraph::add(abi::DescriptorType type) { return parts_.emplace_back(lib_, type); }
 
 const Descriptor& OperationGraph::tensor(int64_t uid, const Dims& dims, const Dims& strides, abi::DataType type,
-                                         bool by_value) {
+                                         bool by_value, const Descriptor* ragged) {
   Descriptor& t = add(abi::CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   t.setDataType(abi::CUDNN_ATTR_TENSOR_DATA_TYPE, type)
       .setInt64s(abi::CUDNN_ATTR_TENSOR_DIMENSIONS, dims)
@@ -38,10 +38,12 @@ const Descriptor& OperationGraph::tensor(int64_t uid, const Dims& dims, const Di
       .setInt64(abi::CUDNN_ATTR_TENSOR_UNIQUE_ID, uid)
       .setInt64(abi::CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 16);
   if (by_value) t.setBool(abi::CUDNN_ATTR_TENSOR_IS_BY_VALUE, true);
+  if (ragged != nullptr) t.setDescriptor(abi::CUDNN_ATTR_TENSOR_RAGGED_OFFSET_DESC, *ragged);
   return t.finalize(("tensor " + std::to_string(uid)).c_str());
 }
 
-const Descriptor& OperationGraph::virtualTensor(const Dims& dims, const Dims& strides, abi::DataType type) {
+const Descriptor& OperationGraph::virtualTensor(const Dims& dims, const Dims& strides, abi::DataType type,
+                                                const Descriptor* ragged) {
   Descriptor& t = add(abi::CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   t.setDataType(abi::CUDNN_ATTR_TENSOR_DATA_TYPE, type)
       .setInt64s(abi::CUDNN_ATTR_TENSOR_DIMENSIONS, dims)
@@ -49,6 +51,7 @@ const Descriptor& OperationGraph::virtualTensor(const Dims& dims, const Dims& st
       .setInt64(abi::CUDNN_ATTR_TENSOR_UNIQUE_ID, next_virtual_uid_++)
       .setInt64(abi::CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, 16)
       .setBool(abi::CUDNN_ATTR_TENSOR_IS_VIRTUAL, true);
+  if (ragged != nullptr) t.setDescriptor(abi::CUDNN_ATTR_TENSOR_RAGGED_OFFSET_DESC, *ragged);
   return t.finalize("virtual tensor");
 }
 
@@ -108,6 +111,21 @@ void OperationGraph::reshape(const Descriptor& x, const Descriptor& y) {
   op.setDescriptor(abi::CUDNN_ATTR_OPERATION_RESHAPE_XDESC, x)
       .setDescriptor(abi::CUDNN_ATTR_OPERATION_RESHAPE_YDESC, y)
       .finalize("reshape operation");
+  operations_.push_back(op.raw());
+}
+
+void OperationGraph::bernoulli(double keep_probability, const Descriptor& seed, const Descriptor& offset,
+                               const Descriptor& y) {
+  Descriptor& rng = add(abi::CUDNN_BACKEND_RNG_DESCRIPTOR);
+  rng.setEnum(abi::CUDNN_ATTR_RNG_DISTRIBUTION, abi::CUDNN_TYPE_RNG_DISTRIBUTION, abi::CUDNN_RNG_DISTRIBUTION_BERNOULLI)
+      .set(abi::CUDNN_ATTR_RNG_BERNOULLI_DIST_PROBABILITY, abi::CUDNN_TYPE_DOUBLE, 1, &keep_probability)
+      .finalize("rng descriptor");
+  Descriptor& op = add(abi::CUDNN_BACKEND_OPERATION_RNG_DESCRIPTOR);
+  op.setDescriptor(abi::CUDNN_ATTR_OPERATION_RNG_YDESC, y)
+      .setDescriptor(abi::CUDNN_ATTR_OPERATION_RNG_DESC, rng)
+      .setDescriptor(abi::CUDNN_ATTR_OPERATION_RNG_SEED, seed)
+      .setDescriptor(abi::CUDNN_ATTR_OPERATION_RNG_OFFSET_DESC, offset)
+      .finalize("rng operation");
   operations_.push_back(op.raw());
 }
 

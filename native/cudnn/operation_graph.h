@@ -26,10 +26,12 @@ class OperationGraph {
   explicit OperationGraph(const Library& lib) : lib_(lib) {}
 
   // A tensor in device memory (or a host scalar when by_value) that the variant pack names by uid.
+  // `ragged`: an int64 [b + 1] tensor of element offsets where each batch entry starts (thd).
   const Descriptor& tensor(int64_t uid, const Dims& dims, const Dims& strides, abi::DataType type,
-                           bool by_value = false);
+                           bool by_value = false, const Descriptor* ragged = nullptr);
   // An intermediate that never reaches memory.
-  const Descriptor& virtualTensor(const Dims& dims, const Dims& strides, abi::DataType type);
+  const Descriptor& virtualTensor(const Dims& dims, const Dims& strides, abi::DataType type,
+                                  const Descriptor* ragged = nullptr);
   const Descriptor& virtualTensor(const Dims& dims, abi::DataType type);  // packed strides
 
   // y = mode(x[, b[, t]]) computed in `compute`; axis only for GEN_INDEX.
@@ -40,6 +42,9 @@ class OperationGraph {
               const Descriptor* n_override, const Descriptor* k_override);
   void reduction(abi::ReduceOp op, const Descriptor& x, const Descriptor& y);
   void reshape(const Descriptor& x, const Descriptor& y);
+  // y = Bernoulli(keep_probability) draws of cuDNN's Philox generator, from int64 [1,1,1,1] seed and offset
+  // tensors: the same seed, offset and y shape give the same draws in every graph.
+  void bernoulli(double keep_probability, const Descriptor& seed, const Descriptor& offset, const Descriptor& y);
 
   // Finalizes the graph on `handle` and returns the first engine configuration of heuristics mode A
   // (then the fallback list) that finalizes as a plan; nondeterministic engines are skipped when

@@ -15,7 +15,15 @@ __device__ bool isEmpty(const EmptyRows& r, int e, int i) {
   if (i >= self) return true;
   if (r.other_max == 0) return false;
   const int other = r.cu_other ? r.cu_other[e + 1] - r.cu_other[e] : r.other_max;
-  return other == 0 || (r.bottom_right_causal && i + other - self < 0);
+  const int diagonal = i + (r.bottom_right ? other - self : 0);
+  const int lo = r.left >= 0 ? max(0, diagonal - r.left) : 0;
+  const int hi = r.right >= 0 ? min(other, diagonal + r.right + 1) : other;
+  return lo >= hi;
+}
+
+__global__ void raggedKernel(RaggedOffsets jobs, int b) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x, j = blockIdx.y;
+  if (e <= b) jobs.out[j][e] = int64_t(jobs.tokens[j][e]) * jobs.token_stride[j];
 }
 
 // One block per (row, entry); threads over heads x channels.
@@ -25,7 +33,7 @@ __global__ void clearKernel(uint16_t* data, int64_t sb, int64_t ss, int64_t sh, 
   if (!isEmpty(rows, e, i)) return;
   for (int t = threadIdx.x; t < h * c; t += blockDim.x) {
     const int hh = t / c, ch = t % c;
-    data[e * sb + i * ss + hh * sh + ch] = 0;
+    if (data != nullptr) data[e * sb + i * ss + hh * sh + ch] = 0;
     if (lse != nullptr && ch == 0) lse[(int64_t(e) * h + hh) * rows.s + i] = -INFINITY;
   }
 }
@@ -34,6 +42,12 @@ __global__ void clearKernel(uint16_t* data, int64_t sb, int64_t ss, int64_t sh, 
 
 cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream) {
   lengthsKernel<<<(b + 127) / 128, 128, 0, stream>>>(cu, b, lengths);
+  return cudaGetLastError();
+}
+
+cudaError_t raggedOffsets(const RaggedOffsets& jobs, int b, cudaStream_t stream) {
+  if (jobs.count == 0) return cudaSuccess;
+  raggedKernel<<<dim3((b + 128) / 128, jobs.count), 128, 0, stream>>>(jobs, b);
   return cudaGetLastError();
 }
 

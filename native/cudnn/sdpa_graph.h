@@ -14,8 +14,10 @@ namespace te::cudnn {
 // Variant-pack ids of the graphs' memory tensors and host scalars.
 enum SdpaUid : int64_t {
   kUidQ = 1, kUidK, kUidV, kUidO, kUidStats, kUidScale, kUidNegInf, kUidSeqLenQ, kUidSeqLenKv, kUidDiagShift,
-  kUidDO, kUidDQ, kUidDK, kUidDV, kUidSoftmaxSum, kUidDQAccum, kUidOne, kUidLeftBound, kUidBias, kUidDBias,
-  kUidAlibiSlopes
+  kUidDO, kUidDQ, kUidDK, kUidDV, kUidSoftmaxSum, kUidDQAccum, kUidKeepRate, kUidLeftBound, kUidBias, kUidDBias,
+  kUidAlibiSlopes, kUidRaggedQ, kUidRaggedK, kUidRaggedV, kUidRaggedO, kUidRaggedDO, kUidRaggedDQ, kUidRaggedDK,
+  kUidRaggedDV, kUidDropoutSeed, kUidDropoutOffset, kUidDropoutScale, kUidSink, kUidDSink,
+  kUidRightBound
 };
 
 // Element strides of a [batch, head, seq] view (the channel stride is 1).
@@ -27,8 +29,12 @@ struct SdpaConfig {
   abi::DataType io = abi::CUDNN_DATA_HALF;  // q, k, v, o and gradients
   int64_t b = 0, h = 0, hg = 0, d = 0, dv = 0, sq = 0, skv = 0;
   bool causal = false, bottom_right = false;
-  int64_t window_left = -1;  // keys j >= diagonal - window_left (with causal only); -1 = unbounded
+  int64_t window_left = -1;   // keys j >= diagonal - window_left; -1 = unbounded
+  int64_t window_right = -1;  // keys j <= diagonal + window_right when > 0 (causal is right = 0)
   bool padded = false;         // per-entry lengths from cu_seqlens (seq_len tensors)
+  // thd: every q/k/v/o (and gradient) tensor starts entry e at a ragged offset (kUidRagged*, int64 [b+1]);
+  // the batch strides below are then those of a packed [b, s, h, d] view, which cuDNN does not use.
+  bool ragged = false;
   bool deterministic = false;  // backward: only engines without a nondeterministic note
   // post_scale_bias [bias_b, bias_h, sq, skv] (bias_b in {1, b}, bias_h in {1, h}) added after the
   // scale; its gradient (contiguous, same shape) is the reduction of dS over the broadcast dims.
@@ -39,6 +45,11 @@ struct SdpaConfig {
   // ALiBi: -slope * |j - i - diagonal offset| from fp32 slopes [alibi_b, h] (alibi_b in {1, b}).
   bool alibi = false;
   int64_t alibi_b = 1;
+  // Dropout with cuDNN's own Philox mask (int64 seed and offset tensors): not the mask of dropout-rng.ts.
+  double dropout = 0;
+  // Softmax with a sink logit per head (fp32 [1, h, 1, 1]): off_by_one (a zero sink) or learnable (TE's
+  // softmax_offset, whose gradient the backward reduces when dsink).
+  bool sink = false, dsink = false;
   BhsStrides q, k, v, o, d_o, dq, dk, dv_out;
   int device = 0;
 
@@ -50,7 +61,10 @@ struct SdpaConfig {
   bool dqDirect() const { return deterministic || dbias; }
   int64_t dqAccumBytes() const { return dqDirect() ? 0 : b * h * sq * d * 4; }
   // The bottom-right diagonal offset (lk - lq) as a scalar: full lengths with a causal or ALiBi diagonal.
-  bool needsDiagShift() const { return !padded && bottom_right && (causal || alibi); }
+  bool needsDiagShift() const { return !padded && bottom_right && (rightBounded() || alibi); }
+  bool rightBounded() const { return causal || window_right > 0; }
+  // Whether a mask sets logits to -inf (the graphs then read a -inf scalar).
+  bool masked() const { return padded || rightBounded() || window_left >= 0; }
 };
 
 std::unique_ptr<ExecutionPlan> buildForwardPlan(const Library& lib, abi::Handle handle, const SdpaConfig& c);

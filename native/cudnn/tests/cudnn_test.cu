@@ -34,6 +34,9 @@ struct Config {
   int alibi = 0;      // ALiBi slopes: 0 none, 1 per head [h], 2 per entry [b, h]
   int bias_pad = 0;   // extra elements per bias row (a strided bias)
   bool probe = false; // asks what cuDNN supports: a failure is reported, not counted
+  double dropout = 0; // checked by dropoutChecks (cuDNN's mask is not the reference's)
+  int softmax = 0;    // 0 vanilla, 1 off_by_one, 2 learnable (random offsets)
+  int right = -1;     // sliding window right bound (without causal)
 };
 
 // The float64 reference, one batch entry at a time (the bias and the ALiBi slopes may differ per
@@ -166,7 +169,158 @@ float medianMs(std::vector<float> v) {
   return v[v.size() / 2];
 }
 
+// One cuda.cudnn call on bshd tensors of a config: device inputs, outputs and argument blocks.
+struct DropoutCall {
+  const Config& c;
+  size_t nq, nk;
+  DeviceBuffer q, k, v, d_o, o, lse, dq, dk, dv;
+  te_attn_desc d{};
+  te_attn_bwd_args g{};
+  explicit DropoutCall(const Config& cfg)
+      : c(cfg), nq(size_t(cfg.b) * cfg.sq * cfg.h * cfg.d), nk(size_t(cfg.b) * cfg.skv * cfg.hg * cfg.d), q(nq * 2),
+        k(nk * 2), v(nk * 2), d_o(nq * 2), o(nq * 2), lse(size_t(cfg.b) * cfg.h * cfg.sq * 4), dq(nq * 2),
+        dk(nk * 2), dv(nk * 2) {
+    d.format = TE_BSHD, d.dtype = c.dtype, d.b = c.b, d.h = c.h, d.hg = c.hg, d.d = c.d, d.dv = c.d;
+    d.sq = c.sq, d.skv = c.skv, d.causal = c.causal, d.window_left = -1, d.window_right = c.causal ? 0 : -1;
+    d.scale = float(1.0 / std::sqrt(double(c.d))), d.dropout = float(c.dropout), d.dropout_seed = 1234567;
+    auto view = [](const void* p, int64_t n, int s, int h, int dd) {
+      return te_view{p, n, int64_t(s) * h * dd, int64_t(h) * dd, dd, 1};
+    };
+    auto out = [](void* p, int64_t n, int s, int h, int dd) {
+      return te_out_view{p, n, int64_t(s) * h * dd, int64_t(h) * dd, dd, 1};
+    };
+    te_attn_fwd_args& f = g.fwd;
+    f.q = view(q.p, nq, c.sq, c.h, c.d), f.k = view(k.p, nk, c.skv, c.hg, c.d), f.v = view(v.p, nk, c.skv, c.hg, c.d);
+    f.o = out(o.p, nq, c.sq, c.h, c.d), f.lse = static_cast<float*>(lse.p), f.lse_numel = int64_t(c.b) * c.h * c.sq;
+    g.d_o = view(d_o.p, nq, c.sq, c.h, c.d);
+    g.dq = out(dq.p, nq, c.sq, c.h, c.d), g.dk = out(dk.p, nk, c.skv, c.hg, c.d), g.dv = out(dv.p, nk, c.skv, c.hg, c.d);
+  }
+  void upload(DeviceBuffer& b, const std::vector<uint16_t>& h) {
+    CUDA_OK(cudaMemcpy(b.p, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+  }
+  std::vector<double> fetch(const DeviceBuffer& b, size_t n) const {
+    std::vector<uint16_t> h(n);
+    CUDA_OK(cudaMemcpy(h.data(), b.p, n * 2, cudaMemcpyDeviceToHost));
+    std::vector<double> out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = decode(c.dtype, h[i]);
+    return out;
+  }
+  bool forward() {
+    if (te_attn_forward("cuda.cudnn", &d, &g.fwd) != TE_OK) {
+      std::printf("%-22s forward FAILED: %s\n", c.name, te_last_error());
+      return false;
+    }
+    CUDA_OK(cudaDeviceSynchronize());
+    return true;
+  }
+  bool backward() {
+    if (te_attn_backward("cuda.cudnn", &d, &g) != TE_OK) {
+      std::printf("%-22s backward FAILED: %s\n", c.name, te_last_error());
+      return false;
+    }
+    CUDA_OK(cudaDeviceSynchronize());
+    return true;
+  }
+};
+
+// Dropout with cuDNN's own Philox mask, which no reference reproduces: (1) the same seed gives the same
+// output bits and another seed another output; (2) with q = k = 0 and V = I (skv = d) the output is the
+// mask itself, whose keep rate must be 1 - p within 5 sigma; (3) along each gradient's own direction,
+// the backward agrees with a central difference of the forward (same seed, so the same mask), which
+// fails if the backward's mask or scaling differs from the forward's.
+bool dropoutChecks(const Config& c, std::mt19937& rng) {
+  DropoutCall call(c);
+  std::vector<double> q, k, v, dout;
+  const auto hq = randomTensor(c.dtype, call.nq, rng, q), hk = randomTensor(c.dtype, call.nk, rng, k),
+             hv = randomTensor(c.dtype, call.nk, rng, v), hdo = randomTensor(c.dtype, call.nq, rng, dout);
+  call.upload(call.q, hq), call.upload(call.k, hk), call.upload(call.v, hv), call.upload(call.d_o, hdo);
+  char reason[512] = {0};
+  if (te_attn_explain("cuda.cudnn", &call.d, reason, sizeof reason) != TE_OK) {
+    std::printf("%-22s REFUSED: %s\n", c.name, reason);
+    return false;
+  }
+  // (1) determinism per seed.
+  if (!call.forward()) return false;
+  const std::vector<double> o1 = call.fetch(call.o, call.nq);
+  CUDA_OK(cudaMemset(call.o.p, 0xFF, call.nq * 2));
+  if (!call.forward()) return false;
+  const bool same = call.fetch(call.o, call.nq) == o1;
+  call.d.dropout_seed += 1;
+  if (!call.forward()) return false;
+  const bool differs = call.fetch(call.o, call.nq) != o1;
+  call.d.dropout_seed -= 1;
+  // (3) gradients against central differences of L = <dO, O>, one tensor at a time.
+  if (!call.forward() || !call.backward()) return false;
+  double worst = 0;
+  const char* names[3] = {"dq", "dk", "dv"};
+  DeviceBuffer* inputs[3] = {&call.q, &call.k, &call.v};
+  DeviceBuffer* grads[3] = {&call.dq, &call.dk, &call.dv};
+  const std::vector<double>* values[3] = {&q, &k, &v};
+  const size_t sizes[3] = {call.nq, call.nk, call.nk};
+  char detail[256] = {0};
+  for (int t = 0; t < 3; ++t) {
+    const std::vector<double> grad = call.fetch(*grads[t], sizes[t]);
+    double rms = 0;
+    for (double x : grad) rms += x * x;
+    rms = std::sqrt(rms / double(grad.size()));
+    std::vector<uint16_t> plus(sizes[t]), minus(sizes[t]);
+    double predicted = 0;
+    const double eps = 0.03;
+    for (size_t i = 0; i < sizes[t]; ++i) {
+      const double x = (*values[t])[i], step = eps * grad[i] / std::max(rms, 1e-30);
+      plus[i] = encode(c.dtype, x + step), minus[i] = encode(c.dtype, x - step);
+      predicted += grad[i] * (decode(c.dtype, plus[i]) - decode(c.dtype, minus[i]));
+    }
+    auto loss = [&](const std::vector<uint16_t>& x) {
+      call.upload(*inputs[t], x);
+      if (!call.forward()) return NAN * 1.0;
+      const std::vector<double> o = call.fetch(call.o, call.nq);
+      double l = 0;
+      for (size_t i = 0; i < call.nq; ++i) l += dout[i] * o[i];
+      return l;
+    };
+    const double fd = loss(plus) - loss(minus);
+    std::vector<uint16_t> original(sizes[t]);
+    for (size_t i = 0; i < sizes[t]; ++i) original[i] = encode(c.dtype, (*values[t])[i]);
+    call.upload(*inputs[t], original);
+    const double rel = std::fabs(fd - predicted) / std::max(std::fabs(predicted), 1e-30);
+    worst = std::isfinite(rel) ? std::max(worst, rel) : INFINITY;
+    std::snprintf(detail + std::strlen(detail), sizeof detail - std::strlen(detail), " %s %.1e", names[t], rel);
+  }
+  // (2) the mask: q = k = 0 makes P uniform over the allowed keys, V = I (skv = d) copies it into O.
+  double rate = NAN;
+  size_t allowed = 0, kept = 0;
+  if (c.skv == c.d && c.h == c.hg) {
+    std::vector<uint16_t> zeros(call.nq, encode(c.dtype, 0.0)), zeros_k(call.nk, encode(c.dtype, 0.0)),
+        eye(call.nk, encode(c.dtype, 0.0));
+    for (int e = 0; e < c.b; ++e)
+      for (int j = 0; j < c.skv; ++j)
+        for (int hh = 0; hh < c.hg; ++hh) eye[((size_t(e) * c.skv + j) * c.hg + hh) * c.d + j] = encode(c.dtype, 1.0);
+    call.upload(call.q, zeros), call.upload(call.k, zeros_k), call.upload(call.v, eye);
+    if (!call.forward()) return false;
+    const std::vector<double> o = call.fetch(call.o, call.nq);
+    for (int e = 0; e < c.b; ++e)
+      for (int i = 0; i < c.sq; ++i)
+        for (int hh = 0; hh < c.h; ++hh)
+          for (int j = 0; j < c.skv; ++j) {
+            if (c.causal && j > i) continue;
+            ++allowed;
+            kept += o[((size_t(e) * c.sq + i) * c.h + hh) * c.d + j] > 0;
+          }
+    rate = double(kept) / double(allowed);
+  }
+  const double keep = 1.0 - c.dropout, sigma = std::sqrt(c.dropout * keep / double(std::max<size_t>(allowed, 1)));
+  const bool rate_ok = std::isnan(rate) || std::fabs(rate - keep) < 5 * sigma;
+  const bool ok = same && differs && worst < 2e-2 && rate_ok;
+  std::printf("%-22s %s dropout %.2f: same seed same bits %s, other seed differs %s, keep rate %.4f (want %.4f +- %.4f "
+              "at 5 sigma, %zu draws), grad vs central difference rel err%s (tol 2e-2)\n",
+              c.name, ok ? "PASS" : "FAIL", c.dropout, same ? "yes" : "NO", differs ? "yes" : "NO", rate, keep,
+              5 * sigma, allowed, detail);
+  return ok;
+}
+
 bool run(const Config& c, std::mt19937& rng, FILE* csv) {
+  if (c.dropout > 0 && c.check) return dropoutChecks(c, rng);
   const size_t nq = size_t(c.b) * c.sq * c.h * c.d, nk = size_t(c.b) * c.skv * c.hg * c.d;
   const size_t nlse = size_t(c.b) * c.h * c.sq;
   std::vector<int> lq(c.b, c.sq), lk(c.b, c.skv);
@@ -195,7 +349,7 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   te_attn_desc d{};
   d.format = TE_BSHD, d.dtype = c.dtype, d.b = c.b, d.h = c.h, d.hg = c.hg, d.d = c.d, d.dv = c.d;
   d.sq = c.sq, d.skv = c.skv, d.causal = c.causal, d.bottom_right = c.bottom_right;
-  d.window_left = -1, d.window_right = c.causal ? 0 : -1, d.scale = float(1.0 / std::sqrt(double(c.d)));
+  d.window_left = -1, d.window_right = c.causal ? 0 : c.right, d.scale = float(1.0 / std::sqrt(double(c.d)));
   d.deterministic = c.deterministic, d.window_left = c.left;
   auto view = [](const void* p, int64_t n, int s, int h, int dd) {
     return te_view{p, n, int64_t(s) * h * dd, int64_t(h) * dd, dd, 1};
@@ -238,6 +392,15 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
       g.dbias = ddbias.p, g.dbias_numel = int64_t(ndbias);
     }
   }
+  std::vector<float> offsets32;
+  std::normal_distribution<double> offset_dist(0.0, 1.0);
+  for (int hh = 0; hh < (c.softmax == 2 ? c.h : 0); ++hh) offsets32.push_back(float(offset_dist(rng)));
+  DeviceBuffer doffsets(offsets32.size() * 4), ddoffsets(offsets32.size() * 4);
+  d.softmax_type = te_softmax_type(c.softmax);
+  if (c.softmax == 2) {
+    CUDA_OK(cudaMemcpy(doffsets.p, offsets32.data(), offsets32.size() * 4, cudaMemcpyHostToDevice));
+    f.softmax_offset = static_cast<const float*>(doffsets.p), g.d_softmax_offset = static_cast<float*>(ddoffsets.p);
+  }
   if (c.alibi) {
     CUDA_OK(cudaMemcpy(dslopes.p, slopes32.data(), slopes32.size() * 4, cudaMemcpyHostToDevice));
     d.bias_type = TE_ALIBI, d.alibi_per_batch = c.alibi == 2;
@@ -263,7 +426,8 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   if (c.check) {
     RefProblem p;
     p.b = c.b, p.h = c.h, p.hkv = c.hg, p.d = c.d, p.dv = c.d, p.lq = lq, p.lk = lk, p.sq = c.sq, p.skv = c.skv;
-    p.scale = d.scale, p.causal = c.causal, p.bottom_right = c.bottom_right, p.left = c.left;
+    p.scale = d.scale, p.causal = c.causal, p.bottom_right = c.bottom_right, p.left = c.left, p.right = c.right;
+    p.softmax = c.softmax, p.offset.assign(offsets32.begin(), offsets32.end());
     const Reference ref = referenceOf(p, q, k, v, dout, bias, bias_b, bias_h, slopes, slopes_b);
     const std::vector<double>&ro = ref.o, &rlse = ref.lse, &rdq = ref.dq, &rdk = ref.dk, &rdv = ref.dv;
     auto fetch16 = [&](const DeviceBuffer& b, size_t n) {
@@ -391,6 +555,31 @@ int main(int argc, char** argv) {
        false, 1, 0, true},
       {"probe_alibi_nomask_br", TE_F16, 2, 4, 4, 64, 96, 160, false, true, false, false, true, false, -1, nullptr,
        false, 1, 0, true},
+      // Softmax with a sink: off_by_one (zero) and learnable offsets per head (cuDNN 9.13.1+).
+      {"softmax_off_by_one_bf16", TE_BF16, 2, 4, 2, 64, 128, 128, false, false, false, false, true, false, -1,
+       nullptr, false, 0, 0, false, 0, 1},
+      {"softmax_obo_causal_fp16", TE_F16, 2, 4, 4, 64, 96, 160, true, true, false, false, true, false, -1, nullptr,
+       false, 0, 0, false, 0, 1},
+      {"softmax_learnable_fp16", TE_F16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, nullptr,
+       false, 0, 0, false, 0, 2},
+      {"softmax_learnable_pad_bf16", TE_BF16, 3, 4, 4, 64, 128, 160, true, false, true, false, true, false, -1,
+       nullptr, false, 0, 0, false, 0, 2},
+      // Windows with a right bound (no causal mask): (left, right), (-1, right), bottom-right, padded.
+      {"window8_4_bf16", TE_BF16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, 8, nullptr, false, 0,
+       0, false, 0, 0, 4},
+      {"window_inf_4_fp16", TE_F16, 2, 4, 2, 64, 128, 128, false, false, false, false, true, false, -1, nullptr, false,
+       0, 0, false, 0, 0, 4},
+      {"window16_8_br_bf16", TE_BF16, 2, 4, 4, 64, 96, 160, false, true, false, false, true, false, 16, nullptr, false,
+       0, 0, false, 0, 0, 8},
+      {"window12_6_pad_br_fp16", TE_F16, 3, 4, 4, 64, 128, 160, false, true, true, false, true, false, 12, nullptr,
+       false, 0, 0, false, 0, 0, 6},
+      // Dropout (cuDNN's Philox): determinism, keep rate and gradients (dropoutChecks).
+      {"dropout20_fp16", TE_F16, 2, 4, 4, 64, 128, 64, false, false, false, false, true, false, -1, nullptr, false, 0,
+       0, false, 0.2},
+      {"dropout10_causal_bf16", TE_BF16, 2, 4, 4, 64, 64, 64, true, false, false, false, true, false, -1, nullptr,
+       false, 0, 0, false, 0.1},
+      {"dropout30_gqa_fp16", TE_F16, 2, 8, 2, 64, 128, 192, true, false, false, false, true, false, -1, nullptr, false,
+       0, 0, false, 0.3},
   };
   const Config timings[] = {
       {"test_0", TE_BF16, 2, 16, 16, 64, 512, 512, false, false, false, false, false, true},

@@ -167,7 +167,7 @@ describe("sub-backend 1 (F16 arbitrary seqlen) and 0 (F16 max512)", () => {
       "cuda.cudnn.pre_scale_bias",
     );
   });
-  it("sliding windows: (left, 0) from 9.2 top-left, bottom-right/padding from 9.6; never with dropout", () => {
+  it("sliding windows: (left, 0) from 9.2 top-left, (left, right) and bottom-right/padding from 9.6; never with dropout", () => {
     const swa = call({ maskType: "causal", window: [128, 0] });
     expect(fusedSubBackend(swa, ctx(V91, 90))).toBeNull();
     expect(reasonIds(swa, ctx(V91, 90))).toContain("cuda.cudnn.sub1.window");
@@ -175,8 +175,10 @@ describe("sub-backend 1 (F16 arbitrary seqlen) and 0 (F16 max512)", () => {
     const brSwa = call({ maskType: "causal_bottom_right", window: [128, 0], sq: 256, skv: 512 });
     expect(fusedSubBackend(brSwa, ctx(V95, 90))).toBeNull();
     expect(fusedSubBackend(brSwa, ctx(V919, 90))).toBe(1);
-    expect(reasonIds({ ...swa, dropout: 0.1 }, ctx(V919, 90))).toContain("cuda.cudnn.window_shape");
-    expect(reasonIds(call({ window: [64, 64] }), ctx(V919, 90))).toContain("cuda.cudnn.window_shape");
+    expect(reasonIds({ ...swa, dropout: 0.1 }, ctx(V919, 90))).toContain("cuda.cudnn.window_dropout");
+    expect(fusedSubBackend(call({ window: [64, 64] }), ctx(V919, 90))).toBe(1);
+    expect(fusedSubBackend(call({ window: [-1, 64] }), ctx(V919, 90))).toBe(1);
+    expect(reasonIds(call({ window: [64, 64] }), ctx(V95, 90))).toContain("cuda.cudnn.sub1.window");
     expect(reasonIds(call({ window: [64, 0], sq: 512, skv: 256 }), ctx(V919, 90))).toContain(
       "cuda.cudnn.window_cross",
     );

@@ -210,7 +210,7 @@ const ARBITRARY_ROWS: readonly Row[] = [
     message: (p, c) =>
       `does not support window [${cudnnWindow(p).join(", ")}] with mask ${p.maskType} for this call with ${V(c)} ` +
       "(windows (left, 0) from 9.2.0 with top-left masks, bshd/sbhd, sq <= skv, no bias, no dropout; " +
-      "also bottom-right and padding masks and thd from 9.6.0)",
+      "from 9.6.0 also (left, right) windows with no_mask, bottom-right and padding masks, and thd)",
   },
   {
     id: "ragged_offsets",
@@ -343,6 +343,7 @@ function windowSupported(p: AttentionParams, c: CudnnRuleContext): boolean {
   const bottomRightOk = a < 100 || (p.sq === p.skv && v <= 90700) || v > 90700;
   const maskOk =
     (m === "causal_bottom_right" && bottomRightOk) ||
+    m === "no_mask" ||
     isPaddingOnly(m) ||
     (m === "padding_causal_bottom_right" && bottomRightOk);
   return maskOk && p.sq <= p.skv && plain;
@@ -535,10 +536,10 @@ const COMMON_ROWS: readonly Row[] = [
     message: "does not support sliding window attention in FP8",
   },
   {
-    id: "window_shape",
-    rejects: (p) => hasWindow(p) && !isFp8Attention(p) && (cudnnWindow(p)[1] !== 0 || p.dropout !== 0),
+    id: "window_dropout",
+    rejects: (p) => hasWindow(p) && !isFp8Attention(p) && p.dropout !== 0,
     message: (p) =>
-      `supports sliding windows (left, 0) without dropout only (window [${p.window.join(", ")}], dropout ${p.dropout})`,
+      `supports sliding windows without dropout only (window [${p.window.join(", ")}], dropout ${p.dropout})`,
   },
   {
     id: "window_cross",
