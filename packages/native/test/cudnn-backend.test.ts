@@ -75,6 +75,26 @@ describe("cuda.cudnn backend (selection side, no GPU)", () => {
     expect(verdict).toEqual({ ok: true });
   });
 
+  it("never offers sub-backend 0 (native/cudnn builds no max512 path)", () => {
+    const binding = fakeBinding("cpu,cuda.cudnn", 91900);
+    // Padding with a [1, h, s, s] bias: TE's sub-backend 1 refuses it, its max512 path would take it.
+    const verdict = createCudnnBackend(binding).explain(
+      {
+        ...cudaParams,
+        sq: 256,
+        skv: 256,
+        maskType: "padding",
+        biasType: "post_scale_bias",
+        biasShape: "1hss",
+      },
+      { cudaArch: 90, env: {} },
+    );
+    const rules = verdict.ok ? [] : verdict.reasons.map((r) => r.rule);
+    expect(rules).toContain("cuda.cudnn.sub1.padding_bias");
+    expect(rules).toContain("cuda.cudnn.sub0.offered");
+    expect(binding.asked).toEqual([]);
+  });
+
   it("then the C family's reasons", () => {
     const binding = fakeBinding("cpu,cuda.cudnn", 91900, "cuda.cudnn: sliding windows are not wired yet");
     const verdict = createCudnnBackend(binding).explain(cudaParams, { cudaArch: 90, env: {} });

@@ -33,7 +33,8 @@ export function createCudnnBackend(binding: NativeBinding): AttentionBackend<Cud
   return {
     ...base,
     explain(p, context) {
-      const te = evaluateRules(rules, p, cudnnRuleContext(version, context));
+      // native/cudnn builds sub-backend 1's graph only (no max512 path): sub-backend 0 is never offered.
+      const te = evaluateRules(rules, p, cudnnRuleContext(version, context, false));
       // Whether cuDNN computes dBias is TE's rule (above); the CUDA families' bias_grad row is about
       // our own kernels, and the C family's explain does not depend on it.
       return te.ok ? base.explain({ ...p, biasRequiresGrad: false }, context) : te;
