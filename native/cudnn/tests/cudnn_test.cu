@@ -37,6 +37,49 @@ struct Config {
   double dropout = 0; // checked by dropoutChecks (cuDNN's mask is not the reference's)
   int softmax = 0;    // 0 vanilla, 1 off_by_one, 2 learnable (random offsets)
   int right = -1;     // sliding window right bound (without causal)
+  bool thd = false;   // packed tensors (with padded: per-entry lengths), kThdGap spare rows after each entry
+};
+
+constexpr int kThdGap = 3;
+
+// Where the rows of a [b, s, heads, d] tensor live: dense bshd, or thd, where entry e's len[e] rows
+// start at token tok[e] (cu_seqlens_*_padded) and the kThdGap rows after them belong to no entry.
+struct Packing {
+  bool thd;
+  int b, s, heads, d;
+  std::vector<int> len;
+  std::vector<int32_t> tok;
+  Packing(bool packed, int b_, int s_, int heads_, int d_, const std::vector<int>& lengths)
+      : thd(packed), b(b_), s(s_), heads(heads_), d(d_), len(lengths), tok(b_ + 1, 0) {
+    for (int e = 0; e < b; ++e) tok[e + 1] = tok[e] + len[e] + kThdGap;
+  }
+  size_t rows() const { return thd ? size_t(tok[b]) : size_t(b) * s; }
+  size_t elements() const { return rows() * heads * d; }
+  size_t row(int e, int i) const { return thd ? size_t(tok[e]) + i : size_t(e) * s + i; }
+  // Dense [b][s][heads][d] values -> storage (gap rows get `fill`), and back (rows past a length: 0).
+  template <typename T>
+  std::vector<T> pack(const std::vector<T>& dense, T fill) const {
+    if (!thd) return dense;
+    std::vector<T> out(elements(), fill);
+    for (int e = 0; e < b; ++e)
+      for (int i = 0; i < len[e]; ++i)
+        std::copy_n(&dense[(size_t(e) * s + i) * heads * d], size_t(heads) * d, &out[row(e, i) * heads * d]);
+    return out;
+  }
+  std::vector<double> unpack(const std::vector<double>& stored) const {
+    if (!thd) return stored;
+    std::vector<double> out(size_t(b) * s * heads * d, 0.0);
+    for (int e = 0; e < b; ++e)
+      for (int i = 0; i < len[e]; ++i)
+        std::copy_n(&stored[row(e, i) * heads * d], size_t(heads) * d, &out[(size_t(e) * s + i) * heads * d]);
+    return out;
+  }
+  te_view view(const void* p) const {
+    return te_view{p, int64_t(elements()), thd ? 0 : int64_t(s) * heads * d, int64_t(heads) * d, d, 1};
+  }
+  te_out_view out(void* p) const {
+    return te_out_view{p, int64_t(elements()), thd ? 0 : int64_t(s) * heads * d, int64_t(heads) * d, d, 1};
+  }
 };
 
 // The float64 reference, one batch entry at a time (the bias and the ALiBi slopes may differ per
@@ -335,37 +378,40 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   std::vector<double> q, k, v, dout;
   auto hq = randomTensor(c.dtype, nq, rng, q), hk = randomTensor(c.dtype, nk, rng, k),
        hv = randomTensor(c.dtype, nk, rng, v), hdo = randomTensor(c.dtype, nq, rng, dout);
-  DeviceBuffer dq_in(nq * 2), dk_in(nk * 2), dv_in(nk * 2), ddo(nq * 2), dout_o(nq * 2), dlse(nlse * 4),
-      ddq(nq * 2), ddk(nk * 2), ddv(nk * 2), dcuq((c.b + 1) * 4), dcuk((c.b + 1) * 4);
-  CUDA_OK(cudaMemcpy(dq_in.p, hq.data(), nq * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(dk_in.p, hk.data(), nk * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(dv_in.p, hv.data(), nk * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(ddo.p, hdo.data(), nq * 2, cudaMemcpyHostToDevice));
+  const Packing pq(c.thd, c.b, c.sq, c.h, c.d, lq), pk(c.thd, c.b, c.skv, c.hg, c.d, lk);
+  const size_t sq_elems = pq.elements(), sk_elems = pk.elements();
+  DeviceBuffer dq_in(sq_elems * 2), dk_in(sk_elems * 2), dv_in(sk_elems * 2), ddo(sq_elems * 2),
+      dout_o(sq_elems * 2), dlse(nlse * 4), ddq(sq_elems * 2), ddk(sk_elems * 2), ddv(sk_elems * 2),
+      dcuq((c.b + 1) * 4), dcuk((c.b + 1) * 4), dtokq((c.b + 1) * 4), dtokk((c.b + 1) * 4);
+  auto upload = [](DeviceBuffer& to, const std::vector<uint16_t>& from) {
+    CUDA_OK(cudaMemcpy(to.p, from.data(), from.size() * 2, cudaMemcpyHostToDevice));
+  };
+  const uint16_t zero16 = 0;
+  upload(dq_in, pq.pack(hq, zero16)), upload(dk_in, pk.pack(hk, zero16)), upload(dv_in, pk.pack(hv, zero16));
+  upload(ddo, pq.pack(hdo, zero16));
   CUDA_OK(cudaMemcpy(dcuq.p, cuq.data(), (c.b + 1) * 4, cudaMemcpyHostToDevice));
   CUDA_OK(cudaMemcpy(dcuk.p, cuk.data(), (c.b + 1) * 4, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dtokq.p, pq.tok.data(), (c.b + 1) * 4, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dtokk.p, pk.tok.data(), (c.b + 1) * 4, cudaMemcpyHostToDevice));
   // Poison every output (0xFF bytes are NaN in fp16, bf16 and fp32).
   for (DeviceBuffer* b : {&dout_o, &dlse, &ddq, &ddk, &ddv}) CUDA_OK(cudaMemset(b->p, 0xFF, b->bytes));
 
   te_attn_desc d{};
-  d.format = TE_BSHD, d.dtype = c.dtype, d.b = c.b, d.h = c.h, d.hg = c.hg, d.d = c.d, d.dv = c.d;
+  d.format = c.thd ? TE_THD : TE_BSHD, d.dtype = c.dtype, d.b = c.b, d.h = c.h, d.hg = c.hg, d.d = c.d, d.dv = c.d;
   d.sq = c.sq, d.skv = c.skv, d.causal = c.causal, d.bottom_right = c.bottom_right;
+  d.tq = int64_t(pq.rows()), d.tkv = int64_t(pk.rows());
   d.window_left = -1, d.window_right = c.causal ? 0 : c.right, d.scale = float(1.0 / std::sqrt(double(c.d)));
   d.deterministic = c.deterministic, d.window_left = c.left;
-  auto view = [](const void* p, int64_t n, int s, int h, int dd) {
-    return te_view{p, n, int64_t(s) * h * dd, int64_t(h) * dd, dd, 1};
-  };
-  auto out_view = [](void* p, int64_t n, int s, int h, int dd) {
-    return te_out_view{p, n, int64_t(s) * h * dd, int64_t(h) * dd, dd, 1};
-  };
   te_attn_bwd_args g{};
   te_attn_fwd_args& f = g.fwd;
-  f.q = view(dq_in.p, nq, c.sq, c.h, c.d), f.k = view(dk_in.p, nk, c.skv, c.hg, c.d);
-  f.v = view(dv_in.p, nk, c.skv, c.hg, c.d), f.o = out_view(dout_o.p, nq, c.sq, c.h, c.d);
+  f.q = pq.view(dq_in.p), f.k = pk.view(dk_in.p), f.v = pk.view(dv_in.p), f.o = pq.out(dout_o.p);
   f.lse = static_cast<float*>(dlse.p), f.lse_numel = int64_t(nlse);
-  if (c.padded) f.cu_seqlens_q = static_cast<int32_t*>(dcuq.p), f.cu_seqlens_kv = static_cast<int32_t*>(dcuk.p);
-  g.d_o = view(ddo.p, nq, c.sq, c.h, c.d);
-  g.dq = out_view(ddq.p, nq, c.sq, c.h, c.d), g.dk = out_view(ddk.p, nk, c.skv, c.hg, c.d);
-  g.dv = out_view(ddv.p, nk, c.skv, c.hg, c.d);
+  if (c.padded || c.thd)
+    f.cu_seqlens_q = static_cast<int32_t*>(dcuq.p), f.cu_seqlens_kv = static_cast<int32_t*>(dcuk.p);
+  if (c.thd)
+    f.cu_seqlens_q_padded = static_cast<int32_t*>(dtokq.p), f.cu_seqlens_kv_padded = static_cast<int32_t*>(dtokk.p);
+  g.d_o = pq.view(ddo.p);
+  g.dq = pq.out(ddq.p), g.dk = pk.out(ddk.p), g.dv = pk.out(ddv.p);
 
   // post_scale_bias [bias_b, bias_h, sq, skv] with row stride skv + bias_pad, and ALiBi slopes.
   const int bias_b = c.bias && c.bias[0] == 'b' ? c.b : 1, bias_h = c.bias && c.bias[1] == 'h' ? c.h : 1;
@@ -441,9 +487,10 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
     CUDA_OK(cudaMemcpy(lse32.data(), dlse.p, nlse * 4, cudaMemcpyDeviceToHost));
     std::vector<double> lse(lse32.begin(), lse32.end());
     auto all = [](size_t) { return true; };
-    const double eo = relErr(fetch16(dout_o, nq), ro, all), el = relErr(lse, rlse, all);
-    const double eq = relErr(fetch16(ddq, nq), rdq, all), ek = relErr(fetch16(ddk, nk), rdk, all),
-                 ev = relErr(fetch16(ddv, nk), rdv, all);
+    const double eo = relErr(pq.unpack(fetch16(dout_o, sq_elems)), ro, all), el = relErr(lse, rlse, all);
+    const double eq = relErr(pq.unpack(fetch16(ddq, sq_elems)), rdq, all),
+                 ek = relErr(pk.unpack(fetch16(ddk, sk_elems)), rdk, all),
+                 ev = relErr(pk.unpack(fetch16(ddv, sk_elems)), rdv, all);
     const double tol = c.dtype == TE_BF16 ? 2e-2 : 1e-2;
     const double edb = c.dbias ? relErr(fetch16(ddbias, ndbias), ref.dbias, all) : 0.0;
     ok = eo < tol && el < 1e-3 && eq < tol && ek < tol && ev < tol && edb < tol;
@@ -573,6 +620,15 @@ int main(int argc, char** argv) {
        0, 0, false, 0, 0, 8},
       {"window12_6_pad_br_fp16", TE_F16, 3, 4, 4, 64, 128, 160, false, true, true, false, true, false, 12, nullptr,
        false, 0, 0, false, 0, 0, 6},
+      // thd: packed q/k/v/o and gradients at ragged offsets, with spare rows between entries.
+      {"thd_padding_bf16", TE_BF16, 3, 4, 4, 64, 128, 128, false, false, true, false, true, false, -1, nullptr, false,
+       0, 0, false, 0, 0, -1, true},
+      {"thd_causal_gqa_fp16", TE_F16, 3, 8, 2, 64, 96, 160, true, false, true, false, true, false, -1, nullptr, false,
+       0, 0, false, 0, 0, -1, true},
+      {"thd_causal_br_bf16", TE_BF16, 2, 4, 4, 128, 128, 128, true, true, true, false, true, false, -1, nullptr, false,
+       0, 0, false, 0, 0, -1, true},
+      {"thd_deterministic_bf16", TE_BF16, 3, 4, 4, 64, 128, 128, true, false, true, true, true, false, -1, nullptr,
+       false, 0, 0, false, 0, 0, -1, true},
       // Dropout (cuDNN's Philox): determinism, keep rate and gradients (dropoutChecks).
       {"dropout20_fp16", TE_F16, 2, 4, 4, 64, 128, 64, false, false, false, false, true, false, -1, nullptr, false, 0,
        0, false, 0.2},
