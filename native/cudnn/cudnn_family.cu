@@ -14,6 +14,7 @@
 #include "cudnn_library.h"
 #include "row_fixup.h"
 #include "sdpa_graph.h"
+#include "workspace_cache.h"
 #include "status_internal.h"
 #include "te/te_attention.h"
 
@@ -31,7 +32,8 @@ std::string why_not(const te_attn_desc* d) {
   if (d->bias_type == TE_PRE_SCALE_BIAS) return "cuda.cudnn has no pre_scale_bias graph (post_scale_bias, alibi)";
   if (d->bias_type == TE_POST_SCALE_BIAS && d->bias_dtype != d->dtype)
     return "cuda.cudnn needs the bias in the dtype of q, k and v";
-  if (d->bias_type == TE_POST_SCALE_BIAS && ((d->bias_b != 1 && d->bias_b != d->b) || (d->bias_h != 1 && d->bias_h != d->h)))
+  const bool bias_extents_ok = (d->bias_b == 1 || d->bias_b == d->b) && (d->bias_h == 1 || d->bias_h == d->h);
+  if (d->bias_type == TE_POST_SCALE_BIAS && !bias_extents_ok)
     return "cuda.cudnn: bias extents must be 1 or b, 1 or h";
   if (d->softmax_type != TE_SOFTMAX_VANILLA && d->softmax_type != TE_SOFTMAX_OFF_BY_ONE &&
       d->softmax_type != TE_SOFTMAX_LEARNABLE)
@@ -53,6 +55,7 @@ te_status explain(const te_attn_desc* d, char* reason, size_t n) {
 struct DeviceState {
   abi::Handle handle = nullptr;
   std::map<std::vector<int64_t>, std::unique_ptr<ExecutionPlan>> plans;
+  WorkspaceCache workspace;
   ~DeviceState() {
     plans.clear();
     std::string ignored;
@@ -156,20 +159,18 @@ std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfi
   return "";
 }
 
-// One device allocation carved into aligned pieces (the plan's workspace and the graphs' scratch).
+// One device allocation (the stream's cached workspace) carved into aligned pieces: the plan's
+// workspace and the graphs' scratch.
 class Scratch {
  public:
-  Scratch(cudaStream_t stream, const std::vector<int64_t>& sizes) : stream_(stream) {
+  Scratch(WorkspaceCache& cache, cudaStream_t stream, const std::vector<int64_t>& sizes) {
     int64_t total = 0;
     for (int64_t s : sizes) offsets_.push_back(total), total += (s + 255) / 256 * 256;
-    const cudaError_t err = cudaMallocAsync(&base_, size_t(total > 0 ? total : 256), stream);
-    if (err != cudaSuccess) throw Error(std::string("cuda.cudnn workspace: ") + cudaGetErrorString(err));
+    base_ = cache.get(stream, total > 0 ? total : 256);
   }
-  ~Scratch() { cudaFreeAsync(base_, stream_); }
   void* at(size_t i) const { return static_cast<char*>(base_) + offsets_[i]; }
 
  private:
-  cudaStream_t stream_;
   void* base_ = nullptr;
   std::vector<int64_t> offsets_;
 };
@@ -323,7 +324,8 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
       DeviceState& state = stateFor(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, false);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4});
+      Scratch scratch(state.workspace, stream,
+                      {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(4)}, host.zero_sink = scratch.at(5);
       host.diag_shift = int32_t(c.skv - c.sq);
@@ -361,15 +363,17 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
       c.dsink = d->softmax_type == TE_SOFTMAX_LEARNABLE;
     }
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
-    c.d_o = bhs(g->d_o, c, c.sq), c.dq = bhs(g->dq, c, c.sq), c.dk = bhs(g->dk, c, c.skv), c.dv_out = bhs(g->dv, c, c.skv);
+    c.d_o = bhs(g->d_o, c, c.sq), c.dq = bhs(g->dq, c, c.sq);
+    c.dk = bhs(g->dk, c, c.skv), c.dv_out = bhs(g->dv, c, c.skv);
     try {
       const Library& lib = *loadLibrary(nullptr);
       cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
       DeviceState& state = stateFor(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, true);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(stream, {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
-                               raggedOffsetBytes(c), 16, c.h * 4});
+      Scratch scratch(state.workspace, stream,
+                      {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
+                       raggedOffsetBytes(c), 16, c.h * 4});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(6)}, host.zero_sink = scratch.at(7);
       host.diag_shift = int32_t(c.skv - c.sq);
@@ -378,7 +382,12 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
       pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse), pack.add(kUidDO, g->d_o.data);
       pack.add(kUidDQ, g->dq.data), pack.add(kUidDK, g->dk.data), pack.add(kUidDV, g->dv.data);
       pack.add(kUidKeepRate, &host.keep_rate), pack.add(kUidSoftmaxSum, scratch.at(3));
-      if (!c.dqDirect()) pack.add(kUidDQAccum, scratch.at(4));
+      if (!c.dqDirect()) {
+        // cuDNN zeroes its dQ accumulator itself from 9.6.0 on; before, the caller does.
+        if (loadedVersion() < 90600)
+          cudaCheck(cudaMemsetAsync(scratch.at(4), 0, size_t(c.dqAccumBytes()), stream), "dQ accumulator");
+        pack.add(kUidDQAccum, scratch.at(4));
+      }
       if (c.dsink) pack.add(kUidDSink, g->d_softmax_offset);
       if (c.dbias) {
         pack.add(kUidDBias, g->dbias);

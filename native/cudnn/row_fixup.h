@@ -19,7 +19,9 @@ struct RaggedOffsets {
   int64_t token_stride[kMax];
   int64_t* out[kMax];
   int count = 0;
-  void add(const int32_t* t, int64_t stride, int64_t* o) { tokens[count] = t, token_stride[count] = stride, out[count++] = o; }
+  void add(const int32_t* t, int64_t stride, int64_t* o) {
+    tokens[count] = t, token_stride[count] = stride, out[count++] = o;
+  }
 };
 cudaError_t raggedOffsets(const RaggedOffsets& jobs, int b, cudaStream_t stream);
 

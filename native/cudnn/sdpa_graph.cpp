@@ -232,11 +232,11 @@ const Descriptor& maskedLogits(OperationGraph& g, const SdpaConfig& c, const Inp
 }  // namespace
 
 std::vector<int64_t> SdpaConfig::key(bool backward) const {
-  std::vector<int64_t> k{backward, device, io,    b,      h,      hg,          d,     dv,     sq,
-                         skv,      causal, bottom_right, window_left, window_right, padded, ragged, bias, bias_type, bias_b, bias_h,
-                         bias_strides.b, bias_strides.h, bias_strides.s, alibi, alibi_b,
-                         // the keep probability is baked into the RNG descriptor (in 2^-32 steps here)
-                         static_cast<int64_t>(dropout * 4294967296.0), sink};
+  // The dropout keep probability is baked into the RNG descriptor: its key is p in 2^-32 steps.
+  std::vector<int64_t> k{backward, device, io, b, h, hg, d, dv, sq, skv,
+                         causal, bottom_right, window_left, window_right, padded, ragged,
+                         bias, bias_type, bias_b, bias_h, bias_strides.b, bias_strides.h, bias_strides.s,
+                         alibi, alibi_b, static_cast<int64_t>(dropout * 4294967296.0), sink};
   for (const BhsStrides* s : {&q, &this->k, &v, &o}) k.insert(k.end(), {s->b, s->h, s->s});
   if (backward) {
     k.insert(k.end(), {deterministic, dbias, dsink});

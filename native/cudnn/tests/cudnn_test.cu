@@ -236,7 +236,8 @@ struct DropoutCall {
     f.q = view(q.p, nq, c.sq, c.h, c.d), f.k = view(k.p, nk, c.skv, c.hg, c.d), f.v = view(v.p, nk, c.skv, c.hg, c.d);
     f.o = out(o.p, nq, c.sq, c.h, c.d), f.lse = static_cast<float*>(lse.p), f.lse_numel = int64_t(c.b) * c.h * c.sq;
     g.d_o = view(d_o.p, nq, c.sq, c.h, c.d);
-    g.dq = out(dq.p, nq, c.sq, c.h, c.d), g.dk = out(dk.p, nk, c.skv, c.hg, c.d), g.dv = out(dv.p, nk, c.skv, c.hg, c.d);
+    g.dq = out(dq.p, nq, c.sq, c.h, c.d), g.dk = out(dk.p, nk, c.skv, c.hg, c.d);
+    g.dv = out(dv.p, nk, c.skv, c.hg, c.d);
   }
   void upload(DeviceBuffer& b, const std::vector<uint16_t>& h) {
     CUDA_OK(cudaMemcpy(b.p, h.data(), h.size() * 2, cudaMemcpyHostToDevice));
