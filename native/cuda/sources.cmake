@@ -11,7 +11,10 @@ target_sources(te_native_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/../cudnn/operation_graph.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../cudnn/sdpa_graph.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../cudnn/row_fixup.cu
-  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/cudnn_family.cu)
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/cudnn_family.cu
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_sdpa_graph.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_attention.cu
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_cast.cu)
 # cuda.cudnn loads cuDNN with dlopen (native/cudnn/cudnn_library.cpp).
 target_link_libraries(te_native_core PUBLIC ${CMAKE_DL_LIBS})
 # Each family registers itself from a static initializer; a static library drops objects nothing

@@ -24,7 +24,9 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_DATA_INT32, 4)             \
   X(CUDNN_DATA_INT64, 5)             \
   X(CUDNN_DATA_BFLOAT16, 9)          \
-  X(CUDNN_DATA_BOOLEAN, 11)
+  X(CUDNN_DATA_BOOLEAN, 11)          \
+  X(CUDNN_DATA_FP8_E4M3, 12)         \
+  X(CUDNN_DATA_FP8_E5M2, 13)
 
 #define TE_CUDNN_DESCRIPTOR_TYPE_VALUES(X)           \
   X(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, 0)           \
@@ -130,7 +132,8 @@ using Stream = void*;  // cudaStream_t
 
 #define TE_CUDNN_REDUCE_OP_VALUES(X) \
   X(CUDNN_REDUCE_TENSOR_ADD, 0)      \
-  X(CUDNN_REDUCE_TENSOR_MAX, 3)
+  X(CUDNN_REDUCE_TENSOR_MAX, 3)      \
+  X(CUDNN_REDUCE_TENSOR_AMAX, 4)
 
 #define TE_CUDNN_HEUR_MODE_VALUES(X) \
   X(CUDNN_HEUR_MODE_FALLBACK, 2)     \

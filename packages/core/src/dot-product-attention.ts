@@ -2,7 +2,8 @@ import type { AttentionBackend, Gradients, MaskTensor, SavedForBackward, TensorB
 import type { BiasType } from "./bias.js";
 import type { Env } from "./env.js";
 import { ArgumentError, TeError } from "./errors.js";
-import type { DelayedScaling } from "./fp8.js";
+import { createFp8Meta, type DelayedScaling, type Fp8MetaState } from "./fp8.js";
+import { updateAttentionFp8Scales } from "./fp8-attention.js";
 import type { QkvFormat } from "./layout.js";
 import type { MaskType } from "./mask.js";
 import type { AttentionParams } from "./params.js";
@@ -73,6 +74,8 @@ export interface DotProductAttentionCallOptions<T> {
   readonly dropoutSeed?: number;
   readonly dropoutOffset?: number;
   readonly selection?: SelectionOptions;
+  /** FP8 calls: the recipe state to scale with and record into (default: the module's fp8Meta). */
+  readonly fp8Meta?: Fp8MetaState;
 }
 
 export interface AttentionOutput<T> {
@@ -110,6 +113,12 @@ export class DotProductAttention {
   readonly config: DotProductAttentionConfig;
   /** Like a torch module's training flag: forward saves state for backward and applies dropout. */
   training = true;
+  /**
+   * The DelayedScaling state of the module's FP8 attention (TE's fp8_meta), when fp8Recipe asks for
+   * fp8_dpa or fp8_mha: backends scale with it and record amaxes into it; after each forward (and
+   * each FP8 backward) the pass's scales are updated from the amax history, as TE does.
+   */
+  readonly fp8Meta: Fp8MetaState | null;
 
   constructor(config: DotProductAttentionConfig) {
     if (typeof config !== "object" || config === null)
@@ -143,6 +152,8 @@ export class DotProductAttention {
     }
     if (config.layerNumber !== undefined) positive("layer_number", config.layerNumber);
     this.config = { ...config };
+    const recipe = config.fp8Recipe;
+    this.fp8Meta = recipe && (recipe.fp8Dpa || recipe.fp8Mha) ? createFp8Meta(recipe) : null;
   }
 
   train(on = true): this {
@@ -211,6 +222,7 @@ export class DotProductAttention {
     const selectionOptions: SelectionOptions = { ...c.selection, ...options.selection };
     const backend = selectBackend(p, selectionOptions).backend as AttentionBackend<T>;
     const needsSeed = p.dropout > 0;
+    const fp8Meta = p.fp8 !== null ? (options.fp8Meta ?? this.fp8Meta ?? undefined) : undefined;
     const result = await backend.forward(
       {
         q,
@@ -228,10 +240,17 @@ export class DotProductAttention {
           dropoutSeed: options.dropoutSeed ?? randomSeed(),
           dropoutOffset: options.dropoutOffset ?? 0,
         }),
+        ...(fp8Meta && { fp8Meta }),
       },
       p,
     );
-    return attentionOutput(backend, result.o, result.lse, result.saved, p);
+    const recipe = c.fp8Recipe;
+    if (fp8Meta && recipe) updateAttentionFp8Scales(fp8Meta, recipe, "forward");
+    const afterBackward =
+      fp8Meta && recipe && p.fp8?.backward
+        ? () => updateAttentionFp8Scales(fp8Meta, recipe, "backward")
+        : undefined;
+    return attentionOutput(backend, result.o, result.lse, result.saved, p, afterBackward);
   }
 }
 
@@ -241,6 +260,7 @@ function attentionOutput<T>(
   lse: T,
   saved: SavedForBackward,
   params: AttentionParams,
+  afterBackward?: () => void,
 ): AttentionOutput<T> {
   // The saved state is released once: by backward (which owns it) or by dispose.
   let state: "saved" | "consumed" = "saved";
@@ -267,7 +287,11 @@ function attentionOutput<T>(
           ),
         );
       state = "consumed";
-      return backend.backward(saved, dO, params);
+      if (!afterBackward) return backend.backward(saved, dO, params);
+      return backend.backward(saved, dO, params).then((g) => {
+        afterBackward();
+        return g;
+      });
     },
     dispose(): void {
       if (state === "saved") saved.release();

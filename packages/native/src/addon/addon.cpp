@@ -6,6 +6,7 @@
 #include <string>
 
 #include "device_tensor.h"
+#include "fp8_binding.h"
 #include "marshal.h"
 #include "te/te_attention.h"
 #include "te/te_device.h"
@@ -164,6 +165,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("DeviceTensor", DeviceTensor::Define(env));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
+  registerFp8(env, exports);
   return exports;
 }
 

@@ -1,0 +1,8 @@
+// FP8 attention through cuDNN on the addon (fp8_binding.cpp): adds fp8Explain, fp8Forward, fp8Backward,
+// fp8Quantize and fp8Dequantize to the module's exports.
+#pragma once
+#include <napi.h>
+
+namespace te_addon {
+void registerFp8(Napi::Env env, Napi::Object exports);
+}

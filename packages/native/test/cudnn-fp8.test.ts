@@ -1,0 +1,239 @@
+import {
+  createFp8Meta,
+  delayedScaling,
+  type Fp8MetaState,
+  makeParams,
+  updateAttentionFp8Scales,
+} from "@te/core";
+import { describe, expect, it } from "vitest";
+import { createCudnnBackend } from "../src/backends/cudnn-backend.js";
+import type { NativeBinding, NativeDeviceTensor } from "../src/binding.js";
+import type { CudaTensor } from "../src/device.js";
+
+/** Device memory faked on the host: bytes that upload/download copy. */
+class FakeDeviceTensor implements NativeDeviceTensor {
+  bytes: Uint8Array;
+  disposed = false;
+  readonly device = 0;
+  constructor(byteLength: number) {
+    this.bytes = new Uint8Array(byteLength);
+  }
+  get byteLength() {
+    return this.bytes.byteLength;
+  }
+  upload(src: ArrayBufferView) {
+    this.bytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+  }
+  download<A extends ArrayBufferView>(dst: A): A {
+    new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(this.bytes.subarray(0, dst.byteLength));
+    return dst;
+  }
+  zero() {
+    this.bytes.fill(0);
+    return this;
+  }
+  dispose() {
+    this.disposed = true;
+  }
+  floats() {
+    return new Float32Array(this.bytes.buffer.slice(0));
+  }
+}
+
+const META = (t: number) => ({ scale: 3 * t, scaleInv: 3 * t + 1, amax: 3 * t + 2 });
+const Q = 0,
+  K = 1,
+  V = 2,
+  S = 3,
+  O = 4,
+  DO = 5,
+  DP = 6,
+  DQ = 7;
+
+/** A binding with the FP8 entry points that records each call and writes chosen amaxes into the meta block. */
+function fp8Binding(reason = "") {
+  const calls: { name: string; args: unknown[]; meta?: Float32Array }[] = [];
+  const writeAmax = (meta: FakeDeviceTensor, values: Record<number, number>) => {
+    const m = meta.floats();
+    for (const [t, a] of Object.entries(values)) m[META(Number(t)).amax] = a;
+    meta.upload(m);
+  };
+  const binding = {
+    explain: (backend: string) => {
+      calls.push({ name: `explain:${backend}`, args: [] });
+      return "";
+    },
+    forward: async () => undefined,
+    // The F16 family's backward, called on the thread pool or queued on the JS thread.
+    backward: async (...args: unknown[]) => {
+      calls.push({ name: "f16Backward", args });
+    },
+    enqueueForward: () => undefined,
+    enqueueBackward: (...args: unknown[]) => {
+      calls.push({ name: "f16Backward", args });
+    },
+    externalMemory: () => ({ liveBytes: 0, reportedBytes: 0 }),
+    backends: () => "cpu,cuda.cudnn",
+    deviceInfo: () => ({ cudaCompiled: true, devices: [] }),
+    philox: (c: Uint32Array) => c,
+    DeviceTensor: FakeDeviceTensor as unknown as NativeBinding["DeviceTensor"],
+    synchronize: async () => undefined,
+    cudnnVersion: () => 91900,
+    fp8Explain: (...args: unknown[]) => {
+      calls.push({ name: "fp8Explain", args });
+      return reason;
+    },
+    fp8Forward: (_d: unknown, args: unknown, fwd: number, meta: FakeDeviceTensor) => {
+      calls.push({ name: "fp8Forward", args: [args, fwd], meta: meta.floats() });
+      writeAmax(meta, { [S]: 0.5, [O]: 3 });
+    },
+    fp8Backward: (_d: unknown, args: unknown, fwd: number, bwd: number, meta: FakeDeviceTensor) => {
+      calls.push({ name: "fp8Backward", args: [args, fwd, bwd], meta: meta.floats() });
+      writeAmax(meta, { [DP]: 0.01, [DQ]: 4, 8: 5, 9: 6 });
+    },
+    fp8Quantize: (...args: unknown[]) => {
+      const meta = args[7] as FakeDeviceTensor;
+      calls.push({ name: "fp8Quantize", args, meta: meta.floats() });
+      const t = args[8] as number;
+      const m = meta.floats();
+      m[META(t).amax] = Math.max(m[META(t).amax], t === DO ? 7 : 2);
+      meta.upload(m);
+    },
+    fp8Dequantize: (...args: unknown[]) => {
+      calls.push({ name: "fp8Dequantize", args });
+    },
+  };
+  return { binding, calls };
+}
+
+function tensor(dtype: CudaTensor["dtype"], shape: number[], buffer?: NativeDeviceTensor): CudaTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  return { dtype, shape, strides, offset: 0, buffer: buffer ?? new FakeDeviceTensor(n * 2) };
+}
+
+const fp8Params = (backward = true) =>
+  makeParams({
+    b: 2,
+    h: 4,
+    d: 128,
+    sq: 256,
+    dtype: "bf16",
+    device: "cuda",
+    maskType: "causal",
+    isTraining: true,
+    fp8: { dpa: true, mha: false, backward },
+  });
+const context = { cudaArch: 90, env: {} };
+
+describe("cuda.cudnn FP8 (sub-backend 2) on a fake addon", () => {
+  it("runs FP8 calls on sub-backend 2 and asks the FP8 entry point, with the backward when training", () => {
+    const { binding, calls } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    expect(b.subBackend?.(fp8Params())).toBe(2);
+    expect(b.subBackend?.({ ...fp8Params(), fp8: null })).toBe(1);
+    expect(b.dtypes).toEqual(["fp16", "bf16", "fp8e4m3", "fp8e5m2"]);
+    expect(b.explain(fp8Params(), context)).toEqual({ ok: true });
+    expect(calls.map((c) => c.name)).toEqual(["fp8Explain"]);
+    // HYBRID: E4M3 forward (0), E5M2 backward (1), backward asked.
+    expect(calls[0].args.slice(1)).toEqual([0, 1, true]);
+  });
+
+  it("passes the C reason on, and with NVTE_FP8_DPA_BWD=0 also asks the F16 graph for the backward", () => {
+    const refused = fp8Binding("cuda.cudnn FP8 backward on sm90 needs d = dv = 128 (d=64, dv=64)");
+    const v = createCudnnBackend(refused.binding).explain(fp8Params(), context);
+    expect(v.ok ? [] : v.reasons.map((r) => r.rule)).toEqual(["cuda.cudnn.fp8.kernel"]);
+    const f16Bwd = fp8Binding();
+    expect(createCudnnBackend(f16Bwd.binding).explain(fp8Params(false), context)).toEqual({ ok: true });
+    expect(f16Bwd.calls.map((c) => c.name)).toEqual(["fp8Explain", "explain:cuda.cudnn"]);
+    expect(f16Bwd.calls[0].args[3]).toBe(false);
+  });
+
+  it("casts q, k, v with the shared QKV scale, records the amaxes into the recipe state", async () => {
+    const { binding, calls } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const state: Fp8MetaState = createFp8Meta(delayedScaling({ fp8Dpa: true }));
+    state.q.scale = 100;
+    state.q.scaleInv = 0.01;
+    state.k.scale = 7; // a stale entry of the group: k and v are cast and descaled with q's scale
+    const shape = [2, 256, 4, 128];
+    const q = tensor("bf16", shape);
+    const out = await b.forward(
+      { q, k: tensor("bf16", shape), v: tensor("bf16", shape), fp8Meta: state },
+      fp8Params(),
+    );
+    const quant = calls.filter((c) => c.name === "fp8Quantize");
+    expect(quant).toHaveLength(3);
+    for (const c of quant) {
+      expect(c.args[8]).toBe(Q); // the amax and scale slot
+      expect(c.args[3]).toBe(2 * 256 * 4 * 128);
+    }
+    const fwd = calls.find((c) => c.name === "fp8Forward");
+    const m = fwd?.meta as Float32Array;
+    expect([m[META(K).scale], m[META(V).scaleInv]]).toEqual([100, Math.fround(0.01)]);
+    expect(state.q.amaxHistory[0]).toBe(2);
+    expect(state.v.amaxHistory[0]).toBe(2);
+    expect(state.s.amaxHistory[0]).toBe(0.5);
+    expect(state.o.amaxHistory[0]).toBe(3);
+    // O comes back dequantised into bf16 with O's scale_inv.
+    expect(out.o.dtype).toBe("bf16");
+    expect(calls.some((c) => c.name === "fp8Dequantize" && c.args[7] === O)).toBe(true);
+  });
+
+  it("casts a packed qkv buffer once", async () => {
+    const { binding, calls } = fp8Binding();
+    const buffer = new FakeDeviceTensor(2 * 256 * 3 * 4 * 128 * 2);
+    const view = (i: number): CudaTensor => ({
+      dtype: "bf16",
+      shape: [2, 256, 4, 128],
+      strides: [256 * 3 * 4 * 128, 3 * 4 * 128, 128, 1],
+      offset: i * 4 * 128,
+      buffer,
+    });
+    await createCudnnBackend(binding).forward({ q: view(0), k: view(1), v: view(2) }, fp8Params());
+    expect(calls.filter((c) => c.name === "fp8Quantize")).toHaveLength(1);
+    const args = calls.find((c) => c.name === "fp8Forward")?.args[0] as { k: { offset: number; s: number } };
+    expect(args.k).toMatchObject({ offset: 512, s: 3 * 4 * 128 });
+  });
+
+  it("runs backward with the forward's scale_invs, even after the forward scales were updated", async () => {
+    const { binding, calls } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const recipe = delayedScaling({ fp8Dpa: true });
+    const state = createFp8Meta(recipe);
+    const shape = [2, 256, 4, 128];
+    const p = fp8Params();
+    const out = await b.forward(
+      { q: tensor("bf16", shape), k: tensor("bf16", shape), v: tensor("bf16", shape), fp8Meta: state },
+      p,
+    );
+    updateAttentionFp8Scales(state, recipe, "forward");
+    expect(state.q.scaleInv).toBeCloseTo(2 / 448);
+    const grads = await b.backward(out.saved, tensor("bf16", shape), p);
+    const bwd = calls.find((c) => c.name === "fp8Backward");
+    const m = bwd?.meta as Float32Array;
+    expect(m[META(Q).scaleInv]).toBe(1); // as the forward ran
+    expect(bwd?.args.slice(1)).toEqual([0, 1]);
+    expect(state.dO.amaxHistory[0]).toBe(7);
+    expect(state.dP.amaxHistory[0]).toBeCloseTo(0.01);
+    // dQ, dK, dV share one amax (the max of the three), as TE's META_DQKV.
+    expect([state.dQ.amaxHistory[0], state.dK.amaxHistory[0], state.dV.amaxHistory[0]]).toEqual([6, 6, 6]);
+    expect(grads.dq.dtype).toBe("bf16");
+  });
+
+  it("with NVTE_FP8_DPA_BWD=0 runs the F16 backward of sub-backend 1 on the F16 tensors", async () => {
+    const { binding, calls } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const shape = [2, 256, 4, 128];
+    const p = fp8Params(false);
+    const out = await b.forward(
+      { q: tensor("bf16", shape), k: tensor("bf16", shape), v: tensor("bf16", shape) },
+      p,
+    );
+    await b.backward(out.saved, tensor("bf16", shape), p);
+    expect(calls.some((c) => c.name === "fp8Backward")).toBe(false);
+    const f16 = calls.find((c) => c.name === "f16Backward");
+    expect(f16?.args[0]).toBe("cuda.cudnn");
+    expect((f16?.args[1] as { dtype: number } | undefined)?.dtype).toBe(2);
+  });
+});
