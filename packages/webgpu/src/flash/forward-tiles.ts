@@ -14,9 +14,30 @@ export interface ForwardTile {
   readonly why: string;
 }
 
-/** Head-dim classes of the forward: arrays are sized by them, loops over vec4 columns run to the call's dims. */
-export const FORWARD_DIM_CLASSES = [64, 128, 256] as const;
-export const forwardDimClass = (n: number): number => FORWARD_DIM_CLASSES.find((c) => c >= n) ?? n;
+/**
+ * How the register-tiled programs pick tiles on a device. "throughput" on GPUs. "compile" on CPU adapters
+ * (SwiftShader, llvmpipe, WARP), where compiling a pipeline takes seconds and dominates every call: two head-dim
+ * classes and tiles of one row per lane group only, whose unrolled code is a fraction of the others', so that
+ * test suites compile few and small pipelines. Both run the same generated code with other constants.
+ */
+export type TileProfile = "throughput" | "compile";
+
+export function tileProfile(device: GPUDevice): TileProfile {
+  const info = (device as { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } })
+    .adapterInfo;
+  const names = `${info?.architecture ?? ""} ${info?.device ?? ""} ${info?.description ?? ""}`;
+  return info?.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|microsoft basic render|warp/i.test(names)
+    ? "compile"
+    : "throughput";
+}
+
+/** Head-dim classes: arrays are sized by them, loops over vec4 columns run to the call's dims. */
+const DIM_CLASSES: Record<TileProfile, readonly number[]> = {
+  throughput: [64, 128, 256],
+  compile: [64, 256],
+};
+export const dimClass = (n: number, profile: TileProfile = "throughput"): number =>
+  DIM_CLASSES[profile].find((c) => c >= n) ?? n;
 
 export const FORWARD_TILES: readonly ForwardTile[] = [
   {
@@ -45,13 +66,25 @@ export function forwardBytes(t: ForwardTile, dc: number, dvc: number, reduce: bo
   return 4 * (t.bq * dc + kv + t.bq * t.bk + (reduce ? 4 * t.bq : 0));
 }
 
+export interface ForwardChoice {
+  readonly tile: ForwardTile;
+  /** Head-dim classes of q/k and of v/o. */
+  readonly dc: number;
+  readonly dvc: number;
+}
+
+/** The first tile that fits (the compile profile falls back to the throughput rows where none of its fits). */
 export function chooseForwardTile(
   d: number,
   dv: number,
   limitBytes: number,
   reduce: boolean,
-): ForwardTile | null {
-  const dc = forwardDimClass(d);
-  const dvc = forwardDimClass(dv);
-  return FORWARD_TILES.find((t) => forwardBytes(t, dc, dvc, reduce) <= limitBytes) ?? null;
+  profile: TileProfile = "throughput",
+): ForwardChoice | null {
+  const dc = dimClass(d, profile);
+  const dvc = dimClass(dv, profile);
+  const fits = (t: ForwardTile) => forwardBytes(t, dc, dvc, reduce) <= limitBytes;
+  const tile = FORWARD_TILES.find((t) => (profile === "throughput" || t.tm === 1) && fits(t));
+  if (tile) return { tile, dc, dvc };
+  return profile === "compile" ? chooseForwardTile(d, dv, limitBytes, reduce, "throughput") : null;
 }

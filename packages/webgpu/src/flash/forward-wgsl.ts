@@ -14,23 +14,37 @@
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import type { ForwardTile } from "./forward-tiles.js";
-
-const rep = (n: number, f: (i: number) => string, sep = "\n"): string =>
-  Array.from({ length: n }, (_, i) => f(i)).join(sep);
+import { dotTile, rep, TILE_WGSL } from "./tile-wgsl.js";
 
 /** Threads of a workgroup running tile `t`. */
 export const forwardThreads = (t: ForwardTile): number => (4 * t.bq) / t.tm;
 
-/** dc, dvc: head-dim classes (multiples of 32); `subgroups`: reduce rows with subgroup shuffles. */
-export function flashForwardWgsl(dc: number, dvc: number, t: ForwardTile, subgroups: boolean): string {
+/**
+ * dc, dvc: head-dim classes (multiples of 32); `subgroups`: reduce rows with subgroup shuffles; `unrolled`:
+ * output columns in named registers rather than an array (see `cols`).
+ */
+export function flashForwardWgsl(
+  dc: number,
+  dvc: number,
+  t: ForwardTile,
+  subgroups: boolean,
+  unrolled: boolean,
+): string {
   const { bq, bk, tm } = t;
   const kg = bk / 16;
   const mv = dvc / 16;
   const nt = forwardThreads(t);
   const kvWords = t.sharedKv ? (bk * Math.max(dc, dvc)) / 4 : (bk * dc) / 4;
   const rows = (f: (i: number) => string): string => rep(tm, f);
+  const lanePSlots = (f: (i: number, g: number, n: number) => string): string =>
+    rep(tm, (i) => rep(kg, (g) => rep(4, (n) => f(i, g, n))));
   const keyGroups = (f: (g: number) => string, sep = "\n"): string => rep(kg, f, sep);
-  const cols = (f: (m: number) => string): string => rep(mv, f);
+  // The output columns of a lane: unrolled into named registers (throughput), or a loop over an array (compile
+  // profile: a quarter of the code for SwiftShader to compile; GPUs get the unrolled form).
+  const cols = (f: (m: string) => string): string =>
+    unrolled ? rep(mv, (m) => f(`${m}u`)) : `for (var m = 0u; m < ${mv}u; m++) {\n      ${f("m")}\n    }`;
+  const o = (i: number, m: string) => (unrolled ? `o${i}_${m}` : `o${i}[${m}]`);
+  const v = (u: number, m: string) => (unrolled ? `v${u}_${m}` : `v${u}`);
   // Max (or sum) of a per-row value over the four lanes of a row group.
   const across = (v: string, op: "max" | "sum"): string => {
     if (!subgroups) return "";
@@ -62,42 +76,14 @@ const DC = ${dc}u;
 const DVC = ${dvc}u;
 const DQ4 = ${dc / 4}u;
 const DV4 = ${dvc / 4}u;
-const QSW = 7u;
-const PSW = ${Math.min(7, bk / 4 - 1)}u;
+const RW = ${bk / 4}u;
 
 var<workgroup> q_t: array<vec4<f32>, ${(bq * dc) / 4}>;
 var<workgroup> k_t: array<vec4<f32>, ${kvWords}>;
 ${t.sharedKv ? "" : `var<workgroup> v_t: array<vec4<f32>, ${(bk * dvc) / 4}>;`}
 var<workgroup> p_t: array<vec4<f32>, ${(bq * bk) / 4}>;
 ${subgroups ? "" : `var<workgroup> red_t: array<f32, ${4 * bq}>;`}
-
-fn qa(r: u32, c4: u32) -> u32 { return r * DQ4 + (c4 ^ ((r / TM) & QSW)); }
-fn ka(j: u32, c4: u32) -> u32 { return j * DQ4 + (c4 ^ (j & QSW)); }
-fn pa(r: u32, j4: u32) -> u32 { return r * (BK / 4u) + (j4 ^ ((r / TM) & PSW)); }
-
-// Whether every (query, key) pair of the tile may attend with the plain scaled score (no bias, no arbitrary
-// mask, keys within the sequence, the whole tile inside the causal/window band).
-fn tile_plain(s: Seq, i_first: u32, i_last: u32, j_first: u32, j_last: u32) -> bool {
-  if (U.bias_kind != 0u || U.amask != 0u || j_last >= s.lk) { return false; }
-  let lo = i32(j_first) - i32(i_last) - s.off;
-  let hi = i32(j_last) - i32(i_first) - s.off;
-  if (U.causal != 0u && hi > 0) { return false; }
-  if (U.win_left >= 0 && lo < -U.win_left) { return false; }
-  if (U.win_right >= 0 && hi > U.win_right) { return false; }
-  return true;
-}
-fn scores4(s: Seq, bi: u32, hi: u32, i: u32, j: u32, qk: vec4<f32>) -> vec4<f32> {
-  return vec4<f32>(score(s, bi, hi, i, j, qk.x), score(s, bi, hi, i, j + 4u, qk.y), score(s, bi, hi, i, j + 8u, qk.z), score(s, bi, hi, i, j + 12u, qk.w));
-}
-fn drop4(bi: u32, hi: u32, i: u32, j: u32, p: vec4<f32>) -> vec4<f32> {
-  var r = vec4<f32>(0.0);
-  if (dropout_keep(bi, hi, i, j)) { r.x = p.x * U.dropout_scale; }
-  if (dropout_keep(bi, hi, i, j + 4u)) { r.y = p.y * U.dropout_scale; }
-  if (dropout_keep(bi, hi, i, j + 8u)) { r.z = p.z * U.dropout_scale; }
-  if (dropout_keep(bi, hi, i, j + 12u)) { r.w = p.w * U.dropout_scale; }
-  return r;
-}
-
+${TILE_WGSL}
 @compute @workgroup_size(${nt})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let bi = wg.z;
@@ -118,12 +104,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let c = e % DC;
     var x = 0.0;
     if (i0 + r < s.lq && c < U.d) { x = ld_q(q_index(s, bi, i0 + r, hi, c)); }
-    q_t[qa(r, c / 4u)][c % 4u] = x;
+    q_t[rowa(r, c / 4u, DQ4)][c % 4u] = x;
   }
   let sink = sink_of(hi);
   let l_init = select(0.0, 1.0, U.softmax != 0u && tx == 0u);
   ${rows((i) => `var m${i} = sink;\n  var l${i} = l_init;`)}
-  ${rows((i) => cols((m) => `var o${i}_${m} = vec4<f32>(0.0);`))}
+  ${rows((i) => (unrolled ? cols((m) => `var ${o(i, m)} = vec4<f32>(0.0);`) : `var o${i}: array<vec4<f32>, ${mv}>;`))}
   let dq4 = (U.d + 3u) / 4u;
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   for (var j0 = (keys.x / BK) * BK; j0 < keys.y; j0 += BK) {
@@ -133,22 +119,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       let c = e % DC;
       var x = 0.0;
       if (j < s.lk && c < U.d) { x = ld_k(k_index(s, bi, j, hk, c)); }
-      k_t[ka(e / DC, c / 4u)][c % 4u] = x;
+      k_t[cola(e / DC, c / 4u, DQ4)][c % 4u] = x;
     }
     ${t.sharedKv ? "" : loadV}
     workgroupBarrier();
     ${rows((i) => keyGroups((g) => `var s${i}_${g} = vec4<f32>(0.0);`))}
-    for (var c4 = 0u; c4 < dq4; c4++) {
-      ${keyGroups((g) => rep(4, (n) => `let k${g}_${n} = k_t[ka(${g * 16 + n * 4}u + tx, c4)];`))}
-      ${rows(
-        (i) => `let q${i} = q_t[qa(row0 + ${i}u, c4)];
-      ${keyGroups((g) => `s${i}_${g} += vec4<f32>(dot(q${i}, k${g}_0), dot(q${i}, k${g}_1), dot(q${i}, k${g}_2), dot(q${i}, k${g}_3));`)}`,
-      )}
-    }
+    ${dotTile({ acc: "s", rows: "q", cols: "k", words: "dq4", stride: "DQ4", tm, kg })}
     if (tile_plain(s, i0, i0 + BQ - 1u, j0, j0 + BK - 1u)) {
       ${rows((i) => keyGroups((g) => `s${i}_${g} *= U.scale;`))}
     } else {
-      ${rows((i) => keyGroups((g) => `s${i}_${g} = scores4(s, bi, hi, i0 + row0 + ${i}u, j0 + ${g * 16}u + tx, s${i}_${g});`))}
+      // Through the lane's own P slots, so that one loop holds the only inlined copy of score() (unrolled per
+      // element it costs SwiftShader seconds of compilation).
+      ${lanePSlots((i, g, n) => `p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx] = s${i}_${g}[${n}];`)}
+      for (var e = 0u; e < TM * RW; e++) {
+        let a = pa(row0 + e / RW, e % RW);
+        p_t[a][tx] = score(s, bi, hi, i0 + row0 + e / RW, j0 + (e % RW) * 4u + tx, p_t[a][tx]);
+      }
+      ${lanePSlots((i, g, n) => `s${i}_${g}[${n}] = p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx];`)}
     }
     ${rows(
       (i) => `var mx${i} = ${keyGroups(
@@ -166,22 +153,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     m${i} = m_new${i};
     ${keyGroups((g) => `var p${i}_${g} = select(exp(s${i}_${g} - vec4<f32>(m_new${i})), vec4<f32>(0.0), s${i}_${g} < vec4<f32>(-1.0e38));`)}
     l${i} = l${i} * alpha${i}${keyGroups((g) => ` + dot(p${i}_${g}, vec4<f32>(1.0))`, "")};
-    ${cols((m) => `o${i}_${m} *= alpha${i};`)}`,
+    ${cols((m) => `${o(i, m)} *= alpha${i};`)}`,
     )}
-    if (U.dropout_on != 0u) {
-      ${rows((i) => keyGroups((g) => `p${i}_${g} = drop4(bi, hi, i0 + row0 + ${i}u, j0 + ${g * 16}u + tx, p${i}_${g});`))}
-    }
     ${t.sharedKv ? `workgroupBarrier();\n    ${loadV}` : ""}
-    ${rows((i) => keyGroups((g) => rep(4, (n) => `p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx] = p${i}_${g}[${n}];`)))}
+    ${lanePSlots((i, g, n) => `p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx] = p${i}_${g}[${n}];`)}
+    if (U.dropout_on != 0u) {
+      for (var e = 0u; e < TM * RW; e++) {
+        let a = pa(row0 + e / RW, e % RW);
+        var p = 0.0;
+        if (dropout_keep(bi, hi, i0 + row0 + e / RW, j0 + (e % RW) * 4u + tx)) { p = p_t[a][tx] * U.dropout_scale; }
+        p_t[a][tx] = p;
+      }
+    }
     workgroupBarrier();
     for (var j4 = 0u; j4 < BK / 4u; j4++) {
       ${rows((i) => `let pp${i} = p_t[pa(row0 + ${i}u, j4)];`)}
-      ${rep(
-        4,
-        (
-          u,
-        ) => `${cols((m) => `let v${u}_${m} = ${t.sharedKv ? "k_t" : "v_t"}[(j4 * 4u + ${u}u) * DV4 + tx + ${4 * m}u];`)}
-      ${rows((i) => cols((m) => `o${i}_${m} += pp${i}[${u}] * v${u}_${m};`))}`,
+      ${rep(4, (u) =>
+        cols(
+          (m) => `let ${v(u, m)} = ${t.sharedKv ? "k_t" : "v_t"}[(j4 * 4u + ${u}u) * DV4 + tx + 4u * ${m}];
+      ${rows((i) => `${o(i, m)} += pp${i}[${u}] * ${v(u, m)};`)}`,
+        ),
       )}
     }
   }
@@ -195,8 +186,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       if (l${i} > 0.0) { inv = 1.0 / l${i}; }
       ${cols(
         (m) => `{
-        let c = (tx + ${4 * m}u) * 4u;
-        let o = o${i}_${m} * inv;
+        let c = (tx + 4u * ${m}) * 4u;
+        let o = ${o(i, m)} * inv;
         if (c < U.dv) { o_buf[o_index(s, bi, i, hi, c)] = o.x; }
         if (c + 1u < U.dv) { o_buf[o_index(s, bi, i, hi, c + 1u)] = o.y; }
         if (c + 2u < U.dv) { o_buf[o_index(s, bi, i, hi, c + 2u)] = o.z; }

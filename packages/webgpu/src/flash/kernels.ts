@@ -1,5 +1,6 @@
 /**
- * webgpu.flash: tiled flash attention (forward, and a deterministic two-pass backward) in WGSL.
+ * webgpu.flash: register-tiled flash attention in WGSL (forward, and a deterministic two-pass backward; the
+ * scalar backward of backward-wgsl.ts where the tiled one does not fit the workgroup memory).
  */
 import type { AttentionParams, Rule } from "@te/core";
 import type { BackwardPlan, ForwardPlan, Kernels } from "../attention-backend.js";
@@ -13,15 +14,22 @@ import {
 } from "../attention-call.js";
 import { CALL_UNIFORMS } from "../call-layout.js";
 import type { DeviceFacts } from "../limits.js";
-import type { Program } from "../program.js";
+import type { Binding, Program } from "../program.js";
 import type { WebGpuTensor } from "../tensor.js";
+import {
+  type BackwardPass,
+  chooseBackwardTile,
+  flashDkDvTiledWgsl,
+  flashDqTiledWgsl,
+} from "./backward-tiled-wgsl.js";
 import { flashDkDvWgsl, flashDqWgsl } from "./backward-wgsl.js";
 import {
   chooseForwardTile,
+  dimClass,
   FORWARD_TILES,
-  type ForwardTile,
+  type ForwardChoice,
   forwardBytes,
-  forwardDimClass,
+  tileProfile,
 } from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
 import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
@@ -44,14 +52,15 @@ export function hasSubgroupRows(device: GPUDevice): boolean {
   return device.features.has("subgroups") && (info?.subgroupMinSize ?? 0) >= 4;
 }
 
-function forwardTileOrThrow(call: Call, subgroups: boolean): ForwardTile {
+function forwardTileOrThrow(call: Call, subgroups: boolean): ForwardChoice {
   const { p } = call;
-  const tile = chooseForwardTile(p.d, p.dv, call.device.limits.maxComputeWorkgroupStorageSize, !subgroups);
-  if (!tile)
+  const limit = call.device.limits.maxComputeWorkgroupStorageSize;
+  const choice = chooseForwardTile(p.d, p.dv, limit, !subgroups, tileProfile(call.device));
+  if (!choice)
     throw new Error(
       "webgpu.flash: no forward tile fits the device's workgroup memory (explain() should have said so)",
     );
-  return tile;
+  return choice;
 }
 
 const tileKey = (call: Call, t: Tile): string =>
@@ -72,12 +81,7 @@ const RULES: readonly Rule<DeviceFacts>[] = [
           chooseTile("dq", p.d, p.dv, c.workgroupBytes) === null)),
     message: (p, c) =>
       `does not fit head dims d=${p.d}, dv=${p.dv} in ${c.workgroupBytes} bytes of workgroup memory (the smallest tile needs ${Math.max(
-        forwardBytes(
-          FORWARD_TILES[FORWARD_TILES.length - 1],
-          forwardDimClass(p.d),
-          forwardDimClass(p.dv),
-          true,
-        ),
+        forwardBytes(FORWARD_TILES[FORWARD_TILES.length - 1], dimClass(p.d), dimClass(p.dv), true),
         p.isTraining ? Math.max(smallestNeed("dkdv", p), smallestNeed("dq", p)) : 0,
       )})${c.fromDevice ? "" : "; that is WebGPU's default limit: await getDevice() or setDevice() first to use the adapter's"}`,
   },
@@ -92,16 +96,15 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const { p } = call;
   const subgroups = hasSubgroupRows(call.device);
-  const tile = forwardTileOrThrow(call, subgroups);
-  const dc = forwardDimClass(p.d);
-  const dvc = forwardDimClass(p.dv);
+  const { tile, dc, dvc } = forwardTileOrThrow(call, subgroups);
+  const unrolled = tileProfile(call.device) === "throughput";
   const bindings = inputBindings(call, ["q", "k", "v"]);
   bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const program: Program = {
     name: "te.flash_forward",
-    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}`,
-    source: () => flashForwardWgsl(dc, dvc, tile, subgroups),
+    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}${unrolled ? ".u" : ""}`,
+    source: () => flashForwardWgsl(dc, dvc, tile, subgroups, unrolled),
     enables: subgroups ? ["subgroups"] : [],
     uniforms: CALL_UNIFORMS,
     uniformValues: call.uniforms,
@@ -109,6 +112,45 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
     workgroups: [Math.ceil(p.sq / tile.bq), p.h, p.b],
   };
   return { programs: [program], scratch: [] };
+}
+
+/**
+ * A backward pass: the register-tiled program where one of its tiles fits the device's workgroup memory for the
+ * head-dim classes, else the scalar program with its small tiles (head dim 256 within 32 KiB).
+ */
+function backwardProgram(
+  call: Call,
+  pass: BackwardPass,
+  io: { reads: Binding[]; out: GPUBuffer; uniforms: Record<string, number>; rows: number; heads: number },
+): Program {
+  const { p } = call;
+  const profile = tileProfile(call.device);
+  const dc = dimClass(p.d, profile);
+  const dvc = dimClass(p.dv, profile);
+  const limit = call.device.limits.maxComputeWorkgroupStorageSize;
+  const tiled = chooseBackwardTile(pass, dc, dvc, limit, profile);
+  const common = {
+    name: `te.flash_${pass}`,
+    uniforms: CALL_UNIFORMS,
+    uniformValues: { ...call.uniforms, ...io.uniforms },
+    bindings: [...io.reads, binding("out", io.out, "f32", "read_write")],
+  };
+  if (tiled) {
+    return {
+      ...common,
+      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}`,
+      source: () => (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled),
+      workgroups: [Math.ceil(io.rows / tiled.r), io.heads, p.b],
+    };
+  }
+  const tile = tileOrThrow(pass, call);
+  const rowsPerGroup = pass === "dq" ? tile.bq : tile.bk;
+  return {
+    ...common,
+    key: tileKey(call, tile),
+    source: () => (pass === "dq" ? flashDqWgsl : flashDkDvWgsl)(headDimClass(p.d), headDimClass(p.dv), tile),
+    workgroups: [Math.ceil(io.rows / rowsPerGroup), io.heads, p.b],
+  };
 }
 
 function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan {
@@ -122,26 +164,20 @@ function backward(call: Call, stats: GPUBuffer, dO: WebGpuTensor): BackwardPlan 
   const q = f32Buffer(call.device, dqCount + dsCount, "webgpu.flash.dq");
   const reads = [...inputBindings(call, ["q", "k", "v"]), tensorBinding("do", dO), binding("stats", stats)];
 
-  const kvTile = tileOrThrow("dkdv", call);
-  const qTile = tileOrThrow("dq", call);
-  const dkdv: Program = {
-    name: "te.flash_dkdv",
-    key: tileKey(call, kvTile),
-    source: () => flashDkDvWgsl(headDimClass(p.d), headDimClass(p.dv), kvTile),
-    uniforms: CALL_UNIFORMS,
-    uniformValues: { ...call.uniforms, dv_at: dkCount },
-    bindings: [...reads, binding("out", kv, "f32", "read_write")],
-    workgroups: [Math.ceil(p.skv / kvTile.bk), p.hg, p.b],
-  };
-  const dq: Program = {
-    name: "te.flash_dq",
-    key: tileKey(call, qTile),
-    source: () => flashDqWgsl(headDimClass(p.d), headDimClass(p.dv), qTile),
-    uniforms: CALL_UNIFORMS,
-    uniformValues: { ...call.uniforms, dbias_at: dqCount },
-    bindings: [...reads, binding("out", q, "f32", "read_write")],
-    workgroups: [Math.ceil(p.sq / qTile.bq), p.h, p.b],
-  };
+  const dkdv = backwardProgram(call, "dkdv", {
+    reads,
+    out: kv,
+    uniforms: { dv_at: dkCount },
+    rows: p.skv,
+    heads: p.hg,
+  });
+  const dq = backwardProgram(call, "dq", {
+    reads,
+    out: q,
+    uniforms: { dbias_at: dqCount },
+    rows: p.sq,
+    heads: p.h,
+  });
   return {
     programs: [dkdv, dq],
     scratch: [kv, q],
