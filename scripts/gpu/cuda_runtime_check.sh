@@ -5,8 +5,9 @@
 # then there (carry [".gpu", ".gpu-rt"]): bash scripts/gpu/cuda_runtime_check.sh [all|check]
 # (check: the build and the error checks only)
 # Builds the addon with CUDA from the committed sources in .gpu-rt/src.tar (not from the working tree,
-# where others' uncommitted kernel edits may be mid-way), for sm_90a only (the H100; halves the build),
-# runs scripts/gpu/cuda_runtime_check.mjs (each GPU-path error, then a correct call), PyTorch's SDPA
+# where others' uncommitted kernel edits may be mid-way), for sm_90a only (H100/H200; halves the build),
+# runs scripts/gpu/cuda_runtime_check.mjs (each GPU-path error, then a correct call) and
+# device_memory_check.mjs (what V8 is told of device memory: no GC per iteration, finalizers), PyTorch's SDPA
 # anchor and `te bench --backend cuda.flash` on the seed configs in the same call, and node conformance
 # of cuda.flash fp16/bf16 and cuda.unfused fp32. Logs: $OUT/rt.tar.gz; summary printed last.
 set -uo pipefail
@@ -29,10 +30,9 @@ finish() {
 
 start=$(date +%s)
 tar xf .gpu-rt/src.tar -C "$src"
-sed -i 's/-gencode=arch=compute_80,code=sm_80 //' "$src/native/CMakeLists.txt"
 cmake -S "$src/packages/native" -B /tmp/rt-addon -DCMAKE_BUILD_TYPE=Release -DNODE_INCLUDE_DIR="$NODE_INCLUDE" \
   -DNODE_ADDON_API_DIR="$PWD/.gpu-rt/node-addon-api" -DTE_ADDON_OUTPUT_DIR=/tmp/rt-addon/out -DTE_NATIVE_CUDA=ON \
-  > "$work/addon_build.log" 2>&1 && timeout 330 cmake --build /tmp/rt-addon -j"$(nproc)" >> "$work/addon_build.log" 2>&1 ||
+  -DTE_CUDA_GENCODE=-gencode=arch=compute_90a,code=sm_90a > "$work/addon_build.log" 2>&1 && timeout 330 cmake --build /tmp/rt-addon -j"$(nproc)" >> "$work/addon_build.log" 2>&1 ||
   { tail -40 "$work/addon_build.log"; finish; exit 1; }
 echo "addon build (sm_90a): $(( $(date +%s) - start )) s" | tee -a "$work/machine.txt"
 export TE_NATIVE_ADDON=/tmp/rt-addon/out/te_native.node
@@ -41,6 +41,10 @@ summary="$work/summary.txt"
 timeout 120 node scripts/gpu/cuda_runtime_check.mjs .gpu-rt > "$work/runtime_check.txt" 2>&1
 echo "runtime check rc $?" >> "$summary"
 cat "$work/runtime_check.txt" >> "$summary"
+
+timeout 60 node --expose-gc scripts/gpu/device_memory_check.mjs .gpu-rt > "$work/device_memory_check.txt" 2>&1
+echo "device memory check rc $?" >> "$summary"
+cat "$work/device_memory_check.txt" >> "$summary"
 
 if [[ ${1:-all} == check ]]; then finish; exit 0; fi
 

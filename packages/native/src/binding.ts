@@ -98,6 +98,13 @@ export interface NativeBinding {
   explain(backend: string, desc: NativeDesc): string;
   forward(backend: string, desc: NativeDesc, args: NativeForwardArgs): Promise<void>;
   backward(backend: string, desc: NativeDesc, args: NativeBackwardArgs): Promise<void>;
+  /**
+   * forward/backward on the calling thread, returning when the family has returned (throws its error):
+   * for the CUDA families that is once the kernels are queued on the device, sooner than a round trip
+   * through the thread pool that forward/backward take (which the CPU family needs: it computes).
+   */
+  enqueueForward(backend: string, desc: NativeDesc, args: NativeForwardArgs): void;
+  enqueueBackward(backend: string, desc: NativeDesc, args: NativeBackwardArgs): void;
   /** Registered kernel families, comma separated. */
   backends(): string;
   deviceInfo(): NativeDeviceInfo;
@@ -105,4 +112,10 @@ export interface NativeBinding {
   DeviceTensor: new (byteLength: number, device?: number) => NativeDeviceTensor;
   /** Resolves once every piece of work queued on the device has finished (off the JS thread). */
   synchronize(device?: number): Promise<void>;
+  /**
+   * The device bytes live DeviceTensors hold and the amount V8 is told of them, a capacity that
+   * moves in steps so that loops which allocate and dispose do not start a GC each time
+   * (src/addon/external_memory.h).
+   */
+  externalMemory(): { readonly liveBytes: number; readonly reportedBytes: number };
 }

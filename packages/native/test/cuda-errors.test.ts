@@ -13,6 +13,8 @@ import type { CudaTensor } from "../src/device.js";
 function fakeDevice(limitBytes = Number.POSITIVE_INFINITY) {
   const live = new Set<FakeDeviceTensor>();
   const calls: string[] = [];
+  // The error the next enqueued family call throws (the addon's shape: message and code), once.
+  let failNext: { message: string; code: string } | undefined;
   class FakeDeviceTensor implements NativeDeviceTensor {
     disposed = false;
     zeroed = false;
@@ -42,14 +44,24 @@ function fakeDevice(limitBytes = Number.POSITIVE_INFINITY) {
       live.delete(this);
     }
   }
+  const enqueue = (backend: string, what: string) => {
+    const failure = failNext;
+    failNext = undefined;
+    if (failure) throw Object.assign(new Error(`${what}: ${failure.message}`), { code: failure.code });
+    calls.push(`${backend} ${what}`);
+  };
   const binding: NativeBinding = {
     explain: () => "",
+    // The CUDA backends queue their kernels on the JS thread; the thread-pool forms are the CPU family's.
     forward: async (backend) => {
-      calls.push(`${backend} forward`);
+      calls.push(`${backend} forward on the thread pool`);
     },
     backward: async (backend) => {
-      calls.push(`${backend} backward`);
+      calls.push(`${backend} backward on the thread pool`);
     },
+    enqueueForward: (backend) => enqueue(backend, "forward"),
+    enqueueBackward: (backend) => enqueue(backend, "backward"),
+    externalMemory: () => ({ liveBytes: 0, reportedBytes: 0 }),
     backends: () => "cuda.flash",
     deviceInfo: () => ({ cudaCompiled: true, devices: [] }),
     philox: (c) => c,
@@ -67,7 +79,10 @@ function fakeDevice(limitBytes = Number.POSITIVE_INFINITY) {
     const n = shape.reduce((a, b) => a * b, 1);
     return { dtype, shape, strides, offset: 0, buffer: new FakeDeviceTensor(bytes ?? n * 2, device) };
   };
-  return { binding, live, calls, tensor };
+  const failNextCall = (message: string, code: string) => {
+    failNext = { message, code };
+  };
+  return { binding, live, calls, tensor, failNextCall };
 }
 
 const p = makeParams({ b: 2, h: 4, d: 64, sq: 128, dtype: "bf16", device: "cuda" });
@@ -152,6 +167,29 @@ describe("cuda.* argument errors on the GPU path (fake device, CPU)", () => {
     const [sq, sk, sv] = [dev.tensor(shape), dev.tensor(shape), dev.tensor(shape)];
     const fwd = await unfused.forward({ q: sq, k: sk, v: sv }, p);
     expect(fwd.lse.shape).toEqual([2, 4, 128]);
+  });
+
+  it("a family's failure is a rejection (BackendError with the code, or ArgumentError), outputs are freed, the next call runs", async () => {
+    const dev = fakeDevice();
+    const flash = createCudaBackend(dev.binding, "cuda.flash");
+    const [q, k, v, dO] = [dev.tensor(shape), dev.tensor(shape), dev.tensor(shape), dev.tensor(shape)];
+    const before = dev.live.size;
+    dev.failNextCall("cuda.flash forward: an illegal memory access was encountered", "TE_ERR_CUDA");
+    const call = flash.forward({ q, k, v }, p);
+    expect(call).toBeInstanceOf(Promise);
+    const e = await call.catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(BackendError);
+    expect((e as BackendError).code).toBe("TE_ERR_CUDA");
+    expect((e as Error).message).toMatch(/illegal memory access/);
+    expect(dev.live.size).toBe(before);
+    const fwd = await flash.forward({ q, k, v }, p);
+    dev.failNextCall("dq.s: expected an integer", "TE_ERR_INVALID_ARGUMENT");
+    const bad = await flash.backward(fwd.saved, dO, p).catch((err: unknown) => err);
+    expect(ArgumentError.isInstance(bad)).toBe(true);
+    expect(dev.live.size).toBe(before + 2);
+    const grads = await flash.backward(fwd.saved, dO, p);
+    expect(grads.dq.shape).toEqual(shape);
+    expect(dev.calls).toEqual(["cuda.flash forward", "cuda.flash backward"]);
   });
 
   it("thd outputs are zeroed on the device, not by uploading host zeros", async () => {

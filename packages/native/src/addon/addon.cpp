@@ -1,5 +1,8 @@
 // te_native.node: the C API to JS. forward/backward run on libuv's thread pool (AsyncWorker) and
-// resolve a promise; failures become JS errors with `code` = the te_status name.
+// resolve a promise: the CPU family computes there. enqueueForward/enqueueBackward call the family on
+// the JS thread and return when it has returned: for the CUDA families that is once the block is
+// checked and the kernels are queued on the device, which takes microseconds, less than a round trip
+// through the thread pool. Failures become JS errors with `code` = the te_status name.
 #include <napi.h>
 
 #include <memory>
@@ -31,6 +34,14 @@ Napi::Object object_arg(const Napi::CallbackInfo& info, size_t i, const char* wh
   return info[i].As<Napi::Object>();
 }
 
+// The error of a failed forward/backward: "forward: <te_last_error>" with code and status.
+Napi::Error call_error(Napi::Env env, bool backward, te_status status, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, std::string(backward ? "backward" : "forward") + ": " + message);
+  e.Set("code", Napi::String::New(env, te_status_name(status)));
+  e.Set("status", Napi::Number::New(env, status));
+  return e;
+}
+
 class AttentionWorker : public Napi::AsyncWorker {
  public:
   AttentionWorker(Napi::Env env, std::string backend, te_attn_desc desc, std::unique_ptr<Keepalive> keep)
@@ -52,10 +63,7 @@ class AttentionWorker : public Napi::AsyncWorker {
       deferred_.Resolve(env.Undefined());
       return;
     }
-    Napi::Error e = Napi::Error::New(env, std::string(is_backward ? "backward" : "forward") + ": " + message_);
-    e.Set("code", Napi::String::New(env, te_status_name(status_)));
-    e.Set("status", Napi::Number::New(env, status_));
-    deferred_.Reject(e.Value());
+    deferred_.Reject(call_error(env, is_backward, status_, message_).Value());
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
@@ -109,8 +117,31 @@ Napi::Value Run(const Napi::CallbackInfo& info, bool backward) {
   return p;
 }
 
+// enqueueForward/enqueueBackward(backend, desc, args) -> undefined, on the calling thread (see the top).
+Napi::Value Enqueue(const Napi::CallbackInfo& info, bool backward) {
+  Napi::Env env = info.Env();
+  const char* sig = backward ? "enqueueBackward(backend, desc, args)" : "enqueueForward(backend, desc, args)";
+  const std::string backend = string_arg(info, 0, sig);
+  Keepalive keep;
+  te_attn_desc d;
+  te_attn_fwd_args fwd{};
+  te_attn_bwd_args bwd{};
+  try {
+    d = read_desc(object_arg(info, 1, sig));
+    if (backward) bwd = read_bwd_args(object_arg(info, 2, sig), d, keep);
+    else fwd = read_fwd_args(object_arg(info, 2, sig), d, keep);
+  } catch (const MarshalError& e) {
+    throw marshal_error(env, e);
+  }
+  const te_status s = backward ? te_attn_backward(backend.c_str(), &d, &bwd) : te_attn_forward(backend.c_str(), &d, &fwd);
+  if (s != TE_OK) throw call_error(env, backward, s, te_last_error());
+  return env.Undefined();
+}
+
 Napi::Value Forward(const Napi::CallbackInfo& info) { return Run(info, false); }
 Napi::Value Backward(const Napi::CallbackInfo& info) { return Run(info, true); }
+Napi::Value EnqueueForward(const Napi::CallbackInfo& info) { return Enqueue(info, false); }
+Napi::Value EnqueueBackward(const Napi::CallbackInfo& info) { return Enqueue(info, true); }
 
 Napi::Value Backends(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), te_attn_backends()); }
 
@@ -159,12 +190,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("explain", Napi::Function::New(env, Explain));
   exports.Set("forward", Napi::Function::New(env, Forward));
   exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("enqueueForward", Napi::Function::New(env, EnqueueForward));
+  exports.Set("enqueueBackward", Napi::Function::New(env, EnqueueBackward));
   exports.Set("backends", Napi::Function::New(env, Backends));
   exports.Set("cudnnVersion", Napi::Function::New(env, CudnnVersion));
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("DeviceTensor", DeviceTensor::Define(env));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
+  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory));
   registerFp8(env, exports);
   return exports;
 }

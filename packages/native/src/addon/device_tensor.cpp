@@ -9,6 +9,7 @@ namespace te_addon {
 namespace {
 struct AddonData {
   Napi::FunctionReference device_tensor;
+  std::shared_ptr<ExternalMemoryReport> memory = std::make_shared<ExternalMemoryReport>();
 };
 }  // namespace
 
@@ -63,10 +64,14 @@ DeviceTensor::DeviceTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
     return;
   }
   ptr_ = p;
-  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes_));
+  memory_ = env.GetInstanceData<AddonData>()->memory;
+  memory_->allocated(env, bytes_);
 }
 
-DeviceTensor::~DeviceTensor() { Free(); }
+DeviceTensor::~DeviceTensor() {
+  if (!disposed() && memory_) memory_->finalized(bytes_);
+  Free();
+}
 
 void DeviceTensor::Free() {
   if (ptr_ != nullptr) {
@@ -118,7 +123,7 @@ Napi::Value DeviceTensor::Zero(const Napi::CallbackInfo& info) {
 
 Napi::Value DeviceTensor::Dispose(const Napi::CallbackInfo& info) {
   if (!disposed()) {
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -int64_t(bytes_));
+    memory_->released(info.Env(), bytes_);
     Free();
   }
   return info.Env().Undefined();
@@ -127,6 +132,15 @@ Napi::Value DeviceTensor::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value DeviceTensor::ByteLength(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(bytes_)); }
 Napi::Value DeviceTensor::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed()); }
 Napi::Value DeviceTensor::Device(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+
+Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ExternalMemoryReport& m = *env.GetInstanceData<AddonData>()->memory;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("liveBytes", double(m.live()));
+  out.Set("reportedBytes", double(m.reported()));
+  return out;
+}
 
 namespace {
 class SynchronizeWorker : public Napi::AsyncWorker {

@@ -4,6 +4,9 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <memory>
+
+#include "external_memory.h"
 
 namespace te_addon {
 
@@ -33,7 +36,14 @@ class DeviceTensor : public Napi::ObjectWrap<DeviceTensor> {
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
   int device_ = 0;
+  // Shared by the addon instance's tensors; held here so a finalizer that runs after the addon's
+  // instance data is gone still has it.
+  std::shared_ptr<ExternalMemoryReport> memory_;
 };
+
+// externalMemory() -> {liveBytes, reportedBytes}: the device bytes DeviceTensors hold and what V8 is
+// told of them (external_memory.h).
+Napi::Value ExternalMemory(const Napi::CallbackInfo& info);
 
 // synchronize(device = 0) -> Promise<void>: waits on libuv's thread pool for the device's queued work.
 Napi::Value Synchronize(const Napi::CallbackInfo& info);

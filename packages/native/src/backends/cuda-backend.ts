@@ -220,7 +220,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     return args;
   };
 
-  const run = async (
+  const run = (
     what: "forward" | "backward",
     p: AttentionParams,
     inputs: AttentionInputs<CudaTensor>,
@@ -232,10 +232,10 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
       inputs.bias?.dtype ?? p.dtype,
     );
     try {
-      // The addon reads every array of the block as a typed array or a DeviceTensor (marshal.cpp).
-      await (what === "forward"
-        ? binding.forward(id, desc, args as never)
-        : binding.backward(id, desc, args as never));
+      // The addon reads every array of the block as a typed array or a DeviceTensor (marshal.cpp). The
+      // family checks it and queues the kernels on the JS thread (no thread-pool round trip per call).
+      if (what === "forward") binding.enqueueForward(id, desc, args as never);
+      else binding.enqueueBackward(id, desc, args as never);
     } catch (e) {
       const err = e as Error & { code?: string };
       if (err.code === "TE_ERR_INVALID_ARGUMENT") throw new ArgumentError("args", err.message, "");
@@ -281,7 +281,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
         p.biasRequiresGrad && bias
           ? out.add(() => allocateWith(binding, bias.dtype, bias.shape, 0, false))
           : undefined;
-      await run("backward", p, inputs, {
+      run("backward", p, inputs, {
         ...given,
         dq: cudaView("dq", dq, p, p.h, p.d, false),
         dk: cudaView("dk", dk, p, p.hg, p.d, true),
@@ -339,7 +339,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
         const given = inputArgs(inputs, p, up);
         const o = out.add(() => outputLike(binding, inputs.q, p.dv, p));
         const lse = out.add(() => allocateWith(binding, "fp32", [p.b, p.h, p.sq], 0, false));
-        await run("forward", p, inputs, {
+        run("forward", p, inputs, {
           ...given,
           o: cudaView("o", o, p, p.h, p.dv, false),
           lse: lse.buffer,
