@@ -22,8 +22,6 @@ std::string why_not(const te_attn_desc* d) {
   if (d->arbitrary_mask) return "cuda.flash has no arbitrary-mask path (mask tensors go to cuda.unfused)";
   if ((d->bias_type == TE_PRE_SCALE_BIAS || d->bias_type == TE_POST_SCALE_BIAS) && d->bias_dtype != d->dtype)
     return "cuda.flash reads the bias in the dtype of q/k/v";
-  if (d->deterministic)
-    return "cuda.flash's backward adds dQ with fp32 atomics; no deterministic variant is compiled";
   if (d->hg <= 0 || d->h % d->hg != 0) return "h must be a multiple of hg";
   return "";
 }
@@ -37,6 +35,7 @@ te_status explain(const te_attn_desc* d, char* reason, size_t n) {
   std::memset(&a, 0, sizeof a);
   a.elem = d->dtype == TE_F16 ? te_cuda::kF16 : te_cuda::kBF16;
   a.b = d->b, a.h = d->h, a.hkv = d->hg, a.d = d->d, a.dv = d->dv, a.sq = d->sq, a.skv = d->skv;
+  a.softmax = int(d->softmax_type), a.deterministic = d->deterministic;
   static const int kAligned[4] = {0, 0, 0, 0};
   a.q = a.k = a.v = a.d_o = kAligned;
   a.o = const_cast<int*>(kAligned);

@@ -96,7 +96,8 @@ __global__ void __launch_bounds__(kBwdWarps * 32) flash_bwd_dq_kernel(const Atte
     const int k0 = (blk_begin + it) * kBc;
     const T* sK = sKV + stage * S::kKvElems;
     const T* sV = sK + kBc * kLdK;
-    bwd_tile_p_ds<T, D, DV, kExtras, false>(a, en, e, hh, q0, k0, sQ, kLdK, sdO, kLdV, sK, kLdK, sV, kLdV, sLse2,
+    bwd_tile_p_ds<T, D, DV, kExtras, false, kBr, kBc, kBwdTileMT, kBwdTileNT>(
+        a, en, e, hh, q0, k0, bwd_tile_row0(), bwd_tile_col0(), sQ, kLdK, sdO, kLdV, sK, kLdK, sV, kLdV, sLse2,
                                             sDvec, nullptr, sdS, kLdP);
     __syncthreads();
     warp_gemm<D / 16, kBc / 16, false, true>(dq, sdS, kLdP, pr, 0, sK, kLdK, 0, dq_c);

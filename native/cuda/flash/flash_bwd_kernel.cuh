@@ -160,7 +160,8 @@ __global__ void __launch_bounds__(kBwdWarps * 32, FlashBwdShape<T, D, DV>::kCtas
       float* dq_head = ws.dq_acc + (int64_t(e) * a.h + hh) * a.sq * a.d;
       {
         // Phase 1: P (dropped) and dS of the tile to shared memory.
-        bwd_tile_p_ds<T, D, DV, kExtras, true>(a, en, e, hh, q0, k0, sQ, kLdK, sdO, kLdV, sK, kLdK, sV, kLdV, sLse,
+        bwd_tile_p_ds<T, D, DV, kExtras, true, kBr, kBc, kBwdTileMT, kBwdTileNT>(
+        a, en, e, hh, q0, k0, bwd_tile_row0(), bwd_tile_col0(), sQ, kLdK, sdO, kLdV, sK, kLdK, sV, kLdV, sLse,
                                                sDvec, sP, sdS, kLdP);
         __syncthreads();
 

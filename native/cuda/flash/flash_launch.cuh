@@ -3,9 +3,14 @@
 // flash_variants.json; nothing else instantiates kernels.
 #pragma once
 #include <cuda_runtime.h>
+#include <stdlib.h>
+#include <string.h>
 #include "flash_bwd_dq_kernel.cuh"
 #include "flash_bwd_kernel.cuh"
+#include "flash_bwd_wgmma_kernel.cuh"
+#include "flash_bwd_wide_kernel.cuh"
 #include "flash_fwd_kernel.cuh"
+#include "flash_fwd_wgmma_kernel.cuh"
 #include "flash_launch.h"
 
 namespace te_cuda {
@@ -37,8 +42,53 @@ inline cudaError_t set_smem(Kernel kernel, int bytes) {
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
+// Kernel choice. The wgmma kernels (sm_90a) take d = dv = 128 calls without bias, ALiBi or dropout
+// on a Hopper device whose loaded image has their code (kFlashWgmmaImage, read once); other calls go
+// to the mma.sync kernels. Tuning overrides, so that the standalone driver can time the kernels side
+// by side in one run: TE_FLASH_FWD=mma or wgmma_serial, TE_FLASH_BWD=mma64x128 or mma64x64.
+static inline bool wgmma_usable(const AttentionArgs& a) {
+  if (needs_extras(a)) return false;
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess || major != 9)
+    return false;
+  static const bool image = [] {
+    int flag = 0;
+    if (cudaMemcpyFromSymbol(&flag, kFlashWgmmaImage, sizeof flag) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return flag == 1;
+  }();
+  return image;
+}
+
+static inline bool env_is(const char* name, const char* value) {
+  const char* v = getenv(name);
+  return v && strcmp(v, value) == 0;
+}
+
+template <typename T, int D, bool kOverlap>
+cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) {
+  using W = FlashFwdWgmmaShape<T, D, kOverlap>;
+  auto kernel = flash_fwd_wgmma_kernel<T, D, kOverlap>;
+  cudaError_t err = set_smem(kernel, W::kSmemBytes);
+  if (err != cudaSuccess) return err;
+  const dim3 grid((a.sq + W::kBr - 1) / W::kBr, a.h, a.b);
+  kernel<<<grid, W::kThreads, W::kSmemBytes, stream>>>(a);
+  return cudaGetLastError();
+}
+
+// Forward: wgmma where usable, by default the variant that overlaps each block's P V with the next
+// block's softmax (H200: long_4k_full 301 -> 316 TFLOP/s, PERF_NOTES.md v5; TE_FLASH_FWD=wgmma_serial
+// times the other), else mma.sync.
 template <typename T, int D, int DV>
 cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
+  if constexpr (FlashFwdWgmmaShape<T, D, false>::kTakes && D == DV) {
+    if (!env_is("TE_FLASH_FWD", "mma") && wgmma_usable(a))
+      return env_is("TE_FLASH_FWD", "wgmma_serial") ? launch_flash_fwd_wgmma<T, D, false>(a, stream)
+                                                    : launch_flash_fwd_wgmma<T, D, true>(a, stream);
+  }
   using Tile = FwdTile<D>;
   using S = FlashFwdShape<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc>;
   auto kernel = needs_extras(a) ? flash_fwd_kernel<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc, true>
@@ -48,6 +98,51 @@ cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   const dim3 grid((a.sq + S::kBr - 1) / S::kBr, a.h, a.b);
   kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(a);
   return cudaGetLastError();
+}
+
+// Whether the device grants a kernel this much dynamic shared memory (the 64 x 128 mma.sync kernel's
+// 171 KB at d = 128: an H100 or A100, not an sm_86/89 part).
+inline bool smem_fits(int bytes) {
+  int dev = 0, limit = 0;
+  return cudaGetDevice(&dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+         bytes <= limit;
+}
+
+template <typename Kernel>
+inline cudaError_t launch_bwd_kv(Kernel kernel, int smem, int kc, int threads, const AttentionArgs& a,
+                                 cudaStream_t stream) {
+  cudaError_t err = set_smem(kernel, smem);
+  if (err != cudaSuccess) return err;
+  const dim3 grid((a.skv + kc - 1) / kc, a.hkv, a.b);
+  kernel<<<grid, threads, smem, stream>>>(a);
+  return cudaGetLastError();
+}
+
+// The dK/dV(/atomic dQ) kernel: wgmma (flash_bwd_wgmma_kernel.cuh) where usable, else mma.sync with
+// 64 x 128 tiles (flash_bwd_wide_kernel.cuh) where its shape takes the head dims, the shared memory
+// fits and the call has no bias/ALiBi/dropout (with them it measured slower than 64 x 64 on the H200:
+// test_2 fwd+bwd 2.06 against 1.84 ms), else 64 x 64 (flash_bwd_kernel.cuh).
+template <typename T, int D, int DV>
+cudaError_t launch_bwd_dkdv(const AttentionArgs& a, bool extras, bool atomic_dq, cudaStream_t stream) {
+  using G = FlashBwdWgmmaShape<T, D, DV>;
+  if constexpr (G::kTakes) {
+    if (!env_is("TE_FLASH_BWD", "mma64x128") && !env_is("TE_FLASH_BWD", "mma64x64") && wgmma_usable(a)) {
+      auto kernel = atomic_dq ? flash_bwd_wgmma_kernel<T, D, DV, true> : flash_bwd_wgmma_kernel<T, D, DV, false>;
+      return launch_bwd_kv(kernel, G::kSmemBytes, G::kBc, G::kThreads, a, stream);
+    }
+  }
+  using W = FlashBwdWideShape<T, D, DV>;
+  if constexpr (W::kTakes) {
+    if (!extras && !env_is("TE_FLASH_BWD", "mma64x64") && smem_fits(W::kSmemBytes)) {
+      auto kernel = atomic_dq ? flash_bwd_wide_kernel<T, D, DV, false, true> : flash_bwd_wide_kernel<T, D, DV, false, false>;
+      return launch_bwd_kv(kernel, W::kSmemBytes, W::kBc, W::kThreads, a, stream);
+    }
+  }
+  using S = FlashBwdShape<T, D, DV>;
+  auto kernel = extras ? (atomic_dq ? flash_bwd_kernel<T, D, DV, true, true> : flash_bwd_kernel<T, D, DV, true, false>)
+                       : (atomic_dq ? flash_bwd_kernel<T, D, DV, false, true> : flash_bwd_kernel<T, D, DV, false, false>);
+  return launch_bwd_kv(kernel, S::kSmemBytes, S::kBc, S::kThreads, a, stream);
 }
 
 // a.deterministic: dK/dV without the atomic dQ, then the separate dQ pass (flash_bwd_dq_kernel.cuh);
@@ -61,13 +156,8 @@ cudaError_t launch_flash_bwd(const AttentionArgs& a, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   const int64_t rows = int64_t(a.b) * a.h * a.sq;
   flash_bwd_dot_kernel<T, DV><<<unsigned((rows + 7) / 8), 256, 0, stream>>>(a);
-  using S = FlashBwdShape<T, D, DV>;
-  auto kernel = extras ? (atomic_dq ? flash_bwd_kernel<T, D, DV, true, true> : flash_bwd_kernel<T, D, DV, true, false>)
-                       : (atomic_dq ? flash_bwd_kernel<T, D, DV, false, true> : flash_bwd_kernel<T, D, DV, false, false>);
-  err = set_smem(kernel, S::kSmemBytes);
+  err = launch_bwd_dkdv<T, D, DV>(a, extras, atomic_dq, stream);
   if (err != cudaSuccess) return err;
-  const dim3 grid((a.skv + S::kBc - 1) / S::kBc, a.hkv, a.b);
-  kernel<<<grid, S::kThreads, S::kSmemBytes, stream>>>(a);
   if (!atomic_dq) {
     using Q = FlashBwdDqShape<T, D, DV>;
     auto dq_kernel = extras ? flash_bwd_dq_kernel<T, D, DV, true> : flash_bwd_dq_kernel<T, D, DV, false>;

@@ -1,12 +1,15 @@
 // Standalone test and benchmark driver of the cuda.flash and cuda.unfused kernels (nvcc alone, no Node):
-//   flash_test check [--json FILE]   fresh random inputs per case, poisoned outputs, float64 CPU reference
-//   flash_test bench [NAME] [--json FILE]   forward and forward+backward times (median of cudaEvent timings)
+//   flash_test check [--json FILE] [--no-unfused]   fresh random inputs per case, poisoned outputs, float64 CPU
+//                                    reference; TE_FLASH_FWD / TE_FLASH_BWD in the environment pick the default kernels
+//   flash_test bench [NAME] [--json FILE] [--variants a,b]   forward and forward+backward times (median of
+//                                    cudaEvent timings) of the kernel choices in kBenchVariants
 // Exit status 1 when any case fails.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -145,9 +148,20 @@ static Problem make_problem(const Case& c, std::mt19937_64& rng) {
   P.Lk = layout_of(c.format, c.b, c.skv, c.hkv, c.d, P.lk);
   P.Lv = layout_of(c.format, c.b, c.skv, c.hkv, c.dv, P.lk);
   std::normal_distribution<double> N(0, 1);
+  // Chunks of 2^20 values, each from its own generator seeded by rng, filled in parallel: the long
+  // bench configs need ~10^8 values, minutes for one generator on the GPU machine's job budget.
   auto fill = [&](std::vector<double>& x, size_t n, double sd) {
     x.resize(n);
-    for (auto& y : x) y = round_to(c.elem, N(rng) * sd);
+    constexpr size_t kChunk = size_t(1) << 20;
+    const size_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<uint64_t> seeds(chunks);
+    for (auto& z : seeds) z = rng();
+#pragma omp parallel for schedule(dynamic)
+    for (long long ch = 0; ch < (long long)chunks; ++ch) {
+      std::mt19937_64 local(seeds[ch]);
+      std::normal_distribution<double> Nl(0, 1);
+      for (size_t i = size_t(ch) * kChunk; i < std::min(n, size_t(ch + 1) * kChunk); ++i) x[i] = round_to(c.elem, Nl(local) * sd);
+    }
   };
   fill(P.q, size_t(c.b) * c.sq * c.h * c.d, 1);
   fill(P.k, size_t(c.b) * c.skv * c.hkv * c.d, 1);
@@ -266,6 +280,7 @@ static std::vector<Case> check_cases() {
   { Case c{"empty_rows_br", bf, 1, 2, 2, 64, 64, 300, 100}; c.causal = true; c.bottom_right = true; add(c); }
   for (int d : {32, 96, 256}) { Case c{"headdim", bf, 1, 4, 4, d, d, 200, 200}; c.causal = true; add(c); }
   { Case c{"headdim", hf, 1, 4, 2, 192, 128, 200, 200}; add(c); }
+  { Case c{"headdim", bf, 2, 4, 4, 128, 64, 160, 230}; c.causal = true; c.bottom_right = true; add(c); }
   { Case c{"headdim", hf, 1, 2, 2, 192, 192, 150, 150}; c.causal = true; add(c); }
   { Case c{"medium", bf, 1, 2, 2, 128, 128, 1024, 1024}; c.causal = true; add(c); }
   return cs;
@@ -276,24 +291,48 @@ static FILE* json_out = nullptr;
 // The kernel families behind one shape: explain, workspace size, forward, backward; deterministic:
 // the call sets AttentionArgs::deterministic, and the check also runs the backward a second time and
 // requires dQ, dK and dV to be the same bits.
+// fwd_kernel / bwd_kernel: TE_FLASH_FWD / TE_FLASH_BWD for the call (flash_launch.cuh), nullptr for
+// what the environment of the run says (by default: the default kernel choice).
 struct Family {
   const char* name;
   bool deterministic;
+  const char* fwd_kernel;
+  const char* bwd_kernel;
   bool (*explain)(const AttentionArgs*, char*, size_t);
   size_t (*workspace)(const AttentionArgs*);
   int (*fwd)(const AttentionArgs*, void*);
   int (*bwd)(const AttentionArgs*, void*);
 };
 static const Family kFamilies[] = {
-    {"cuda.flash", false,
+    {"cuda.flash", false, nullptr, nullptr,
      [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
      te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
-    {"cuda.flash[deterministic]", true,
+    {"cuda.flash[deterministic]", true, nullptr, nullptr,
      [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
      te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
-    {"cuda.unfused", false, [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_unfused_explain(a, r, n) != 0; },
+    {"cuda.flash[fwd wgmma_serial]", false, "wgmma_serial", nullptr,
+     [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
+     te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
+    {"cuda.flash[bwd mma 64x128]", false, nullptr, "mma64x128",
+     [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
+     te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
+    {"cuda.flash[bwd mma 64x64]", false, nullptr, "mma64x64",
+     [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_flash_explain(a, 1, r, n) != 0; },
+     te_cuda_flash_bwd_workspace_bytes, te_cuda_flash_forward, te_cuda_flash_backward},
+    {"cuda.unfused", false, nullptr, nullptr, [](const AttentionArgs* a, char* r, size_t n) { return te_cuda_unfused_explain(a, r, n) != 0; },
      te_cuda_unfused_workspace_bytes, te_cuda_unfused_forward, te_cuda_unfused_backward},
 };
+
+// Sets a kernel-choice variable of flash_launch.cuh (TE_FLASH_FWD, TE_FLASH_BWD) for the next calls;
+// nullptr restores what the environment of the run said (the default families then follow it).
+static void set_kernel_env(const char* var, const char* value) {
+  static const char* const fwd0 = getenv("TE_FLASH_FWD") ? strdup(getenv("TE_FLASH_FWD")) : nullptr;
+  static const char* const bwd0 = getenv("TE_FLASH_BWD") ? strdup(getenv("TE_FLASH_BWD")) : nullptr;
+  const char* start = strcmp(var, "TE_FLASH_FWD") == 0 ? fwd0 : bwd0;
+  if (value || start) setenv(var, value ? value : start, 1);
+  else unsetenv(var);
+}
+static bool skip_unfused = false;  // --no-unfused: cuda.flash families only
 
 static bool run_check(const Case& c, std::mt19937_64& rng) {
   Problem P = make_problem(c, rng);
@@ -308,9 +347,11 @@ static bool run_check(const Case& c, std::mt19937_64& rng) {
   ref_attention(R, P.q, P.k, P.v, P.dout, o, lse, dq, dk, dv);
   bool all_ok = true;
   for (const Family& fam : kFamilies) {
-    if (c.sq > 512 && std::string(fam.name) == "cuda.unfused") continue;  // the slow path: short cases only
+    if ((c.sq > 512 || skip_unfused) && std::string(fam.name) == "cuda.unfused") continue;  // slow: short cases
     char reason[256];
     D.a.deterministic = fam.deterministic;
+    set_kernel_env("TE_FLASH_FWD", fam.fwd_kernel);
+    set_kernel_env("TE_FLASH_BWD", fam.bwd_kernel);
     if (!fam.explain(&D.a, reason, sizeof reason)) {
       printf("SKIP %s %s: %s\n", fam.name, describe(c).c_str(), reason);
       continue;
@@ -387,6 +428,7 @@ static bool run_check(const Case& c, std::mt19937_64& rng) {
               "\"same_bits\":%s}\n",
               fam.name, describe(c).c_str(), ok ? "true" : "false", eo.rel(), lse_err, edq.rel(), edk.rel(), edv.rel(),
               same_bits ? "true" : "false");
+    if (json_out) fflush(json_out);
     fflush(stdout);
   }
   return all_ok;
@@ -397,6 +439,23 @@ static float median_ms(const std::vector<float>& t) {
   std::sort(s.begin(), s.end());
   return s[s.size() / 2];
 }
+
+// A kernel choice the bench times: TE_FLASH_FWD / TE_FLASH_BWD values (nullptr: the run's default).
+struct BenchVariant {
+  const char* name;
+  const char* fwd;
+  const char* bwd;
+  bool deterministic;
+};
+static const BenchVariant kBenchVariants[] = {
+    {"default", nullptr, nullptr, false},
+    {"deterministic", nullptr, nullptr, true},
+    {"fwd_serial", "wgmma_serial", nullptr, false},
+    {"bwd_mma64x128", nullptr, "mma64x128", false},
+    {"mma64x128", "mma", "mma64x128", false},
+    {"mma64x64", "mma", "mma64x64", false},
+};
+static std::vector<BenchVariant> bench_variants(std::begin(kBenchVariants), std::end(kBenchVariants));
 
 static void run_bench(const Case& c, std::mt19937_64& rng, bool with_bias) {
   Case cc = c;
@@ -412,10 +471,11 @@ static void run_bench(const Case& c, std::mt19937_64& rng, bool with_bias) {
   cudaEvent_t s0, s1;
   CK(cudaEventCreate(&s0));
   CK(cudaEventCreate(&s1));
-  const int iters = c.sq >= 4096 ? 30 : 100;
+  // Long configs: fewer repetitions (each fwd+bwd is ~10 ms; the GPU job's budget is a minute).
+  const int iters = c.sq >= 4096 ? 20 : 100, warm = c.sq >= 4096 ? 5 : 10;
   auto time = [&](bool bwd) {
     std::vector<float> ts;
-    for (int it = 0; it < iters + 10; ++it) {
+    for (int it = 0; it < iters + warm; ++it) {
       CK(cudaEventRecord(s0));
       CK(cudaError_t(te_cuda_flash_forward(&D.a, nullptr)));
       if (bwd) CK(cudaError_t(te_cuda_flash_backward(&D.a, nullptr)));
@@ -423,23 +483,35 @@ static void run_bench(const Case& c, std::mt19937_64& rng, bool with_bias) {
       CK(cudaEventSynchronize(s1));
       float ms;
       CK(cudaEventElapsedTime(&ms, s0, s1));
-      if (it >= 10) ts.push_back(ms);
+      if (it >= warm) ts.push_back(ms);
     }
     return median_ms(ts);
   };
-  const float f = time(false), fb = time(true);
-  D.a.deterministic = 1;
-  const float fb_det = time(true);
-  D.a.deterministic = 0;
   double flops = 4.0 * c.b * c.h * double(c.sq) * c.skv * c.d;
   if (c.causal) flops /= 2;
-  printf("BENCH %-16s fwd %.4f ms (%.1f TFLOP/s)  fwd+bwd %.4f ms (%.1f TFLOP/s)  deterministic fwd+bwd %.4f ms\n",
-         c.name.c_str(), f, flops / f / 1e9, fb, 3.5 * flops / fb / 1e9, fb_det);
-  if (json_out)
-    fprintf(json_out,
-            "{\"name\":\"%s\",\"fwd_ms\":%.4f,\"fwd_bwd_ms\":%.4f,\"fwd_tflops\":%.1f,\"fwd_bwd_tflops\":%.1f,"
-            "\"fwd_bwd_deterministic_ms\":%.4f}\n",
-            c.name.c_str(), f, fb, flops / f / 1e9, 3.5 * flops / fb / 1e9, fb_det);
+  // Timed kernel choices (bench_variants, --variants): forward alone and forward + backward each.
+  std::string json = "{\"name\":\"" + c.name + "\"";
+  char buf[512];
+  for (const BenchVariant& v : bench_variants) {
+    set_kernel_env("TE_FLASH_FWD", v.fwd);
+    set_kernel_env("TE_FLASH_BWD", v.bwd);
+    D.a.deterministic = v.deterministic;
+    const float f = time(false), fb = time(true);
+    D.a.deterministic = 0;
+    set_kernel_env("TE_FLASH_FWD", nullptr);
+    set_kernel_env("TE_FLASH_BWD", nullptr);
+    printf("BENCH %-15s %-14s fwd %.4f ms (%.1f TFLOP/s)  fwd+bwd %.4f ms (%.1f TFLOP/s)\n", c.name.c_str(), v.name, f,
+           flops / f / 1e9, fb, 3.5 * flops / fb / 1e9);
+    if (!strcmp(v.name, "default"))
+      snprintf(buf, sizeof buf, ",\"fwd_ms\":%.4f,\"fwd_bwd_ms\":%.4f,\"fwd_tflops\":%.1f,\"fwd_bwd_tflops\":%.1f", f, fb,
+               flops / f / 1e9, 3.5 * flops / fb / 1e9);
+    else if (!strcmp(v.name, "deterministic"))
+      snprintf(buf, sizeof buf, ",\"fwd_bwd_deterministic_ms\":%.4f", fb);
+    else
+      snprintf(buf, sizeof buf, ",\"%s_fwd_ms\":%.4f,\"%s_fwd_bwd_ms\":%.4f", v.name, f, v.name, fb);
+    json += buf;
+  }
+  if (json_out) fprintf(json_out, "%s}\n", json.c_str()), fflush(json_out);
   fflush(stdout);
 }
 
@@ -447,6 +519,16 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "check";
   for (int i = 2; i + 1 < argc; ++i)
     if (!strcmp(argv[i], "--json")) json_out = fopen(argv[i + 1], "w");
+  for (int i = 2; i < argc; ++i)
+    if (!strcmp(argv[i], "--no-unfused")) skip_unfused = true;
+  for (int i = 2; i + 1 < argc; ++i)
+    if (!strcmp(argv[i], "--variants")) {
+      bench_variants.clear();
+      const std::string list = std::string(argv[i + 1]) + ",";
+      for (size_t at = 0, comma; (comma = list.find(',', at)) != std::string::npos; at = comma + 1)
+        for (const BenchVariant& v : kBenchVariants)
+          if (list.compare(at, comma - at, v.name) == 0) bench_variants.push_back(v);
+    }
   std::mt19937_64 rng(std::random_device{}());
   if (mode == "check") {
     int failed = 0, n = 0;

@@ -1,0 +1,243 @@
+// The dK/dV(/dQ) backward kernel on Hopper's warpgroup tensor-core instructions (wgmma, sm_90a), for
+// d = dv = 128 without bias, ALiBi or dropout (flash_launch.cuh sends everything else to the mma.sync
+// kernels). One CTA per (128-key block, kv head, batch entry) walks the 64-query blocks of every query
+// head of its GQA group, as flash_bwd_wide_kernel.cuh does; two warpgroups, each owning 64 of the keys:
+//   S^T  (64 keys x 64 queries) = K_w Q^T     wgmma m64n64, K and Q K-major in shared memory
+//   dP^T (64 x 64)              = V_w dO^T    the same with V and dO
+//   P^T = exp2(S^T scale log2e - lse2), dS^T = P^T (dP^T - Dvec), in registers
+//   dV (64 keys x 128) += P^T dO              wgmma m64n128, P^T from registers, dO MN-major
+//   dK (64 x 128)      += dS^T Q              the same with Q (the tile S^T read K-major)
+//   dQ (64 queries x 64 of the d columns, warpgroup w: columns 64 w ..) = dS K, dS^T stored to shared
+//      memory as [key][query] (read M-major), K MN-major; added to the fp32 buffer with atomics unless
+//      the call is deterministic (then flash_bwd_dq_kernel computes dQ, and this kernel skips it).
+// Registers: dK and dV accumulators 64 + 64, S^T/dP^T 32 + 32, dQ 32 per thread; one CTA per SM.
+// Layouts and descriptors: ../common/wgmma.cuh; the tile loads: flash_fwd_wgmma_kernel.cuh.
+#pragma once
+#include "../common/attention_math.cuh"
+#include "../common/warp_mma.cuh"
+#include "../common/wgmma.cuh"
+#include "flash_bwd_kernel.cuh"
+#include "flash_fwd_wgmma_kernel.cuh"
+#include "flash_workspace.h"
+
+namespace te_cuda {
+
+template <typename T, int D, int DV>
+struct FlashBwdWgmmaShape {
+  static constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
+  static constexpr int kBc = 64 * kWarpgroups, kBr = 64;
+  static constexpr bool kTakes = D == 128 && DV == 128;
+  static constexpr int kKBytes = kBc * D * 2, kVBytes = kBc * DV * 2;
+  static constexpr int kQBytes = kBr * D * 2, kQBufBytes = kQBytes + kBr * DV * 2;  // Q then dO
+  static constexpr int kdSBytes = kBc * kBr * 2;
+  static constexpr int kStatsBytes = 2 * 2 * kBr * 4;  // two buffers x (lse2, Dvec)
+  static constexpr int kSmemBytes = kKBytes + kVBytes + 2 * kQBufBytes + kdSBytes + kStatsBytes + 1024;
+};
+
+template <typename T, int D, int DV, bool kAtomicDq>
+__global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const AttentionArgs a) {
+  using S = FlashBwdWgmmaShape<T, D, DV>;
+  static_assert(S::kTakes, "flash_bwd_wgmma_kernel: d = dv = 128 only");
+#if TE_WGMMA_ENABLED
+  constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  unsigned char* sK = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
+  unsigned char* sV = sK + S::kKBytes;
+  unsigned char* sQbufs = sV + S::kVBytes;  // 2 x (Q [kBr][D], dO [kBr][DV]), swizzled panels
+  unsigned char* sdS = sQbufs + 2 * S::kQBufBytes;  // dS^T [kBc keys][kBr queries], one panel
+  float* sStats = reinterpret_cast<float*>(sdS + S::kdSBytes);
+
+  const int e = blockIdx.z, hk = blockIdx.y, group = a.h / a.hkv;
+  const Entry en = entry_of(a, e);
+  const int k0 = blockIdx.x * kBc;
+  const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2,
+            t = lane & 3;
+  // Accumulator rows of this thread (S^T, dP^T, dK, dV): keys key_row(0) and key_row(0) + 8 of the block.
+  auto key_row = [&](int h) { return wg * 64 + warp * 16 + g + h * 8; };
+
+  float dk[64], dv[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) dk[i] = dv[i] = 0.f;
+
+  if (k0 < en.lk) {
+    const int k_last = min(k0 + kBc, en.lk) - 1;
+    int q_lo = 0, q_hi = en.lq;
+    if (a.causal) q_lo = max(q_lo, k0 - en.offset);
+    if (a.window_right != -1) q_lo = max(q_lo, k0 - en.offset - a.window_right);
+    if (a.window_left != -1) q_hi = min(q_hi, k_last - en.offset + a.window_left + 1);
+    const int qb_begin = q_lo / kBr, qb_end = q_hi > q_lo ? (q_hi + kBr - 1) / kBr : qb_begin;
+
+    const T* kbase = static_cast<const T*>(a.k) + e * a.k_st.b + hk * a.k_st.h + (en.kv_row0 + k0) * a.k_st.s;
+    const T* vbase = static_cast<const T*>(a.v) + e * a.v_st.b + hk * a.v_st.h + (en.kv_row0 + k0) * a.v_st.s;
+    load_tile_sw128<kBc, D, kThreads>(sK, kbase, a.k_st.s, en.lk - k0);
+    load_tile_sw128<kBc, DV, kThreads>(sV, vbase, a.v_st.s, en.lk - k0);
+
+    const BwdWorkspace ws = bwd_workspace(a);
+    const int nqb = qb_end - qb_begin, items = group * nqb;
+    // Work item n (query head of the group, query block; head-major) uses buffer n % 2.
+    auto issue = [&](int item) {
+      const int buf = item & 1, hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
+      const T* qsrc = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + (en.q_row0 + q0) * a.q_st.s;
+      const T* dosrc =
+          static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + (en.q_row0 + q0) * a.do_st.s;
+      unsigned char* bq = sQbufs + buf * S::kQBufBytes;
+      load_tile_sw128<kBr, D, kThreads>(bq, qsrc, a.q_st.s, en.lq - q0);
+      load_tile_sw128<kBr, DV, kThreads>(bq + S::kQBytes, dosrc, a.do_st.s, en.lq - q0);
+      if (threadIdx.x < kBr) {
+        const int i = q0 + threadIdx.x;
+        const bool live = i < en.lq;
+        const int64_t stat = (int64_t(e) * a.h + hh) * a.sq + i;
+        sStats[buf * 2 * kBr + threadIdx.x] = live ? a.lse[stat] * kLog2e : -INFINITY;
+        sStats[buf * 2 * kBr + kBr + threadIdx.x] = live ? ws.dvec[stat] : 0.f;
+      }
+    };
+    if (items > 0) issue(0);
+    cp_async_commit();
+
+    const float scale2 = a.scale * kLog2e;
+    const uint32_t k_addr = smem_addr(sK), v_addr = smem_addr(sV), ds_addr = smem_addr(sdS);
+    for (int item = 0; item < items; ++item) {
+      cp_async_wait<0>();
+      fence_proxy_async();
+      // This item's Q/dO/stats are visible, and every thread finished item - 1 (its wgmma waited), so the
+      // other buffer and dS^T are free.
+      __syncthreads();
+      if (item + 1 < items) {
+        issue(item + 1);
+        cp_async_commit();
+      }
+      const int buf = item & 1, hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
+      const uint32_t q_addr = smem_addr(sQbufs + buf * S::kQBufBytes), do_addr = q_addr + S::kQBytes;
+      const float* sLse2 = sStats + buf * 2 * kBr;
+      const float* sDvec = sLse2 + kBr;
+
+      float s[32], dp[32];
+      wgmma_fence();
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks) {
+        const int panel = ks / 4, col = (ks % 4) * 32;
+        Wgmma<T>::template ss_n64<0, 0>(s, sw128_desc(k_addr + panel * kBc * 128 + wg * 64 * 128 + col, 16, 1024),
+                                        sw128_desc(q_addr + panel * kBr * 128 + col, 16, 1024), ks > 0);
+      }
+#pragma unroll
+      for (int ks = 0; ks < DV / 16; ++ks) {
+        const int panel = ks / 4, col = (ks % 4) * 32;
+        Wgmma<T>::template ss_n64<0, 0>(dp, sw128_desc(v_addr + panel * kBc * 128 + wg * 64 * 128 + col, 16, 1024),
+                                         sw128_desc(do_addr + panel * kBr * 128 + col, 16, 1024), ks > 0);
+      }
+      wgmma_commit();
+      wgmma_wait<0>();
+      wgmma_fence_operands(s);
+      wgmma_fence_operands(dp);
+
+      // s[4 n + c]: key k0 + key_row(c >> 1), query q0 + 8 n + 2 t + (c & 1).
+      const Entry& ent = en;
+      const bool masked = block_needs_mask(a, ent, q0, q0 + kBr, k0, k0 + kBc);
+#pragma unroll
+      for (int n = 0; n < kBr / 8; ++n)
+#pragma unroll
+        for (int u = 0; u < 2; ++u) {
+          const int col = n * 8 + 2 * t + u, i = q0 + col;
+          const float lse2 = sLse2[col], dvec = sDvec[col];
+          int lo = 0, hi = 0;
+          if (masked) allowed_keys(a, ent, i, lo, hi);
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const int idx = 4 * n + 2 * h + u, j = k0 + key_row(h);
+            float x = s[idx] * scale2;
+            if (masked && (j < lo || j >= hi)) x = -INFINITY;
+            const float p = lse2 == -INFINITY ? 0.f : fast_exp2(x - lse2);
+            s[idx] = p;
+            dp[idx] = p * (dp[idx] - dvec);
+          }
+        }
+      uint32_t pa[kBr / 16][4], dsa[kBr / 16][4];
+#pragma unroll
+      for (int ks = 0; ks < kBr / 16; ++ks) {
+        pa[ks][0] = Mma<T>::pack(s[8 * ks + 0], s[8 * ks + 1]);
+        pa[ks][1] = Mma<T>::pack(s[8 * ks + 2], s[8 * ks + 3]);
+        pa[ks][2] = Mma<T>::pack(s[8 * ks + 4], s[8 * ks + 5]);
+        pa[ks][3] = Mma<T>::pack(s[8 * ks + 6], s[8 * ks + 7]);
+        dsa[ks][0] = Mma<T>::pack(dp[8 * ks + 0], dp[8 * ks + 1]);
+        dsa[ks][1] = Mma<T>::pack(dp[8 * ks + 2], dp[8 * ks + 3]);
+        dsa[ks][2] = Mma<T>::pack(dp[8 * ks + 4], dp[8 * ks + 5]);
+        dsa[ks][3] = Mma<T>::pack(dp[8 * ks + 6], dp[8 * ks + 7]);
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int ks = 0; ks < kBr / 16; ++ks)
+        Wgmma<T>::rs_mn(dv, pa[ks], sw128_desc(do_addr + ks * 16 * 128, kBr * 128, 1024));
+#pragma unroll
+      for (int ks = 0; ks < kBr / 16; ++ks)
+        Wgmma<T>::rs_mn(dk, dsa[ks], sw128_desc(q_addr + ks * 16 * 128, kBr * 128, 1024));
+      wgmma_commit();
+
+      if (kAtomicDq) {
+        // dS^T to shared memory, [key][query] in one swizzled panel: each packed pair is one 4-byte store.
+#pragma unroll
+        for (int ks = 0; ks < kBr / 16; ++ks)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const int r = key_row(q & 1), c = ks * 16 + (q >> 1) * 8 + 2 * t;
+            *reinterpret_cast<uint32_t*>(sdS + sw128_offset(r, c)) = dsa[ks][q];
+          }
+        fence_proxy_async();
+        __syncthreads();
+        float dq[32];
+        wgmma_fence();
+#pragma unroll
+        for (int ks = 0; ks < kBc / 16; ++ks)
+          Wgmma<T>::template ss_n64<1, 1>(dq, sw128_desc(ds_addr + ks * 16 * 128, kBc * 128, 1024),
+                                          sw128_desc(k_addr + wg * kBc * 128 + ks * 16 * 128, kBc * 128, 1024),
+                                          ks > 0);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_fence_operands(dq);
+        wgmma_fence_operands(dk);
+        wgmma_fence_operands(dv);
+        wgmma_keep_operands(pa);
+        wgmma_keep_operands(dsa);
+        // dq[4 n + c]: query q0 + warp * 16 + g + 8 (c >> 1), column 64 wg + 8 n + 2 t + (c & 1).
+        float* dq_head = ws.dq_acc + (int64_t(e) * a.h + hh) * a.sq * a.d;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int i = q0 + warp * 16 + g + h * 8;
+          if (i >= en.lq) continue;
+          float* dst = dq_head + int64_t(i) * a.d + wg * 64 + 2 * t;
+#pragma unroll
+          for (int n = 0; n < 8; ++n) add_pair(dst + n * 8, dq[4 * n + 2 * h] * a.scale, dq[4 * n + 2 * h + 1] * a.scale);
+        }
+      } else {
+        wgmma_wait<0>();
+        wgmma_fence_operands(dk);
+        wgmma_fence_operands(dv);
+        wgmma_keep_operands(pa);
+        wgmma_keep_operands(dsa);
+      }
+    }
+    cp_async_wait<0>();
+  }
+
+  // dK, dV of this thread's keys; rows past the entry's end get zeros (not for thd: no storage there).
+  T* dk_base = static_cast<T*>(a.dk) + e * a.dk_st.b + hk * a.dk_st.h + en.kv_row0 * a.dk_st.s;
+  T* dv_base = static_cast<T*>(a.dv_out) + e * a.dv_st.b + hk * a.dv_st.h + en.kv_row0 * a.dv_st.s;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int j = k0 + key_row(h);
+    if (j >= a.skv || (j >= en.lk && a.thd)) continue;
+    const bool live = j < en.lk;
+    T* dkr = dk_base + int64_t(j) * a.dk_st.s + 2 * t;
+    T* dvr = dv_base + int64_t(j) * a.dv_st.s + 2 * t;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<uint32_t*>(dkr + n * 8) = Mma<T>::pack(live ? dk[4 * n + 2 * h] * a.scale : 0.f,
+                                                                live ? dk[4 * n + 2 * h + 1] * a.scale : 0.f);
+#pragma unroll
+    for (int n = 0; n < DV / 8; ++n)
+      *reinterpret_cast<uint32_t*>(dvr + n * 8) =
+          Mma<T>::pack(live ? dv[4 * n + 2 * h] : 0.f, live ? dv[4 * n + 2 * h + 1] : 0.f);
+  }
+#endif
+}
+
+}  // namespace te_cuda
