@@ -8,6 +8,9 @@
  * write the amax of the tensors they produce: the graphs overwrite amax S, O (forward) and dP, dQ,
  * dK, dV (backward); te_fp8_quantize max-accumulates into its amax slot (callers zero it first), so
  * q, k, v cast one after another share one amax as they share one scale in TE.
+ * The S scale must not exceed the forward format's max: cuDNN quantises the unnormalised
+ * exp(s - rowmax), which is 1 somewhere in every row, while the amax it reports for S is that of the
+ * normalised probabilities (packages/core's kernelScaleOfS caps the recipe's scale so).
  *
  * Tensors use te_attn_fwd_args / te_attn_bwd_args: for FP8 tensors data points at one-byte
  * elements and strides count elements as always. desc->dtype is not read by the FP8 calls.

