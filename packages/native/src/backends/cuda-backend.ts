@@ -19,11 +19,13 @@ import {
 import type { NativeBinding, NativeDeviceTensor, NativeView } from "../binding.js";
 import { allocateWith, type CudaTensor, checkCudaTensor, cudaTensors, downloadTensor } from "../device.js";
 import { nativeDesc } from "../native-desc.js";
+import { UploadCache } from "../upload-cache.js";
 
 /**
  * cuda.flash and cuda.unfused: our CUDA kernel families (native/cuda) through the addon, on CUDA
  * tensors. Every array of the argument block is device memory (the C families refuse host arrays), so
- * per-call host inputs (cu_seqlens, ALiBi slopes, masks, the softmax offset) are uploaded per call.
+ * host inputs (cu_seqlens, ALiBi slopes, masks, a non-fp32 softmax offset) are uploaded: small ones
+ * once per content (upload-cache.ts), masks per call.
  */
 export type CudaBackendId = "cuda.flash" | "cuda.unfused" | "cuda.cudnn";
 
@@ -94,12 +96,19 @@ function callDevice(binding: NativeBinding, tensors: Record<string, unknown>): n
   return device;
 }
 
-/** Device copies of a call's small host arrays, disposed together. */
+/**
+ * The device copies of a call's host arrays: small ones from the backend's UploadCache (kept for the
+ * next call with the same content), larger ones (masks) uploaded for this call and disposed with it.
+ */
 class Uploads {
   private readonly owned: NativeDeviceTensor[] = [];
-  constructor(private readonly binding: NativeBinding) {}
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly cache: UploadCache,
+  ) {}
   put(a: ArrayBufferView | undefined): NativeDeviceTensor | undefined {
     if (a === undefined) return undefined;
+    if (UploadCache.fits(a)) return this.cache.get(a);
     const t = new this.binding.DeviceTensor(Math.max(a.byteLength, 4), 0);
     this.owned.push(t);
     if (a.byteLength > 0) t.upload(a);
@@ -162,6 +171,17 @@ class CudaSaved implements SavedForBackward {
   }
 }
 
+/** Whether t is fp32 with exactly n contiguous elements at the start of its storage. */
+function isPlainFp32(t: CudaTensor, n: number): boolean {
+  if (t.dtype !== "fp32" || t.offset !== 0 || t.shape.reduce((a, b) => a * b, 1) !== n) return false;
+  let stride = 1;
+  for (let i = t.shape.length - 1; i >= 0; i--) {
+    if (t.shape[i] !== 1 && t.strides[i] !== stride) return false;
+    stride *= t.shape[i];
+  }
+  return true;
+}
+
 function outputLike(
   binding: NativeBinding,
   like: CudaTensor,
@@ -175,6 +195,7 @@ function outputLike(
 
 export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): AttentionBackend<CudaTensor> {
   const rules = cudaRules(id);
+  const uploads = new UploadCache(binding);
 
   // The argument block shared by forward and backward (o and lse are added by the caller).
   const inputArgs = (inputs: AttentionInputs<CudaTensor>, p: AttentionParams, up: Uploads) => {
@@ -215,7 +236,11 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
     if (p.softmaxType === "learnable") {
       const t = inputs.softmaxOffset;
       if (t === undefined) throw new ArgumentError("softmaxOffset", `a tensor of shape [${p.h}]`, t);
-      args.softmaxOffset = up.put(Float32Array.from(toFloat64(downloadTensor(t)).subarray(0, p.h)));
+      // An fp32 offset whose storage starts with its h values is read in place; other dtypes are
+      // converted to fp32 on the host (a download: it waits for the device).
+      args.softmaxOffset = isPlainFp32(t, p.h)
+        ? t.buffer
+        : up.put(Float32Array.from(toFloat64(downloadTensor(t)).subarray(0, p.h)));
     }
     return args;
   };
@@ -261,7 +286,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
       softmaxOffset: inputs.softmaxOffset,
     });
     const out = new Outputs(id);
-    const up = new Uploads(binding);
+    const up = new Uploads(binding, uploads);
     try {
       // Argument errors come before any output is allocated.
       const given = {
@@ -333,7 +358,7 @@ export function createCudaBackend(binding: NativeBinding, id: CudaBackendId): At
         softmaxOffset: inputs.softmaxOffset,
       });
       const out = new Outputs(id);
-      const up = new Uploads(binding);
+      const up = new Uploads(binding, uploads);
       try {
         // Argument errors come before any output is allocated.
         const given = inputArgs(inputs, p, up);
