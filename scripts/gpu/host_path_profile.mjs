@@ -5,7 +5,7 @@
 // synchronize at the end (the device-bound time per iteration: what the kernels cost when the host
 // keeps ahead of the GPU). Prints one JSON line per cell and a table last.
 //   node scripts/gpu/host_path_profile.mjs BUNDLE_DIR [configs=test_0,test_1] [backends=cuda.cudnn,cuda.flash]
-//     [iters=30] [warmup=5]
+//     [iters=30] [warmup=5] [yield=1]   (yield=0: no turn of the event loop between iterations, as te bench)
 import path from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
 
@@ -14,6 +14,7 @@ const configNames = (process.argv[3] ?? "test_0,test_1").split(",");
 const backendIds = (process.argv[4] ?? "cuda.cudnn,cuda.flash").split(",");
 const iters = Number(process.argv[5] ?? 30);
 const warmup = Number(process.argv[6] ?? 5);
+const yieldBetween = (process.argv[7] ?? "1") !== "0";
 const core = await import(path.join(dir, "node_modules/@te/core/dist/index.js"));
 const native = await import(path.join(dir, "node_modules/@te/native/dist/index.js"));
 const { makeParams, getBackend, selectBackend } = core;
@@ -47,7 +48,7 @@ function randomBf16(shape) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const tick = () => new Promise((r) => setImmediate(r));
+const tick = () => (yieldBetween ? new Promise((r) => setImmediate(r)) : undefined);
 
 async function cell(configName, id) {
   const c = CONFIGS[configName];
