@@ -340,6 +340,7 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
     if (csv)
       std::fprintf(csv, "%s,%d,%d,%d,%d,%d,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,%.1f\n", c.name, c.b, c.h, c.hg, c.d,
                    c.sq, c.skv, int(c.causal), f16, f8, f8dpa, fb16, fb8, flops / f16 / 1e9, flops / f8 / 1e9);
+    if (csv) std::fflush(csv);  // a run cut at its time limit keeps the rows it finished
     cudaEventDestroy(a);
     cudaEventDestroy(z);
   }
