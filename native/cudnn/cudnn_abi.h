@@ -22,7 +22,7 @@ using Stream = void*;  // cudaStream_t
   X(CUDNN_DATA_FLOAT, 0)             \
   X(CUDNN_DATA_HALF, 2)              \
   X(CUDNN_DATA_INT32, 4)             \
-  X(CUDNN_DATA_INT64, 5)             \
+  X(CUDNN_DATA_INT64, 10)            \
   X(CUDNN_DATA_BFLOAT16, 9)          \
   X(CUDNN_DATA_BOOLEAN, 11)          \
   X(CUDNN_DATA_FP8_E4M3, 12)         \

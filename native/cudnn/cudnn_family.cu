@@ -153,7 +153,11 @@ std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfi
     if (f->alibi_slopes == nullptr) return "alibi_slopes: cuda.cudnn needs the slopes (fp32 device array)";
     bad = cuda_family::device_pointer("alibi_slopes", f->alibi_slopes);
     if (!bad.empty()) return bad;
-    c->alibi = true, c->alibi_b = d->alibi_per_batch ? d->b : 1;
+    // Measured on cuDNN 9.19 (native/cudnn/tests): [b, h] slopes broadcast per entry come out wrong, and
+    // with per-entry lengths the softmax statistics ignore the ALiBi term; TE's table allows neither.
+    if (d->alibi_per_batch) return "cuda.cudnn: ALiBi slopes per entry ([b, h]) are not supported, [h] only";
+    if (c->padded) return "cuda.cudnn: ALiBi with per-entry lengths (cu_seqlens) is not supported";
+    c->alibi = true;
   }
   if (cudaGetDevice(&c->device) != cudaSuccess) return "cuda.cudnn: no current CUDA device";
   return "";
@@ -358,10 +362,11 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     const std::pair<const char*, const te_out_view*> grads[] = {{"dq", &g->dq}, {"dk", &g->dk}, {"dv", &g->dv}};
     for (auto [name, v] : grads)
       if (bad.empty()) bad = checkView(name, v->data, v->b, v->s, v->h, v->c);
-    if (bad.empty() && g->d_softmax_offset != nullptr) {
+    if (bad.empty() && g->d_softmax_offset != nullptr)
       bad = cuda_family::device_pointer("d_softmax_offset", g->d_softmax_offset);
-      c.dsink = d->softmax_type == TE_SOFTMAX_LEARNABLE;
-    }
+    // cuDNN's backward with a sink computes its gradient too (the variant pack is refused without it);
+    // off_by_one's goes to scratch.
+    c.dsink = c.sink;
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
     c.d_o = bhs(g->d_o, c, c.sq), c.dq = bhs(g->dq, c, c.sq);
     c.dk = bhs(g->dk, c, c.skv), c.dv_out = bhs(g->dv, c, c.skv);
@@ -373,7 +378,7 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
       Scratch scratch(state.workspace, stream,
                       {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
-                       raggedOffsetBytes(c), 16, c.h * 4});
+                       raggedOffsetBytes(c), 16, c.h * 4, c.h * 4});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(6)}, host.zero_sink = scratch.at(7);
       host.diag_shift = int32_t(c.skv - c.sq);
@@ -388,7 +393,8 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
           cudaCheck(cudaMemsetAsync(scratch.at(4), 0, size_t(c.dqAccumBytes()), stream), "dQ accumulator");
         pack.add(kUidDQAccum, scratch.at(4));
       }
-      if (c.dsink) pack.add(kUidDSink, g->d_softmax_offset);
+      const bool learnable_grad = d->softmax_type == TE_SOFTMAX_LEARNABLE && g->d_softmax_offset != nullptr;
+      if (c.dsink) pack.add(kUidDSink, learnable_grad ? g->d_softmax_offset : scratch.at(8));
       if (c.dbias) {
         pack.add(kUidDBias, g->dbias);
         // Rows past an entry's length are outside cuDNN's matmul overrides: their dBias (zero, as P is) is

@@ -58,7 +58,7 @@ Inputs declareInputs(OperationGraph& g, const SdpaConfig& c, bool v_transposed) 
   if (c.bias)
     in.bias = &g.tensor(kUidBias, {c.bias_b, c.bias_h, c.sq, c.skv},
                         {c.bias_strides.b, c.bias_strides.h, c.bias_strides.s, 1}, c.bias_type);
-  if (c.alibi) in.alibi_slopes = &g.tensor(kUidAlibiSlopes, {c.alibi_b, c.h, 1, 1}, {c.h, 1, 1, 1}, kF32);
+  if (c.alibi) in.alibi_slopes = &g.tensor(kUidAlibiSlopes, {1, c.h, 1, 1}, {c.h, 1, 1, 1}, kF32);
   if (c.sink) in.sink = &g.tensor(kUidSink, {1, c.h, 1, 1}, {c.h, 1, 1, 1}, kF32);
   if (c.dropout > 0) {
     in.dropout_seed = &g.tensor(kUidDropoutSeed, scalar, scalar, abi::CUDNN_DATA_INT64);
@@ -99,13 +99,7 @@ const Descriptor& addAlibi(OperationGraph& g, const SdpaConfig& c, const Inputs&
   g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kI32, 3);
   const Descriptor* dist = &g.virtualTensor(dims, kI32);
   g.pointwise(abi::CUDNN_POINTWISE_SUB, col, &row, nullptr, *dist, kI32);
-  if (c.bottom_right && c.padded) {
-    const Descriptor& minus_kv = g.virtualTensor(dims, kI32);
-    g.pointwise(abi::CUDNN_POINTWISE_SUB, *dist, in.seq_kv, nullptr, minus_kv, kI32);
-    const Descriptor& plus_q = g.virtualTensor(dims, kI32);
-    g.pointwise(abi::CUDNN_POINTWISE_ADD, minus_kv, in.seq_q, nullptr, plus_q, kI32);
-    dist = &plus_q;
-  } else if (c.bottom_right) {
+  if (c.bottom_right) {  // full lengths only (cudnn_family refuses ALiBi with per-entry lengths)
     const Descriptor& shifted = g.virtualTensor(dims, kI32);
     g.pointwise(abi::CUDNN_POINTWISE_SUB, *dist, in.diag_shift, nullptr, shifted, kI32);
     dist = &shifted;
@@ -236,7 +230,7 @@ std::vector<int64_t> SdpaConfig::key(bool backward) const {
   std::vector<int64_t> k{backward, device, io, b, h, hg, d, dv, sq, skv,
                          causal, bottom_right, window_left, window_right, padded, ragged,
                          bias, bias_type, bias_b, bias_h, bias_strides.b, bias_strides.h, bias_strides.s,
-                         alibi, alibi_b, static_cast<int64_t>(dropout * 4294967296.0), sink};
+                         alibi, static_cast<int64_t>(dropout * 4294967296.0), sink};
   for (const BhsStrides* s : {&q, &this->k, &v, &o}) k.insert(k.end(), {s->b, s->h, s->s});
   if (backward) {
     k.insert(k.end(), {deterministic, dbias, dsink});

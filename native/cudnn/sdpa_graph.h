@@ -42,13 +42,12 @@ struct SdpaConfig {
   abi::DataType bias_type = abi::CUDNN_DATA_HALF;
   int64_t bias_b = 1, bias_h = 1;
   BhsStrides bias_strides;  // element strides of bias dims 0, 1, 2 (dim 3 is contiguous)
-  // ALiBi: -slope * |j - i - diagonal offset| from fp32 slopes [alibi_b, h] (alibi_b in {1, b}).
+  // ALiBi: -slope * |j - i - diagonal offset| from fp32 slopes [h].
   bool alibi = false;
-  int64_t alibi_b = 1;
   // Dropout with cuDNN's own Philox mask (int64 seed and offset tensors): not the mask of dropout-rng.ts.
   double dropout = 0;
   // Softmax with a sink logit per head (fp32 [1, h, 1, 1]): off_by_one (a zero sink) or learnable (TE's
-  // softmax_offset, whose gradient the backward reduces when dsink).
+  // softmax_offset), whose gradient the backward reduces when dsink.
   bool sink = false, dsink = false;
   BhsStrides q, k, v, o, d_o, dq, dk, dv_out;
   int device = 0;
