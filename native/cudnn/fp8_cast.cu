@@ -1,8 +1,8 @@
 // The edge casts of fp8_dpa (fp8_attention.h): FP16/BF16/FP32 -> FP8 with the tensor's scale and
 // its amax, and FP8 -> FP16/BF16/FP32 with the scale_inv. Scales are read on the device, so a
-// recipe's state never needs a host round trip. One grid-stride loop per cast; the amax is reduced
-// per block and then folded into the slot with an integer atomicMax on the float's bits, which
-// orders non-negative floats (and NaN above inf, so a NaN input is reported, as TE's amax does).
+// recipe's state never needs a host round trip. One grid-stride loop per cast over 8-element vectors
+// (where both buffers are aligned for them); the amax is reduced per block and then folded into the
+// slot with an integer atomicMax on the float's bits, which orders non-negative floats (and NaN above inf, so a NaN input is reported, as TE's amax does).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -35,40 +35,92 @@ __device__ void foldAmax(float* slot, float block_amax) {
   atomicMax(reinterpret_cast<int*>(slot), __float_as_int(block_amax));
 }
 
-template <typename T>
+// W consecutive elements moved with one vector access (W = 8: 16-byte loads of 16-bit inputs, 8-byte
+// stores of FP8); the elements past the last whole vector go one at a time.
+template <typename T, int W>
+struct alignas(sizeof(T) * W) Vec {
+  T v[W];
+};
+
+__device__ float maxKeepingNaN(float a, float b) { return (b > a || b != b) ? b : a; }
+
+template <typename T, int W>
 __global__ void quantizeKernel(const T* __restrict__ x, int64_t n, __nv_fp8_interpretation_t format,
                                __nv_fp8_storage_t* __restrict__ y, const float* __restrict__ scale_slot,
                                float* amax_slot) {
   const float scale = *scale_slot;
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t vectors = n / W;
   float amax = 0.0f;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = first; i < vectors; i += stride) {
+    const Vec<T, W> in = reinterpret_cast<const Vec<T, W>*>(x)[i];
+    Vec<__nv_fp8_storage_t, W> out;
+#pragma unroll
+    for (int j = 0; j < W; ++j) {
+      const float v = toFloat(in.v[j]);
+      amax = maxKeepingNaN(amax, fabsf(v));
+      out.v[j] = __nv_cvt_float_to_fp8(v * scale, __NV_SATFINITE, format);
+    }
+    reinterpret_cast<Vec<__nv_fp8_storage_t, W>*>(y)[i] = out;
+  }
+  for (int64_t i = vectors * W + first; i < n; i += stride) {
     const float v = toFloat(x[i]);
-    const float a = fabsf(v);
-    amax = (a > amax || a != a) ? a : amax;  // keeps NaN
+    amax = maxKeepingNaN(amax, fabsf(v));
     y[i] = __nv_cvt_float_to_fp8(v * scale, __NV_SATFINITE, format);
   }
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_down_sync(0xffffffffu, amax, offset);
-    amax = (other > amax || other != other) ? other : amax;
-  }
+  for (int offset = 16; offset > 0; offset /= 2) amax = maxKeepingNaN(amax, __shfl_down_sync(0xffffffffu, amax, offset));
   __shared__ float warp_amax[kThreads / 32];
   if (threadIdx.x % 32 == 0) warp_amax[threadIdx.x / 32] = amax;
   __syncthreads();
   if (threadIdx.x == 0) {
-    for (int w = 1; w < kThreads / 32; ++w) amax = (warp_amax[w] > amax || warp_amax[w] != warp_amax[w]) ? warp_amax[w] : amax;
+    for (int w = 1; w < kThreads / 32; ++w) amax = maxKeepingNaN(amax, warp_amax[w]);
     foldAmax(amax_slot, amax);
   }
 }
 
-template <typename T>
+template <typename T, int W>
 __global__ void dequantizeKernel(const __nv_fp8_storage_t* __restrict__ x, int64_t n,
                                  __nv_fp8_interpretation_t format, T* __restrict__ y,
                                  const float* __restrict__ scale_inv_slot) {
   const float scale_inv = *scale_inv_slot;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float v = __half2float(__half(__nv_cvt_fp8_to_halfraw(x[i], format)));
-    y[i] = fromFloat<T>(v * scale_inv);
+  const int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t vectors = n / W;
+  for (int64_t i = first; i < vectors; i += stride) {
+    const Vec<__nv_fp8_storage_t, W> in = reinterpret_cast<const Vec<__nv_fp8_storage_t, W>*>(x)[i];
+    Vec<T, W> out;
+#pragma unroll
+    for (int j = 0; j < W; ++j)
+      out.v[j] = fromFloat<T>(__half2float(__half(__nv_cvt_fp8_to_halfraw(in.v[j], format))) * scale_inv);
+    reinterpret_cast<Vec<T, W>*>(y)[i] = out;
   }
+  for (int64_t i = vectors * W + first; i < n; i += stride)
+    y[i] = fromFloat<T>(__half2float(__half(__nv_cvt_fp8_to_halfraw(x[i], format))) * scale_inv);
+}
+
+// Whether both buffers allow W-element vector accesses.
+template <typename T>
+bool vectorizable(const void* wide, const void* narrow) {
+  return reinterpret_cast<uintptr_t>(wide) % (sizeof(T) * 8) == 0 && reinterpret_cast<uintptr_t>(narrow) % 8 == 0;
+}
+
+template <typename T>
+void launchQuantize(const void* x, int64_t n, __nv_fp8_interpretation_t f, __nv_fp8_storage_t* y, const float* scale,
+                    float* amax, int blocks, cudaStream_t s) {
+  const auto* in = static_cast<const T*>(x);
+  if (vectorizable<T>(x, y))
+    quantizeKernel<T, 8><<<blocks, kThreads, 0, s>>>(in, n, f, y, scale, amax);
+  else
+    quantizeKernel<T, 1><<<blocks, kThreads, 0, s>>>(in, n, f, y, scale, amax);
+}
+
+template <typename T>
+void launchDequantize(const __nv_fp8_storage_t* x, int64_t n, __nv_fp8_interpretation_t f, void* y,
+                      const float* scale_inv, int blocks, cudaStream_t s) {
+  auto* out = static_cast<T*>(y);
+  if (vectorizable<T>(y, x))
+    dequantizeKernel<T, 8><<<blocks, kThreads, 0, s>>>(x, n, f, out, scale_inv);
+  else
+    dequantizeKernel<T, 1><<<blocks, kThreads, 0, s>>>(x, n, f, out, scale_inv);
 }
 
 int blocksFor(int64_t n) {
@@ -111,11 +163,11 @@ extern "C" te_status te_fp8_quantize(te_dtype src, const void* x, int64_t n, te_
     const int blocks = blocksFor(n);
     const auto f = interpretationOf(dst);
     if (src == TE_F16)
-      quantizeKernel<<<blocks, kThreads, 0, s>>>(static_cast<const __half*>(x), n, f, out, scale, amax);
+      launchQuantize<__half>(x, n, f, out, scale, amax, blocks, s);
     else if (src == TE_BF16)
-      quantizeKernel<<<blocks, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(x), n, f, out, scale, amax);
+      launchQuantize<__nv_bfloat16>(x, n, f, out, scale, amax, blocks, s);
     else
-      quantizeKernel<<<blocks, kThreads, 0, s>>>(static_cast<const float*>(x), n, f, out, scale, amax);
+      launchQuantize<float>(x, n, f, out, scale, amax, blocks, s);
     return launched("te_fp8_quantize");
   });
 }
@@ -132,11 +184,11 @@ extern "C" te_status te_fp8_dequantize(te_fp8_format src, const void* x, int64_t
     const int blocks = blocksFor(n);
     const auto f = interpretationOf(src);
     if (dst == TE_F16)
-      dequantizeKernel<<<blocks, kThreads, 0, s>>>(in, n, f, static_cast<__half*>(y), scale_inv);
+      launchDequantize<__half>(in, n, f, y, scale_inv, blocks, s);
     else if (dst == TE_BF16)
-      dequantizeKernel<<<blocks, kThreads, 0, s>>>(in, n, f, static_cast<__nv_bfloat16*>(y), scale_inv);
+      launchDequantize<__nv_bfloat16>(in, n, f, y, scale_inv, blocks, s);
     else
-      dequantizeKernel<<<blocks, kThreads, 0, s>>>(in, n, f, static_cast<float*>(y), scale_inv);
+      launchDequantize<float>(in, n, f, y, scale_inv, blocks, s);
     return launched("te_fp8_dequantize");
   });
 }

@@ -347,6 +347,65 @@ bool run(const Config& c, std::mt19937& rng, FILE* csv) {
   return ok;
 }
 
+// The edge casts against the host's conversion, bit for bit: the vector path (aligned) and the
+// element path (offset by one element), a tail past the last vector, saturation, the amax (max-
+// accumulated into a slot that starts at 0.5), a NaN input reported as the amax; then dequantisation.
+bool castCheck(std::mt19937& rng) {
+  const int64_t n = 1000003;
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  std::vector<__nv_bfloat16> x(n + 1);
+  for (auto& v : x) v = __float2bfloat16_rn(dist(rng));
+  x[77] = __float2bfloat16_rn(6000.0f);  // saturates at scale 0.5 in E4M3 (448) but not in E5M2
+  DeviceBuffer dx((n + 1) * 2), dy(n + 1), dmeta(TE_FP8_META_FLOATS * 4), dback((n + 1) * 2);
+  CUDA_OK(cudaMemcpy(dx.p, x.data(), (n + 1) * 2, cudaMemcpyHostToDevice));
+  bool ok = true;
+  for (te_fp8_format f : {TE_FP8_E4M3, TE_FP8_E5M2})
+    for (int shift : {0, 1}) {
+      std::vector<float> meta(TE_FP8_META_FLOATS, 0.0f);
+      meta[TE_FP8_SCALE(TE_FP8_Q)] = 0.5f, meta[TE_FP8_SCALE_INV(TE_FP8_Q)] = 2.0f, meta[TE_FP8_AMAX(TE_FP8_Q)] = 0.5f;
+      CUDA_OK(cudaMemcpy(dmeta.p, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice));
+      const auto* xs = static_cast<const __nv_bfloat16*>(dx.p) + shift;
+      auto* ys = static_cast<uint8_t*>(dy.p) + shift;
+      auto* m = static_cast<float*>(dmeta.p);
+      bool call = te_fp8_quantize(TE_BF16, xs, n, f, ys, m, TE_FP8_Q, nullptr) == TE_OK;
+      call = call && te_fp8_dequantize(f, ys, n, TE_BF16, static_cast<__nv_bfloat16*>(dback.p) + shift, m, TE_FP8_Q, nullptr) == TE_OK;
+      CUDA_OK(cudaDeviceSynchronize());
+      std::vector<uint8_t> y(n);
+      std::vector<__nv_bfloat16> back(n);
+      CUDA_OK(cudaMemcpy(y.data(), ys, n, cudaMemcpyDeviceToHost));
+      CUDA_OK(cudaMemcpy(back.data(), static_cast<__nv_bfloat16*>(dback.p) + shift, n * 2, cudaMemcpyDeviceToHost));
+      CUDA_OK(cudaMemcpy(meta.data(), dmeta.p, meta.size() * 4, cudaMemcpyDeviceToHost));
+      const auto interp = f == TE_FP8_E4M3 ? __NV_E4M3 : __NV_E5M2;
+      int64_t bad = 0, bad_back = 0;
+      float amax = 0.5f;
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = __bfloat162float(x[i + shift]);
+        amax = std::max(amax, std::fabs(v));
+        const uint8_t want = __nv_cvt_float_to_fp8(v * 0.5f, __NV_SATFINITE, interp);
+        bad += y[i] != want;
+        const float deq = __half2float(__half(__nv_cvt_fp8_to_halfraw(want, interp))) * 2.0f;
+        bad_back += __bfloat162float(back[i]) != __bfloat162float(__float2bfloat16_rn(deq));
+      }
+      const bool pass = call && bad == 0 && bad_back == 0 && meta[TE_FP8_AMAX(TE_FP8_Q)] == amax;
+      ok = ok && pass;
+      std::printf("%-24s %s %s %s: %lld/%lld bytes differ, %lld dequantised differ, amax %.4f (want %.4f)%s\n", "cast_check",
+                  pass ? "PASS" : "FAIL", f == TE_FP8_E4M3 ? "e4m3" : "e5m2", shift ? "element path" : "vector path",
+                  (long long)bad, (long long)n, (long long)bad_back, meta[TE_FP8_AMAX(TE_FP8_Q)], amax,
+                  call ? "" : te_last_error());
+    }
+  // NaN is reported as the amax (TE's scale update then keeps the old scale).
+  const __nv_bfloat16 nan_in[3] = {__float2bfloat16_rn(1.0f), __float2bfloat16_rn(NAN), __float2bfloat16_rn(2.0f)};
+  std::vector<float> meta(TE_FP8_META_FLOATS, 0.0f);
+  meta[TE_FP8_SCALE(TE_FP8_DO)] = 1.0f;
+  CUDA_OK(cudaMemcpy(dx.p, nan_in, sizeof nan_in, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dmeta.p, meta.data(), meta.size() * 4, cudaMemcpyHostToDevice));
+  te_fp8_quantize(TE_BF16, dx.p, 3, TE_FP8_E5M2, dy.p, static_cast<float*>(dmeta.p), TE_FP8_DO, nullptr);
+  CUDA_OK(cudaMemcpy(meta.data(), dmeta.p, meta.size() * 4, cudaMemcpyDeviceToHost));
+  const bool nan_ok = std::isnan(meta[TE_FP8_AMAX(TE_FP8_DO)]);
+  std::printf("%-24s %s NaN input: amax %f\n", "cast_check", nan_ok ? "PASS" : "FAIL", meta[TE_FP8_AMAX(TE_FP8_DO)]);
+  return ok && nan_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -383,6 +442,7 @@ int main(int argc, char** argv) {
   const std::string only = only_env ? std::string(",") + only_env + "," : "";
   auto chosen = [&](const Config& c) { return only.empty() || only.find(std::string(",") + c.name + ",") != std::string::npos; };
   int failures = 0;
+  if (mode != "--time" && chosen(Config{"cast_check"})) failures += !castCheck(rng);
   if (mode != "--time")
     for (const Config& c : checks)
       if (chosen(c)) failures += !run(c, rng, nullptr);
