@@ -153,11 +153,16 @@ std::string configOf(const te_attn_desc* d, const te_attn_fwd_args* f, SdpaConfi
     if (f->alibi_slopes == nullptr) return "alibi_slopes: cuda.cudnn needs the slopes (fp32 device array)";
     bad = cuda_family::device_pointer("alibi_slopes", f->alibi_slopes);
     if (!bad.empty()) return bad;
-    // Measured on cuDNN 9.19 (native/cudnn/tests): [b, h] slopes broadcast per entry come out wrong, and
-    // with per-entry lengths the softmax statistics ignore the ALiBi term; TE's table allows neither.
-    if (d->alibi_per_batch) return "cuda.cudnn: ALiBi slopes per entry ([b, h]) are not supported, [h] only";
+    // Measured on cuDNN 9.19 (native/cudnn/tests): with per-entry lengths the softmax statistics miss the
+    // ALiBi term (TE's table refuses it too), and [b, h] slopes do not broadcast per entry: those become
+    // an fp32 bias, as TE's get_alibi makes one.
     if (c->padded) return "cuda.cudnn: ALiBi with per-entry lengths (cu_seqlens) is not supported";
-    c->alibi = true;
+    if (d->alibi_per_batch) {
+      c->alibi_as_bias = c->bias = true, c->bias_type = abi::CUDNN_DATA_FLOAT, c->bias_b = d->b, c->bias_h = d->h;
+      c->bias_strides = {int64_t(d->h) * d->sq * d->skv, int64_t(d->sq) * d->skv, d->skv};
+    } else {
+      c->alibi = true;
+    }
   }
   if (cudaGetDevice(&c->device) != cudaSuccess) return "cuda.cudnn: no current CUDA device";
   return "";
@@ -213,7 +218,8 @@ struct CommonArgs {
     uint32_t offset;
     void* device;  // 16 bytes of scratch for the int64 seed and offset
   } dropout;
-  void* zero_sink;  // h floats of scratch: off_by_one's sink logits
+  void* zero_sink;   // h floats of scratch: off_by_one's sink logits
+  void* alibi_bias;  // fp32 [b, h, sq, skv] of scratch for per-entry ALiBi slopes
 };
 
 void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c, CommonArgs& host,
@@ -248,7 +254,15 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
     pack.add(kUidDropoutSeed, device), pack.add(kUidDropoutOffset, device + 1);
     pack.add(kUidDropoutScale, &host.dropout_scale);
   }
-  if (c.bias) pack.add(kUidBias, f->bias);
+  if (c.alibi_as_bias) {
+    auto* bias = static_cast<float*>(host.alibi_bias);
+    const int offset = c.bottom_right ? int(c.skv - c.sq) : 0;
+    cudaCheck(alibiBias(f->alibi_slopes, int(c.b), int(c.h), int(c.sq), int(c.skv), offset, bias, stream),
+              "ALiBi bias");
+    pack.add(kUidBias, bias);
+  } else if (c.bias) {
+    pack.add(kUidBias, f->bias);
+  }
   if (c.sink && f->softmax_offset != nullptr) {
     pack.add(kUidSink, f->softmax_offset);
   } else if (c.sink) {
@@ -269,7 +283,7 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
 
 // dBias: contiguous [bias_b, bias_h, sq, skv] of the bias dtype.
 std::string dbiasOf(const te_attn_desc* d, const te_attn_bwd_args* g, SdpaConfig* c) {
-  if (!c->bias) return "dbias: a bias gradient needs a post_scale_bias";
+  if (!c->bias || c->alibi_as_bias) return "dbias: a bias gradient needs a post_scale_bias";
   std::string bad = cuda_family::device_pointer("dbias", g->dbias);
   if (!bad.empty()) return bad;
   if (g->dbias_numel < c->bias_b * c->bias_h * d->sq * d->skv) return "dbias: [bias_b, bias_h, sq, skv] expected";
@@ -300,6 +314,8 @@ void addRaggedOffsets(VariantPack& pack, const te_attn_fwd_args* f, const te_att
   cudaCheck(raggedOffsets(jobs, int(c.b), stream), "ragged offsets");
 }
 
+int64_t alibiBiasBytes(const SdpaConfig& c) { return c.alibi_as_bias ? c.b * c.h * c.sq * c.skv * 4 : 0; }
+
 int64_t raggedOffsetBytes(const SdpaConfig& c) { return c.ragged ? RaggedOffsets::kMax * (c.b + 1) * 8 : 0; }
 
 EmptyRows queryRows(const te_attn_fwd_args* f, const SdpaConfig& c) {
@@ -329,9 +345,10 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
       const ExecutionPlan& plan = planFor(lib, state, c, false);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
       Scratch scratch(state.workspace, stream,
-                      {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4});
+                      {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4, alibiBiasBytes(c)});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(4)}, host.zero_sink = scratch.at(5);
+      host.alibi_bias = scratch.at(6);
       host.diag_shift = int32_t(c.skv - c.sq);
       VariantPack pack;
       addCommon(pack, f, c, host, scratch, stream);
@@ -378,9 +395,10 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
       Scratch scratch(state.workspace, stream,
                       {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
-                       raggedOffsetBytes(c), 16, c.h * 4, c.h * 4});
+                       raggedOffsetBytes(c), 16, c.h * 4, c.h * 4, alibiBiasBytes(c)});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(6)}, host.zero_sink = scratch.at(7);
+      host.alibi_bias = scratch.at(9);
       host.diag_shift = int32_t(c.skv - c.sq);
       VariantPack pack;
       addCommon(pack, f, c, host, scratch, stream);

@@ -26,6 +26,14 @@ __global__ void raggedKernel(RaggedOffsets jobs, int b) {
   if (e <= b) jobs.out[j][e] = int64_t(jobs.tokens[j][e]) * jobs.token_stride[j];
 }
 
+// One block per (query row, entry x head); threads over keys.
+__global__ void alibiKernel(const float* slopes, int sq, int skv, int offset, float* out) {
+  const int i = blockIdx.x, eh = blockIdx.y;
+  const float slope = slopes[eh];
+  float* row = out + (int64_t(eh) * sq + i) * skv;
+  for (int j = threadIdx.x; j < skv; j += blockDim.x) row[j] = 0.0f - slope * float(abs(i - j + offset));
+}
+
 // One block per (row, entry); threads over heads x channels.
 __global__ void clearKernel(uint16_t* data, int64_t sb, int64_t ss, int64_t sh, int h, int c, EmptyRows rows,
                             float* lse) {
@@ -48,6 +56,12 @@ cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t 
 cudaError_t raggedOffsets(const RaggedOffsets& jobs, int b, cudaStream_t stream) {
   if (jobs.count == 0) return cudaSuccess;
   raggedKernel<<<dim3((b + 128) / 128, jobs.count), 128, 0, stream>>>(jobs, b);
+  return cudaGetLastError();
+}
+
+cudaError_t alibiBias(const float* slopes, int b, int h, int sq, int skv, int offset, float* out, cudaStream_t stream) {
+  if (b * h == 0 || sq == 0) return cudaSuccess;
+  alibiKernel<<<dim3(sq, b * h), 128, 0, stream>>>(slopes, sq, skv, offset, out);
   return cudaGetLastError();
 }
 

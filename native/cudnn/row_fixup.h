@@ -1,5 +1,5 @@
 // Small kernels around the cuDNN graphs: per-entry lengths for cuDNN's seq_len tensors and ragged
-// offsets for its thd tensors (both from cu_seqlens), and the
+// offsets for its thd tensors (both from cu_seqlens), ALiBi materialised as a bias, and the
 // FORMAT.md values of rows no key reaches (past an entry's length, or before a bottom-right diagonal
 // that starts past key 0): output rows zero and lse -inf, which cuDNN leaves unwritten or NaN.
 #pragma once
@@ -24,6 +24,10 @@ struct RaggedOffsets {
   }
 };
 cudaError_t raggedOffsets(const RaggedOffsets& jobs, int b, cudaStream_t stream);
+
+// out[e, hh, i, j] = -slopes[e * h + hh] * |i - j + offset| as a contiguous fp32 [b, h, sq, skv] bias
+// (ALiBi with per-entry slopes, which cuDNN's slope tensor cannot broadcast; TE's get_alibi likewise).
+cudaError_t alibiBias(const float* slopes, int b, int h, int sq, int skv, int offset, float* out, cudaStream_t stream);
 
 // Which rows of a [b, s, h, c] tensor hold no attention: row i of entry e is empty when
 // i >= len(e) (cu_self, or s when null); for query-side tensors (cu_other given or other_max > 0)

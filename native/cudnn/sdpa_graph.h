@@ -42,8 +42,9 @@ struct SdpaConfig {
   abi::DataType bias_type = abi::CUDNN_DATA_HALF;
   int64_t bias_b = 1, bias_h = 1;
   BhsStrides bias_strides;  // element strides of bias dims 0, 1, 2 (dim 3 is contiguous)
-  // ALiBi: -slope * |j - i - diagonal offset| from fp32 slopes [h].
-  bool alibi = false;
+  // ALiBi: -slope * |j - i - diagonal offset| from fp32 slopes [h]. Per-entry slopes [b, h] are
+  // materialised as an fp32 bias [b, h, sq, skv] instead (alibi_as_bias; the graph sees a bias).
+  bool alibi = false, alibi_as_bias = false;
   // Dropout with cuDNN's own Philox mask (int64 seed and offset tensors): not the mask of dropout-rng.ts.
   double dropout = 0;
   // Softmax with a sink logit per head (fp32 [1, h, 1, 1]): off_by_one (a zero sink) or learnable (TE's

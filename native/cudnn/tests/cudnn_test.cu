@@ -601,9 +601,12 @@ int main(int argc, char** argv) {
        false, 1},
       {"alibi_gqa_bf16", TE_BF16, 2, 8, 2, 64, 128, 128, true, false, false, false, true, false, -1, nullptr, false,
        1},
-      // Refused by cuda.cudnn (measured wrong on cuDNN 9.19): [b, h] slopes, ALiBi with per-entry lengths.
-      {"probe_alibi_per_entry", TE_BF16, 2, 4, 2, 64, 128, 128, true, false, false, false, true, false, -1, nullptr,
-       false, 2, 0, true},
+      // [b, h] slopes: materialised as an fp32 bias (cuDNN's slope tensor does not broadcast per entry).
+      {"alibi_per_entry_bf16", TE_BF16, 2, 4, 2, 64, 128, 128, true, false, false, false, true, false, -1, nullptr,
+       false, 2},
+      {"alibi_per_entry_nomask_br_fp16", TE_F16, 2, 4, 4, 64, 96, 160, false, true, false, false, true, false, -1,
+       nullptr, false, 2},
+      // Refused by cuda.cudnn (measured wrong on cuDNN 9.19): ALiBi with per-entry lengths.
       {"probe_alibi_pad_causal", TE_BF16, 3, 4, 4, 64, 128, 160, true, true, true, false, true, false, -1, nullptr,
        false, 1, 0, true},
       {"probe_alibi_nomask", TE_BF16, 2, 4, 4, 64, 128, 128, false, false, false, false, true, false, -1, nullptr,
