@@ -22,7 +22,7 @@ const FORMATS = ["markdown", "json", "csv"] as const;
 const DEFAULT_CONFIGS = RUN_CONFIGS.filter((c) => c.name !== "tiny").map((c) => c.name);
 
 const usage = `te bench [--config NAME[,NAME...]] [--backend ID[,ID...]] [--dtype fp32|fp16|bf16] [--iters N]
-         [--warmup N] [--baseline ID|slowest] [--format markdown|json|csv] [--anchor FILE] [--fp8]
+         [--warmup N] [--baseline ID|slowest] [--format markdown|json|csv] [--anchor FILE] [--fp8] [--fp8-only]
   Times forward + backward (one forward, one backward; median of --iters runs after --warmup) of each
   backend on the seed's model configs (${DEFAULT_CONFIGS.join(", ")}; also: tiny). A backend that does
   not support a config gets 0. Speedup columns: the baseline's time / the backend's time; the baseline
@@ -30,6 +30,7 @@ const usage = `te bench [--config NAME[,NAME...]] [--backend ID[,ID...]] [--dtyp
   slowest backend of each config (--baseline slowest).
   --fp8          also times the forward alone in --dtype and with FP8 inside (TE's fp8_dpa, DelayedScaling,
                  fresh scales) and prints each backend's FP8 forward TFLOPS and speedup over --dtype.
+  --fp8-only     the --fp8 rows alone (no forward + backward table).
   --anchor FILE  the JSON of python3 .gpu/torch_sdpa_anchor.py (same GPU run): adds each backend's time
                  ratio against PyTorch SDPA cuDNN and flash (>1 = faster than PyTorch).
   Each timed iteration ends when the device is idle (the tensor bridge's synchronize, e.g. CUDA; else
@@ -77,6 +78,20 @@ const median = (xs: number[]) => {
 /** What a cell times: forward + backward, the forward alone, or the forward with FP8 inside (fp8_dpa). */
 export type BenchPass = "fwd_bwd" | "fwd" | "fwd_fp8";
 
+/**
+ * The host call of a config: generating the seed configs' values takes seconds, and the --fp8 passes
+ * (the forward in --dtype and in FP8) time the same call, so the last one is kept.
+ */
+let lastHostCall: { key: string; call: ReturnType<typeof hostCall> } | null = null;
+function cachedHostCall(cfg: RunConfig, dtype: ConformanceDType, device: string, isTraining: boolean) {
+  const key = JSON.stringify([cfg, dtype, device, isTraining]);
+  if (lastHostCall?.key !== key) {
+    const c = parseCase({ ...cfg, seed: 1 });
+    lastHostCall = { key, call: hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining }) };
+  }
+  return lastHostCall.call;
+}
+
 async function timeCell(
   cfg: RunConfig,
   backendId: string,
@@ -85,10 +100,9 @@ async function timeCell(
   warmup: number,
   pass: BenchPass = "fwd_bwd",
 ): Promise<Cell> {
-  const c = parseCase({ ...cfg, seed: 1 });
   // The call is made on the backend's own tensor kind (cuda, webgpu, ...), so its rules see that device.
   const device = getBackend(backendId)?.tensors.kind ?? "host";
-  const call = hostCall(c, generateCaseValues(c, dtype), { dtype, device, isTraining: pass === "fwd_bwd" });
+  const call = cachedHostCall(cfg, dtype, device, pass === "fwd_bwd");
   const params: AttentionParams =
     pass === "fwd_fp8" ? { ...call.params, fp8: { dpa: true, mha: false, backward: false } } : call.params;
   const recipe = pass === "fwd_fp8" ? delayedScaling({ fp8Dpa: true }) : null;
@@ -260,6 +274,7 @@ export const benchCommand: Command = {
         format: { type: "string" },
         anchor: { type: "string" },
         fp8: { type: "boolean" },
+        "fp8-only": { type: "boolean" },
       },
       false,
     );
@@ -288,22 +303,24 @@ export const benchCommand: Command = {
         `--baseline: "${baseline}" is not among the benchmarked backends (or "${SLOWEST}")`,
       );
 
+    const fp8Only = values["fp8-only"] === true;
     const cells: Cell[] = [];
-    const total = configs.length * backends.length;
+    const total = fp8Only ? 0 : configs.length * backends.length;
     const tty = process.stderr.isTTY;
-    for (const name of configs) {
+    for (const name of fp8Only ? [] : configs) {
       for (const b of backends) {
         if (tty) process.stderr.write(progress(cells.length, total, `${name} ${b}`));
         else io.err(`bench ${cells.length + 1}/${total}: ${name} on ${b}`);
         cells.push(await timeCell(configByName(name)!, b, dtype, iters, warmup));
       }
     }
-    if (tty) process.stderr.write(`${progress(total, total, "done")}\n`);
+    if (tty && !fp8Only) process.stderr.write(`${progress(total, total, "done")}\n`);
     for (const c of cells.filter((x) => x.reason))
       io.err(`${c.backend} does not run ${c.config}: ${c.reason}`);
-    for (const line of formatRows(benchRows(cells, configs, backends, baseline, anchor), format))
-      io.out(line);
-    if (values.fp8) {
+    if (!fp8Only)
+      for (const line of formatRows(benchRows(cells, configs, backends, baseline, anchor), format))
+        io.out(line);
+    if (values.fp8 || fp8Only) {
       const fwd: Cell[] = [];
       const fwdFp8: Cell[] = [];
       for (const name of configs) {
@@ -315,7 +332,7 @@ export const benchCommand: Command = {
       }
       for (const c of fwdFp8.filter((x) => x.reason))
         io.err(`${c.backend} runs no FP8 forward of ${c.config}: ${c.reason}`);
-      io.out("");
+      if (!fp8Only) io.out("");
       const rows = fp8Rows(
         fwd,
         fwdFp8,
