@@ -11,7 +11,7 @@
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import type { TileProfile } from "./forward-tiles.js";
-import { dotTile, rep, TILE_WGSL } from "./tile-wgsl.js";
+import { dotTile, rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
 
 export interface BackwardTile {
   /** Rows per workgroup (queries for dQ, keys for dK/dV) and columns per step (keys, queries). */
@@ -77,21 +77,25 @@ ${TILE_WGSL}`;
 function loadTile(
   name: "q" | "k" | "v" | "do",
   side: "rowa" | "cola",
-  n: string,
+  n: number,
   first: string,
   head: string,
+  dims: { dc: number; dvc: number; threads: number; unrolled: boolean },
 ): string {
-  const dim = name === "v" || name === "do" ? "dv" : "d";
-  const cls = dim === "d" ? "DC" : "DVC";
-  const words = dim === "d" ? "DQ4" : "DV4";
-  const limit = name === "q" || name === "do" ? "s.lq" : "s.lk";
-  return `for (var e = tid; e < ${n} * ${cls}; e += NT) {
-      let r = ${first} + e / ${cls};
-      let c = e % ${cls};
-      var x = 0.0;
-      if (r < ${limit} && c < U.${dim}) { x = ld_${name}(${name}_index(s, bi, r, ${head}, c)); }
-      ${name}_t[${side}(e / ${cls}, c / 4u, ${words})][c % 4u] = x;
-    }`;
+  const isV = name === "v" || name === "do";
+  return tileLoad({
+    name,
+    array: `${name}_t`,
+    side,
+    n,
+    cls: isV ? dims.dvc : dims.dc,
+    threads: dims.threads,
+    chunk: dims.unrolled ? 16 : 1,
+    first,
+    limit: name === "q" || name === "do" ? "s.lq" : "s.lk",
+    dim: isV ? "U.dv" : "U.d",
+    index: (row, col) => `${name}_index(s, bi, ${row}, ${head}, ${col})`,
+  });
 }
 
 /**
@@ -138,8 +142,8 @@ function gradients(
 }
 
 /** Row statistics (lse, D) of queries [first, first + n) into lse_t and dd_t. */
-function loadStats(n: string, first: string): string {
-  return `for (var r = tid; r < ${n}; r += NT) {
+function loadStats(n: number, first: string): string {
+  return `for (var r = tid; r < ${n}u; r += NT) {
     var lse = 0.0;
     var dd = 0.0;
     if (${first} + r < s.lq) {
@@ -152,7 +156,8 @@ function loadStats(n: string, first: string): string {
 }
 
 /** dQ into `out`; with U.bias_grad also dS of every (b, h, i, j) at U.dbias_at. */
-export function flashDqTiledWgsl(dc: number, dvc: number, t: BackwardTile): string {
+export function flashDqTiledWgsl(dc: number, dvc: number, t: BackwardTile, unrolled: boolean): string {
+  const dims = { dc, dvc, threads: backwardThreads(t), unrolled };
   const { tm } = t;
   const kg = t.c / 16;
   const rows = (f: (i: number) => string) => rep(tm, f);
@@ -178,9 +183,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let hk = hi / (U.h / U.hg);
   let tx = tid % 4u;
   let row0 = (tid / 4u) * TM;
-  ${loadTile("q", "rowa", "R", "i0", "hi")}
-  ${loadTile("do", "rowa", "R", "i0", "hi")}
-  ${loadStats("R", "i0")}
+  ${loadTile("q", "rowa", t.r, "i0", "hi", dims)}
+  ${loadTile("do", "rowa", t.r, "i0", "hi", dims)}
+  ${loadStats(t.r, "i0")}
   workgroupBarrier();
   ${rows(
     (i) => `let lse${i} = lse_t[row0 + ${i}u];
@@ -194,8 +199,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let keys = key_range(s, i0, min(i0 + R, s.lq) - 1u);
   for (var j0 = (keys.x / C) * C; j0 < keys.y; j0 += C) {
     workgroupBarrier();
-    ${loadTile("k", "cola", "C", "j0", "hk")}
-    ${loadTile("v", "cola", "C", "j0", "hk")}
+    ${loadTile("k", "cola", t.c, "j0", "hk", dims)}
+    ${loadTile("v", "cola", t.c, "j0", "hk", dims)}
     workgroupBarrier();
     ${each((i, g) => `var x${i}_${g} = vec4<f32>(0.0);\n    var dp${i}_${g} = vec4<f32>(0.0);`)}
     ${dotTile({ acc: "x", rows: "q", cols: "k", words: "dq4", stride: "DQ4", tm, kg })}
@@ -231,7 +236,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 /** dK and dV into `out` (dK first, dV at U.dv_at). */
-export function flashDkDvTiledWgsl(dc: number, dvc: number, t: BackwardTile): string {
+export function flashDkDvTiledWgsl(dc: number, dvc: number, t: BackwardTile, unrolled: boolean): string {
+  const dims = { dc, dvc, threads: backwardThreads(t), unrolled };
   const { tm } = t;
   const kg = t.c / 16;
   const rows = (f: (i: number) => string) => rep(tm, f);
@@ -259,8 +265,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   if (j0 >= s.lk) { return; }
   let tx = tid % 4u;
   let row0 = (tid / 4u) * TM;
-  ${loadTile("k", "rowa", "R", "j0", "hk")}
-  ${loadTile("v", "rowa", "R", "j0", "hk")}
+  ${loadTile("k", "rowa", t.r, "j0", "hk", dims)}
+  ${loadTile("v", "rowa", t.r, "j0", "hk", dims)}
   ${rows((i) => `${rep(md, (m) => `var dk${i}_${m} = vec4<f32>(0.0);`)}\n  ${rep(mv, (m) => `var dv${i}_${m} = vec4<f32>(0.0);`)}`)}
   let dq4 = (U.d + 3u) / 4u;
   let dv4 = (U.dv + 3u) / 4u;
@@ -272,9 +278,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let hi = hk * group + gi;
     for (var i0 = (queries.x / C) * C; i0 < queries.y; i0 += C) {
       workgroupBarrier();
-      ${loadTile("q", "cola", "C", "i0", "hi")}
-      ${loadTile("do", "cola", "C", "i0", "hi")}
-      ${loadStats("C", "i0")}
+      ${loadTile("q", "cola", t.c, "i0", "hi", dims)}
+      ${loadTile("do", "cola", t.c, "i0", "hi", dims)}
+      ${loadStats(t.c, "i0")}
       workgroupBarrier();
       ${each((i, g) => `var x${i}_${g} = vec4<f32>(0.0);\n      var dp${i}_${g} = vec4<f32>(0.0);`)}
       ${dotTile({ acc: "x", rows: "k", cols: "q", words: "dq4", stride: "DQ4", tm, kg })}

@@ -1,20 +1,20 @@
 /**
  * Flash-attention forward in WGSL, register-tiled. One workgroup per (BQ query rows, head, batch entry); its
  * lanes form groups of four, each group owning TM consecutive rows (forward-tiles.ts). Per key tile of BK keys:
- * - S = Q K^T: a lane computes TM x BK/4 scores (keys tx, tx + 4, ...) from vec4 reads of the Q and K tiles in
- *   workgroup memory, so every read feeds 4 * TM or 4 * BK/4 multiply-adds;
+ * - S = Q K^T: a lane computes TM x BK/4 scores (keys 4 tx .. 4 tx + 3 of every 16) as vec4 multiply-adds from
+ *   vec4 reads of Q (four dims of a row) and of K stored transposed (four keys of a dim) in workgroup memory;
  * - online softmax in registers: the row max over the group's four lanes (subgroup shuffles where the device has
  *   subgroups, else a small workgroup array), the normaliser l kept per lane and summed at the end;
  * - P goes to workgroup memory, and a lane accumulates its TM x dv/4 outputs (vec4 columns tx, tx + 4, ...) of
  *   O += P V, rescaled by exp(m_old - m_new) when a row's max grows.
  * Tiles wholly inside the mask's band without bias or arbitrary mask skip the per-element score() tests.
- * Workgroup arrays are XOR-swizzled by row group (Q, P) or key (K) so that the lanes of a group and the groups
+ * Workgroup arrays are XOR-swizzled by row group (Q, P) or dim (K) so that the lanes of a group and the groups
  * of a subgroup read different memory banks. Key tiles outside the causal/window band are skipped; the query
  * blocks with the most keys (the last ones, under a causal mask) start first. Writes o (f32) and lse.
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import type { ForwardTile } from "./forward-tiles.js";
-import { dotTile, rep, TILE_WGSL } from "./tile-wgsl.js";
+import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
 
 /** Threads of a workgroup running tile `t`. */
 export const forwardThreads = (t: ForwardTile): number => (4 * t.bq) / t.tm;
@@ -36,8 +36,8 @@ export function flashForwardWgsl(
   const nt = forwardThreads(t);
   const kvWords = t.sharedKv ? (bk * Math.max(dc, dvc)) / 4 : (bk * dc) / 4;
   const rows = (f: (i: number) => string): string => rep(tm, f);
-  const lanePSlots = (f: (i: number, g: number, n: number) => string): string =>
-    rep(tm, (i) => rep(kg, (g) => rep(4, (n) => f(i, g, n))));
+  // The lane's score words: row i, key group g holds keys 16 g + 4 tx .. 16 g + 4 tx + 3.
+  const laneWords = (f: (i: number, g: number) => string): string => rep(tm, (i) => rep(kg, (g) => f(i, g)));
   const keyGroups = (f: (g: number) => string, sep = "\n"): string => rep(kg, f, sep);
   // The output columns of a lane: unrolled into named registers (throughput), or a loop over an array (compile
   // profile: a quarter of the code for SwiftShader to compile; GPUs get the unrolled form).
@@ -60,13 +60,30 @@ export function flashForwardWgsl(
     workgroupBarrier();
     ${rows((i) => `${v(i)} = ${f(f(at(i, 0), at(i, 1)), f(at(i, 2), at(i, 3)))};`)}`;
   };
-  const loadV = `for (var e = tid; e < BK * DVC; e += NT) {
-      let j = j0 + e / DVC;
-      let c = e % DVC;
-      var x = 0.0;
-      if (j < s.lk && c < U.dv) { x = ld_v(v_index(s, bi, j, hk, c)); }
-      ${t.sharedKv ? "k_t" : "v_t"}[(e / DVC) * DV4 + c / 4u][c % 4u] = x;
-    }`;
+  const chunk = unrolled ? 16 : 1;
+  const load = (name: "q" | "k" | "v", n: number, first: string) => {
+    const [cls, dim, limit, head] =
+      name === "v"
+        ? [dvc, "U.dv", "s.lk", "hk"]
+        : [dc, "U.d", name === "q" ? "s.lq" : "s.lk", name === "q" ? "hi" : "hk"];
+    return tileLoad({
+      name,
+      array: name === "q" ? "q_t" : name === "k" || t.sharedKv ? "k_t" : "v_t",
+      side: name === "q" ? "rowa" : name === "k" ? "cola" : "flat",
+      n,
+      cls,
+      threads: nt,
+      chunk,
+      first,
+      limit,
+      dim,
+      index: (row, col) => `${name}_index(s, bi, ${row}, ${head}, ${col})`,
+      ...(name === "k"
+        ? { target: (r: string, c: string) => `k_t[kta(${c}, (${r}) / 4u)][(${r}) % 4u]` }
+        : {}),
+    });
+  };
+  const loadV = load("v", bk, "j0");
   return `${attentionWgsl(["q", "k", "v", "sink"], true)}
 const BQ = ${bq}u;
 const BK = ${bk}u;
@@ -84,6 +101,9 @@ ${t.sharedKv ? "" : `var<workgroup> v_t: array<vec4<f32>, ${(bk * dvc) / 4}>;`}
 var<workgroup> p_t: array<vec4<f32>, ${(bq * bk) / 4}>;
 ${subgroups ? "" : `var<workgroup> red_t: array<f32, ${4 * bq}>;`}
 ${TILE_WGSL}
+// K is stored transposed, vec4 word j4 of dim c holding keys 4 j4 .. 4 j4 + 3, swizzled by c against the
+// stores of the load (consecutive lanes store consecutive dims of one key).
+fn kta(c: u32, j4: u32) -> u32 { return c * RW + (j4 ^ (c & (RW - 1u))); }
 @compute @workgroup_size(${nt})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let bi = wg.z;
@@ -99,13 +119,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
   let tx = tid % 4u;
   let row0 = (tid / 4u) * TM;
-  for (var e = tid; e < BQ * DC; e += NT) {
-    let r = e / DC;
-    let c = e % DC;
-    var x = 0.0;
-    if (i0 + r < s.lq && c < U.d) { x = ld_q(q_index(s, bi, i0 + r, hi, c)); }
-    q_t[rowa(r, c / 4u, DQ4)][c % 4u] = x;
-  }
+  ${load("q", bq, "i0")}
+
   let sink = sink_of(hi);
   let l_init = select(0.0, 1.0, U.softmax != 0u && tx == 0u);
   ${rows((i) => `var m${i} = sink;\n  var l${i} = l_init;`)}
@@ -114,28 +129,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   for (var j0 = (keys.x / BK) * BK; j0 < keys.y; j0 += BK) {
     workgroupBarrier();
-    for (var e = tid; e < BK * DC; e += NT) {
-      let j = j0 + e / DC;
-      let c = e % DC;
-      var x = 0.0;
-      if (j < s.lk && c < U.d) { x = ld_k(k_index(s, bi, j, hk, c)); }
-      k_t[cola(e / DC, c / 4u, DQ4)][c % 4u] = x;
-    }
+    ${load("k", bk, "j0")}
     ${t.sharedKv ? "" : loadV}
     workgroupBarrier();
     ${rows((i) => keyGroups((g) => `var s${i}_${g} = vec4<f32>(0.0);`))}
-    ${dotTile({ acc: "s", rows: "q", cols: "k", words: "dq4", stride: "DQ4", tm, kg })}
+    for (var c4 = 0u; c4 < dq4; c4++) {
+      ${rows((i) => `let q${i} = q_t[rowa(row0 + ${i}u, c4, DQ4)];`)}
+      ${rep(
+        4,
+        (cc) => `${keyGroups((g) => `let k${cc}_${g} = k_t[kta(c4 * 4u + ${cc}u, ${g * 4}u + tx)];`)}
+      ${rows((i) => keyGroups((g) => `s${i}_${g} = fma(vec4<f32>(q${i}[${cc}]), k${cc}_${g}, s${i}_${g});`))}`,
+      )}
+    }
     if (tile_plain(s, i0, i0 + BQ - 1u, j0, j0 + BK - 1u)) {
       ${rows((i) => keyGroups((g) => `s${i}_${g} *= U.scale;`))}
     } else {
       // Through the lane's own P slots, so that one loop holds the only inlined copy of score() (unrolled per
       // element it costs SwiftShader seconds of compilation).
-      ${lanePSlots((i, g, n) => `p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx] = s${i}_${g}[${n}];`)}
-      for (var e = 0u; e < TM * RW; e++) {
-        let a = pa(row0 + e / RW, e % RW);
-        p_t[a][tx] = score(s, bi, hi, i0 + row0 + e / RW, j0 + (e % RW) * 4u + tx, p_t[a][tx]);
+      ${laneWords((i, g) => `p_t[pa(row0 + ${i}u, ${g * 4}u + tx)] = s${i}_${g};`)}
+      for (var e = 0u; e < TM * ${4 * kg}u; e++) {
+        let r = row0 + e / ${4 * kg}u;
+        let w = ((e / 4u) % ${kg}u) * 4u + tx;
+        let a = pa(r, w);
+        p_t[a][e % 4u] = score(s, bi, hi, i0 + r, j0 + w * 4u + e % 4u, p_t[a][e % 4u]);
       }
-      ${lanePSlots((i, g, n) => `s${i}_${g}[${n}] = p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx];`)}
+      ${laneWords((i, g) => `s${i}_${g} = p_t[pa(row0 + ${i}u, ${g * 4}u + tx)];`)}
     }
     ${rows(
       (i) => `var mx${i} = ${keyGroups(
@@ -156,13 +174,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${cols((m) => `${o(i, m)} *= alpha${i};`)}`,
     )}
     ${t.sharedKv ? `workgroupBarrier();\n    ${loadV}` : ""}
-    ${lanePSlots((i, g, n) => `p_t[pa(row0 + ${i}u, ${g * 4 + n}u)][tx] = p${i}_${g}[${n}];`)}
+    ${laneWords((i, g) => `p_t[pa(row0 + ${i}u, ${g * 4}u + tx)] = p${i}_${g};`)}
     if (U.dropout_on != 0u) {
-      for (var e = 0u; e < TM * RW; e++) {
-        let a = pa(row0 + e / RW, e % RW);
+      for (var e = 0u; e < TM * ${4 * kg}u; e++) {
+        let r = row0 + e / ${4 * kg}u;
+        let w = ((e / 4u) % ${kg}u) * 4u + tx;
+        let a = pa(r, w);
         var p = 0.0;
-        if (dropout_keep(bi, hi, i0 + row0 + e / RW, j0 + (e % RW) * 4u + tx)) { p = p_t[a][tx] * U.dropout_scale; }
-        p_t[a][tx] = p;
+        if (dropout_keep(bi, hi, i0 + r, j0 + w * 4u + e % 4u)) { p = p_t[a][e % 4u] * U.dropout_scale; }
+        p_t[a][e % 4u] = p;
       }
     }
     workgroupBarrier();

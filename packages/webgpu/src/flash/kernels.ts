@@ -138,8 +138,9 @@ function backwardProgram(
   if (tiled) {
     return {
       ...common,
-      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}`,
-      source: () => (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled),
+      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}${profile === "throughput" ? ".u" : ""}`,
+      source: () =>
+        (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled, profile === "throughput"),
       workgroups: [Math.ceil(io.rows / tiled.r), io.heads, p.b],
     };
   }

@@ -18,6 +18,8 @@ const SW = 7u;
 fn rowa(r: u32, c4: u32, n4: u32) -> u32 { return r * n4 + (c4 ^ ((r / TM) & SW)); }
 // vec4 word c4 of row j in a column-side array.
 fn cola(j: u32, c4: u32, n4: u32) -> u32 { return j * n4 + (c4 ^ (j & SW)); }
+// vec4 word c4 of row r in an unswizzled array (read by the lanes of a group at consecutive words).
+fn flat(r: u32, c4: u32, n4: u32) -> u32 { return r * n4 + c4; }
 // vec4 word j4 of row r in a tile of scores (rows x columns), swizzled by row group.
 fn pa(r: u32, j4: u32) -> u32 { return r * RW + (j4 ^ ((r / TM) & min(RW - 1u, SW))); }
 
@@ -56,5 +58,43 @@ export function dotTile(opts: {
         (i) => `let ${rows}${i} = ${rows}_t[rowa(row0 + ${i}u, c4, ${stride})];
       ${rep(kg, (g) => `${acc}${i}_${g} += vec4<f32>(${rep(4, (n) => `dot(${rows}${i}, ${cols}${g}_${n})`, ", ")});`)}`,
       )}
+    }`;
+}
+
+/**
+ * Copies rows [first, first + n) of tensor `name` (columns up to the head-dim class `cls` = `words` vec4s, zeros
+ * past the call's dim `dim` and past row `limit`) into a workgroup array, addressed by `side` (rowa, cola, flat).
+ * Every lane issues `chunk` loads before it stores any: in a loop of single loads each store waits out the
+ * memory latency, which left the GPU idle most of the time (measured on the H200). Loads past the tensor read a
+ * clamped element (WebGPU's robust buffer access) that `select` discards.
+ */
+export function tileLoad(opts: {
+  name: string;
+  array: string;
+  side: "rowa" | "cola" | "flat";
+  n: number;
+  cls: number;
+  threads: number;
+  chunk: number;
+  first: string;
+  limit: string;
+  dim: string;
+  index: (row: string, col: string) => string;
+  /** The destination of tile element (r, c) when it is not `side`'s vec4 word plus component. */
+  target?: (r: string, c: string) => string;
+}): string {
+  const { name, array, side, n, cls, threads, first, limit, dim, index } = opts;
+  const total = n * cls;
+  const chunk = Math.max(1, Math.min(opts.chunk, total / threads));
+  if (total % (threads * chunk) !== 0)
+    throw new Error(`tileLoad: ${total} elements do not split into ${threads} x ${chunk}`);
+  const words = cls / 4;
+  return `for (var eb = tid; eb < ${total}u; eb += ${threads * chunk}u) {
+      ${rep(
+        chunk,
+        (u) => `let e${u} = eb + ${u * threads}u;
+      let x${u} = select(0.0, ld_${name}(${index(`${first} + e${u} / ${cls}u`, `e${u} % ${cls}u`)}), ${first} + e${u} / ${cls}u < ${limit} && e${u} % ${cls}u < ${dim});`,
+      )}
+      ${rep(chunk, (u) => `${opts.target ? opts.target(`e${u} / ${cls}u`, `e${u} % ${cls}u`) : `${array}[${side}(e${u} / ${cls}u, (e${u} % ${cls}u) / 4u, ${words}u)][e${u} % 4u]`} = x${u};`)}
     }`;
 }
