@@ -59,6 +59,11 @@ const PASSES = option("passes", "fwd,fwd+bwd").split(",") as Pass[];
 const MASKS = option("masks", "no_mask,causal").split(",") as ("no_mask" | "causal")[];
 /** Longest sequence timed with backward (backward of long sequences can take seconds per call). */
 const BWD_MAX_SEQ = Number(option("bwd-max-seq", "1000000"));
+/**
+ * Extra webgpu.flash runs with other tiles: a JSON list of {name, tiles}, `tiles` as TE_WEBGPU_FLASH_TILES takes
+ * it (packages/webgpu/src/flash/tile-override.ts); recorded as backend "webgpu.flash:<name>".
+ */
+const TILE_VARIANTS = JSON.parse(option("tile-variants", "[]")) as { name: string; tiles: object }[];
 const passesAt = (seq: number): Pass[] => PASSES.filter((pass) => pass === "fwd" || seq <= BWD_MAX_SEQ);
 const H = Number(option("h", "16"));
 
@@ -219,6 +224,41 @@ async function main() {
               }
             }
           }
+          const flashOutput = async () => {
+            const fwd = await webgpuFlash.forward({ q, k, v }, p);
+            const o = hostValues(await download(fwd.o, device));
+            fwd.saved.release();
+            fwd.o.buffer.destroy();
+            fwd.lse.buffer.destroy();
+            return o;
+          };
+          const reference = TILE_VARIANTS.length > 0 && seq === SEQS[0] ? await flashOutput() : null;
+          for (const variant of TILE_VARIANTS) {
+            process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify(variant.tiles);
+            if (reference) {
+              const diff = maxAbsDiff(await flashOutput(), reference);
+              console.error(
+                `check ${JSON.stringify({ variant: variant.name, d, mask, seq, vsDefaultTilesMaxAbs: diff })}`,
+              );
+            }
+            for (const pass of passesAt(seq)) {
+              const base = { backend: `webgpu.flash:${variant.name}`, dtype, mask, d, seq, pass };
+              try {
+                const { ms, peakBytes } = await benchTe(
+                  device,
+                  memory,
+                  webgpuFlash,
+                  p,
+                  { q, k, v, dO },
+                  pass,
+                );
+                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), peakBytes });
+              } catch (e) {
+                record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
+              }
+            }
+            delete process.env.TE_WEBGPU_FLASH_TILES;
+          }
           if (dtype === "fp32" && BACKENDS.includes("tfjs")) {
             for (const pass of passesAt(seq)) {
               const base = { backend: "tfjs-webgpu", dtype, mask, d, seq, pass };
@@ -268,6 +308,7 @@ async function main() {
   }
   const table = summaryTable(results);
   console.log(`\n${table}`);
+  if (TILE_VARIANTS.length > 0) console.log(`\n${variantTable(results)}`);
   if (OUT) {
     const meta = {
       b: B,
@@ -307,6 +348,26 @@ function summaryTable(results: Measurement[]): string {
     );
   }
   return lines.join("\n");
+}
+
+/** ms and TFLOP/s of webgpu.flash with its own tiles and with each --tile-variants entry. */
+function variantTable(results: Measurement[]): string {
+  const names = ["webgpu.flash", ...TILE_VARIANTS.map((v) => `webgpu.flash:${v.name}`)];
+  const rows = new Map<string, Map<string, Measurement>>();
+  for (const r of results) {
+    if (!names.includes(r.backend)) continue;
+    const key = `${r.dtype} d${r.d} ${r.mask} ${r.seq} ${r.pass}`;
+    if (!rows.has(key)) rows.set(key, new Map());
+    rows.get(key)?.set(r.backend, r);
+  }
+  const cell = (r?: Measurement) => (r && !r.skipped ? `${r.ms.toFixed(2)} (${r.tflops.toFixed(1)})` : "-");
+  const lines = [
+    `| dtype d mask seq pass | ${names.join(" | ")} |`,
+    `|---|${names.map(() => "---:").join("|")}|`,
+  ];
+  for (const [k, byName] of rows)
+    lines.push(`| ${k} | ${names.map((n) => cell(byName.get(n))).join(" | ")} |`);
+  return `ms (TFLOP/s)\n${lines.join("\n")}`;
 }
 
 main().then(

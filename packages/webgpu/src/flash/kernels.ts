@@ -32,6 +32,7 @@ import {
   tileProfile,
 } from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
+import { backwardOverride, forwardOverride } from "./tile-override.js";
 import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
 
 function tileOrThrow(pass: FlashPass, call: Call): Tile {
@@ -96,7 +97,9 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const { p } = call;
   const subgroups = hasSubgroupRows(call.device);
-  const { tile, dc, dvc } = forwardTileOrThrow(call, subgroups);
+  const chosen = forwardTileOrThrow(call, subgroups);
+  const { dc, dvc } = chosen;
+  const tile = forwardOverride(call.device, dc, dvc, !subgroups) ?? chosen.tile;
   const unrolled = tileProfile(call.device) === "throughput";
   const bindings = inputBindings(call, ["q", "k", "v"]);
   bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
@@ -128,7 +131,8 @@ function backwardProgram(
   const dc = dimClass(p.d, profile);
   const dvc = dimClass(p.dv, profile);
   const limit = call.device.limits.maxComputeWorkgroupStorageSize;
-  const tiled = chooseBackwardTile(pass, dc, dvc, limit, profile);
+  const tiled =
+    backwardOverride(call.device, pass, dc, dvc) ?? chooseBackwardTile(pass, dc, dvc, limit, profile);
   const common = {
     name: `te.flash_${pass}`,
     uniforms: CALL_UNIFORMS,

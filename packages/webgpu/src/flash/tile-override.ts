@@ -1,0 +1,68 @@
+/**
+ * A tuning override of the register-tiled programs' tiles, for benchmarks: in Node, TE_WEBGPU_FLASH_TILES holds
+ * JSON such as {"forward": {"bq": 64, "bk": 32, "tm": 4, "sharedKv": false}, "dq": {"r": 32, "c": 32, "tm": 2},
+ * "dkdv": {"r": 32, "c": 16, "tm": 2}}, any pass optional. A tile that is malformed, needs more workgroup memory
+ * or threads than the device has, or does not split its loads evenly is ignored: the tables' choice runs.
+ */
+import type { BackwardPass, BackwardTile } from "./backward-tiled-wgsl.js";
+import { backwardBytes } from "./backward-tiled-wgsl.js";
+import { type ForwardTile, forwardBytes } from "./forward-tiles.js";
+
+const isPow2 = (n: unknown): n is number =>
+  typeof n === "number" && Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+function overrides(): Record<string, Record<string, unknown>> | null {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const text = env?.TE_WEBGPU_FLASH_TILES;
+  if (!text) return null;
+  try {
+    const parsed = JSON.parse(text);
+    return parsed && typeof parsed === "object" ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether every lane's share of a tile load of `rows` rows of `cls` columns is a whole number. */
+const splits = (rows: number, cls: number, threads: number) => (rows * cls) % threads === 0;
+
+export function forwardOverride(
+  device: GPUDevice,
+  dc: number,
+  dvc: number,
+  reduce: boolean,
+): ForwardTile | null {
+  const o = overrides()?.forward;
+  if (!o) return null;
+  const { bq, bk, tm, sharedKv } = o;
+  if (!isPow2(bq) || !isPow2(bk) || !isPow2(tm) || bk < 16 || tm > bq || typeof sharedKv !== "boolean")
+    return null;
+  const tile: ForwardTile = { bq, bk, tm, sharedKv, why: "TE_WEBGPU_FLASH_TILES" };
+  const threads = (4 * bq) / tm;
+  const fits =
+    threads <= device.limits.maxComputeInvocationsPerWorkgroup &&
+    forwardBytes(tile, dc, dvc, reduce) <= device.limits.maxComputeWorkgroupStorageSize &&
+    splits(bq, dc, threads) &&
+    splits(bk, dc, threads) &&
+    splits(bk, dvc, threads);
+  return fits ? tile : null;
+}
+
+export function backwardOverride(
+  device: GPUDevice,
+  pass: BackwardPass,
+  dc: number,
+  dvc: number,
+): BackwardTile | null {
+  const o = overrides()?.[pass];
+  if (!o) return null;
+  const { r, c, tm } = o;
+  if (!isPow2(r) || !isPow2(c) || !isPow2(tm) || c < 16 || tm > r) return null;
+  const tile: BackwardTile = { r, c, tm, why: "TE_WEBGPU_FLASH_TILES" };
+  const threads = (4 * r) / tm;
+  const fits =
+    threads <= device.limits.maxComputeInvocationsPerWorkgroup &&
+    backwardBytes(pass, tile, dc, dvc) <= device.limits.maxComputeWorkgroupStorageSize &&
+    [r, c].every((n) => splits(n, dc, threads) && splits(n, dvc, threads));
+  return fits ? tile : null;
+}
