@@ -22,7 +22,8 @@
 
 namespace te_cuda {
 
-template <typename T, int D, int DV>
+// kQAhead: query blocks whose Q/dO load is in flight while one computes (1 or 2; kQAhead + 1 buffers).
+template <typename T, int D, int DV, int kQAhead>
 struct FlashBwdWgmmaShape {
   static constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
   static constexpr int kBc = 64 * kWarpgroups, kBr = 64;
@@ -30,21 +31,23 @@ struct FlashBwdWgmmaShape {
   static constexpr int kKBytes = kBc * D * 2, kVBytes = kBc * DV * 2;
   static constexpr int kQBytes = kBr * D * 2, kQBufBytes = kQBytes + kBr * DV * 2;  // Q then dO
   static constexpr int kdSBytes = kBc * kBr * 2;
-  static constexpr int kStatsBytes = 2 * 2 * kBr * 4;  // two buffers x (lse2, Dvec)
-  static constexpr int kSmemBytes = kKBytes + kVBytes + 2 * kQBufBytes + kdSBytes + kStatsBytes + 1024;
+  static constexpr int kQBufs = kQAhead + 1;
+  static constexpr int kStatsBytes = kQBufs * 2 * kBr * 4;  // per buffer: lse2, Dvec
+  // 147 KB (kQAhead = 1) or 179 KB (2) at d = 128.
+  static constexpr int kSmemBytes = kKBytes + kVBytes + kQBufs * kQBufBytes + kdSBytes + kStatsBytes + 1024;
 };
 
-template <typename T, int D, int DV, bool kAtomicDq>
+template <typename T, int D, int DV, bool kAtomicDq, int kQAhead>
 __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const AttentionArgs a) {
-  using S = FlashBwdWgmmaShape<T, D, DV>;
+  using S = FlashBwdWgmmaShape<T, D, DV, kQAhead>;
   static_assert(S::kTakes, "flash_bwd_wgmma_kernel: d = dv = 128 only");
 #if TE_WGMMA_ENABLED
   constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   unsigned char* sK = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
   unsigned char* sV = sK + S::kKBytes;
-  unsigned char* sQbufs = sV + S::kVBytes;  // 2 x (Q [kBr][D], dO [kBr][DV]), swizzled panels
-  unsigned char* sdS = sQbufs + 2 * S::kQBufBytes;  // dS^T [kBc keys][kBr queries], one panel
+  unsigned char* sQbufs = sV + S::kVBytes;  // kQBufs x (Q [kBr][D], dO [kBr][DV]), swizzled panels
+  unsigned char* sdS = sQbufs + S::kQBufs * S::kQBufBytes;  // dS^T [kBc keys][kBr queries], one panel
   float* sStats = reinterpret_cast<float*>(sdS + S::kdSBytes);
 
   const int e = blockIdx.z, hk = blockIdx.y, group = a.h / a.hkv;
@@ -74,9 +77,10 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
 
     const BwdWorkspace ws = bwd_workspace(a);
     const int nqb = qb_end - qb_begin, items = group * nqb;
-    // Work item n (query head of the group, query block; head-major) uses buffer n % 2.
+    // Work item n (query head of the group, query block; head-major) uses buffer n % kQBufs.
     auto issue = [&](int item) {
-      const int buf = item & 1, hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
+      if (item >= items) return;
+      const int buf = item % S::kQBufs, hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
       const T* qsrc = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + (en.q_row0 + q0) * a.q_st.s;
       const T* dosrc =
           static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + (en.q_row0 + q0) * a.do_st.s;
@@ -91,22 +95,26 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
         sStats[buf * 2 * kBr + kBr + threadIdx.x] = live ? ws.dvec[stat] : 0.f;
       }
     };
-    if (items > 0) issue(0);
+    // One cp.async group per item (the first also holds K and V), committed even when empty, so that
+    // "all but the newest kQAhead - 1 groups" always means up to this item.
+    issue(0);
     cp_async_commit();
+    if (kQAhead == 2) {
+      issue(1);
+      cp_async_commit();
+    }
 
     const float scale2 = a.scale * kLog2e;
     const uint32_t k_addr = smem_addr(sK), v_addr = smem_addr(sV), ds_addr = smem_addr(sdS);
     for (int item = 0; item < items; ++item) {
-      cp_async_wait<0>();
+      cp_async_wait<kQAhead - 1>();
       fence_proxy_async();
-      // This item's Q/dO/stats are visible, and every thread finished item - 1 (its wgmma waited), so the
-      // other buffer and dS^T are free.
+      // This item's Q/dO/stats are visible, and every thread finished item - 1 (its wgmma waited), so
+      // that item's buffer and dS^T are free.
       __syncthreads();
-      if (item + 1 < items) {
-        issue(item + 1);
-        cp_async_commit();
-      }
-      const int buf = item & 1, hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
+      issue(item + kQAhead);
+      cp_async_commit();
+      const int buf = item % S::kQBufs, hh = hk * group + item / nqb, q0 = (qb_begin + item % nqb) * kBr;
       const uint32_t q_addr = smem_addr(sQbufs + buf * S::kQBufBytes), do_addr = q_addr + S::kQBytes;
       const float* sLse2 = sStats + buf * 2 * kBr;
       const float* sDvec = sLse2 + kBr;
@@ -197,15 +205,22 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
         wgmma_fence_operands(dv);
         wgmma_keep_operands(pa);
         wgmma_keep_operands(dsa);
-        // dq[4 n + c]: query q0 + warp * 16 + g + 8 (c >> 1), column 64 wg + 8 n + 2 t + (c & 1).
+        // dq[4 n + c]: query q0 + warp * 16 + g + 8 (c >> 1), column 64 wg + 8 n + 2 t + (c & 1). Lanes
+        // t and t ^ 1 trade pairs so that each adds four adjacent columns of one row (even t: row g,
+        // odd t: row g + 8) with one 16-byte vector atomic, half the atomics of pairs.
         float* dq_head = ws.dq_acc + (int64_t(e) * a.h + hh) * a.sq * a.d;
+        const bool odd = t & 1;
+        const int i = q0 + warp * 16 + g + (odd ? 8 : 0);
+        float* dst = dq_head + int64_t(i) * a.d + wg * 64 + 2 * (t & ~1);
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int i = q0 + warp * 16 + g + h * 8;
-          if (i >= en.lq) continue;
-          float* dst = dq_head + int64_t(i) * a.d + wg * 64 + 2 * t;
-#pragma unroll
-          for (int n = 0; n < 8; ++n) add_pair(dst + n * 8, dq[4 * n + 2 * h] * a.scale, dq[4 * n + 2 * h + 1] * a.scale);
+        for (int n = 0; n < 8; ++n) {
+          const float give0 = odd ? dq[4 * n] : dq[4 * n + 2], give1 = odd ? dq[4 * n + 1] : dq[4 * n + 3];
+          const float got0 = __shfl_xor_sync(0xffffffffu, give0, 1), got1 = __shfl_xor_sync(0xffffffffu, give1, 1);
+          const float4 v = odd ? make_float4(got0, got1, dq[4 * n + 2], dq[4 * n + 3])
+                               : make_float4(dq[4 * n], dq[4 * n + 1], got0, got1);
+          if (i < en.lq)
+            atomicAdd(reinterpret_cast<float4*>(dst + n * 8),
+                      make_float4(v.x * a.scale, v.y * a.scale, v.z * a.scale, v.w * a.scale));
         }
       } else {
         wgmma_wait<0>();

@@ -1,7 +1,7 @@
 // Flash-attention forward on Hopper's warpgroup tensor-core instructions (wgmma, sm_90a), for the
 // common case: d = dv = 128, no bias, ALiBi or dropout (flash_launch.cuh sends everything else to
 // flash_fwd_kernel.cuh). Same scheme as the mma.sync forward: one CTA per (query block, head, batch
-// entry), K/V blocks through a two-stage cp.async pipeline, online softmax in log2 units, P kept in
+// entry), K/V blocks through a three-stage cp.async pipeline, online softmax in log2 units, P kept in
 // registers; what differs is the product: each warpgroup (4 warps) owns 64 query rows and issues
 //   S (64 x 128 keys) = Q K^T   as 8 wgmma m64n128k16, both operands read by the tensor cores straight
 //                                from 128B-swizzled shared memory (no ldmatrix, no register copies),
@@ -15,14 +15,14 @@
 
 namespace te_cuda {
 
-template <typename T, int D, bool kOverlap>
+template <typename T, int D>
 struct FlashFwdWgmmaShape {
   static constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
-  static constexpr int kBr = 64 * kWarpgroups, kBc = 128, kStages = kOverlap ? 3 : 2;
+  static constexpr int kBr = 64 * kWarpgroups, kBc = 128, kStages = 3;
   static constexpr bool kTakes = D == 128;
   static constexpr int kQBytes = kBr * D * 2, kKBytes = kBc * D * 2, kVBytes = kBc * D * 2;
-  // + 1024: the dynamic shared memory base is only 16-byte aligned; panels need 1024. Three stages:
-  // 225 KB, under the 227 KB a Hopper CTA may have.
+  // + 1024: the dynamic shared memory base is only 16-byte aligned; panels need 1024. Three K and
+  // three V stages: 225 KB, under the 227 KB a Hopper CTA may have.
   static constexpr int kSmemBytes = kQBytes + kStages * (kKBytes + kVBytes) + 1024;
 };
 
@@ -44,13 +44,17 @@ __device__ __forceinline__ void load_tile_sw128(unsigned char* dst, const T* src
 // it before picking the kernel (flash_launch.cuh). File-local, like the kernels of each generated file.
 static __device__ int kFlashWgmmaImage = TE_WGMMA_ENABLED;
 
-// kOverlap: the P V of key block j - 1 is issued with S of block j and completes during block j's
-// softmax (FA3's intra-warpgroup pipelining); that keeps three K/V stages (V of j - 1 is still read
-// while block j + 1 loads). Without it each block's products and softmax run one after the other.
-template <typename T, int D, bool kOverlap>
+// Block j's S = Q K^T is issued together with block j - 1's P V, which completes during block j's
+// softmax (FA3's intra-warpgroup overlap). Loads, one cp.async group per block: K of block j + kAheadK
+// and V of block j + 1 are issued at block j (V j + 1 is first read at block j + 2, by its P V); with
+// three stages of each, a stage is refilled only after the products that read it were waited for.
+// kAheadK = 2 gives each K block two blocks' time to arrive; it measured the same as 1 (the launcher's
+// default) on the H200, so the K loads are not what the forward waits for (PERF_NOTES.md v7).
+template <typename T, int D, int kAheadK>
 __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const AttentionArgs a) {
-  using S = FlashFwdWgmmaShape<T, D, kOverlap>;
+  using S = FlashFwdWgmmaShape<T, D>;
   static_assert(S::kTakes, "flash_fwd_wgmma_kernel: d = dv = 128 only");
+  static_assert(kAheadK == 1 || kAheadK == 2, "K is loaded one or two blocks ahead");
 #if TE_WGMMA_ENABLED
   constexpr int kBr = S::kBr, kBc = S::kBc, kThreads = S::kThreads, kStages = S::kStages;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -77,14 +81,26 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   const T* qbase = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + (en.q_row0 + q0) * a.q_st.s;
   const T* kbase = static_cast<const T*>(a.k) + e * a.k_st.b + hk * a.k_st.h + en.kv_row0 * a.k_st.s;
   const T* vbase = static_cast<const T*>(a.v) + e * a.v_st.b + hk * a.v_st.h + en.kv_row0 * a.v_st.s;
-  auto load_kv = [&](int blk, int stage) {
+  auto load_k = [&](int blk) {
+    if (blk >= nblk) return;
     const int k0 = (blk_begin + blk) * kBc;
-    load_tile_sw128<kBc, D, kThreads>(sK + stage * S::kKBytes, kbase + k0 * a.k_st.s, a.k_st.s, en.lk - k0);
-    load_tile_sw128<kBc, D, kThreads>(sV + stage * S::kVBytes, vbase + k0 * a.v_st.s, a.v_st.s, en.lk - k0);
+    load_tile_sw128<kBc, D, kThreads>(sK + (blk % kStages) * S::kKBytes, kbase + k0 * a.k_st.s, a.k_st.s,
+                                      en.lk - k0);
   };
+  auto load_v = [&](int blk) {
+    if (blk >= nblk) return;
+    const int k0 = (blk_begin + blk) * kBc;
+    load_tile_sw128<kBc, D, kThreads>(sV + (blk % kStages) * S::kVBytes, vbase + k0 * a.v_st.s, a.v_st.s,
+                                      en.lk - k0);
+  };
+  // Groups before block 0: {Q, K 0, V 0} and {K 1 (kAheadK = 2)}; block j's group: {K j + kAheadK,
+  // V j + 1}, committed even when empty so that "all but the newest group" always means up to block j.
   if (nblk > 0) {
     load_tile_sw128<kBr, D, kThreads>(sQ, qbase, a.q_st.s, en.lq - q0);
-    load_kv(0, 0);
+    load_k(0);
+    load_v(0);
+    cp_async_commit();
+    if (kAheadK == 2) load_k(1);
     cp_async_commit();
   }
 
@@ -102,17 +118,16 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
 
   uint32_t p[kBc / 16][4];
   float s[64], x[64], corr[2];
-  // Block it landed and its S = Q K^T is issued (committed, not waited). The barrier also means every
-  // thread finished the products that read the stage the next load refills (block it + 1 - kStages:
-  // its P V was waited for in an earlier iteration).
+  // K of block it and V of block it - 1 landed and are visible (also to the async proxy), every
+  // thread finished the products of block it - 1 (so the stages refilled next are free), and S =
+  // Q K^T of block it is issued (committed, not waited).
   auto start_block = [&](int it) {
-    cp_async_wait<0>();
+    cp_async_wait<kAheadK - 1>();  // K of block it came in the group before the newest (kAheadK = 2)
     fence_proxy_async();
     __syncthreads();
-    if (it + 1 < nblk) {
-      load_kv(it + 1, (it + 1) % kStages);
-      cp_async_commit();
-    }
+    load_k(it + kAheadK);
+    load_v(it + 1);
+    cp_async_commit();
     // Zeroed while no wgmma is in flight: left undefined, the accumulator is carried around the loop
     // and the moves that carry it can land inside a pipeline stage (ptxas then serializes the wgmma).
 #pragma unroll
@@ -130,7 +145,7 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   // Online softmax of block it once S is complete: probabilities into x, the row sums and maxima
   // updated, corr = the factor O needs. s[4 n + c]: row row_of(c >> 1), key k0 + 8 n + 2 t + (c & 1).
   // x, never s, is written: an accumulator written by other instructions while a wgmma is in flight
-  // (kOverlap's P V) makes ptxas serialize every wgmma of the kernel.
+  // (the previous block's P V) makes ptxas serialize every wgmma of the kernel.
   auto softmax = [&](int it) {
     wgmma_fence_operands(s);
     const int k0 = (blk_begin + it) * kBc;
@@ -199,37 +214,31 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
     wgmma_keep_operands(p);
   };
 
-  if (kOverlap) {
-    // Every wait below is unconditional: ptxas tracks the wgmma pipeline through the control flow,
-    // and a wait under a branch would look skippable to it.
-    if (nblk > 0) {
-      start_block(0);
-      wait_all();
-      softmax(0);
-      rescale_and_pack();
-    }
-    for (int it = 1; it < nblk; ++it) {
-      start_block(it);
-      issue_pv(it - 1);  // runs on the tensor cores during this block's softmax
-      wgmma_wait<1>();   // S of block it
-      softmax(it);
-      wait_all();
-      rescale_and_pack();
-    }
-    if (nblk > 0) {
-      issue_pv(nblk - 1);
-      wait_all();
-    }
-  } else {
-    for (int it = 0; it < nblk; ++it) {
-      start_block(it);
-      wait_all();
-      softmax(it);
-      rescale_and_pack();
-      issue_pv(it);
-      wait_all();
-    }
+  // Every wait below is unconditional: ptxas tracks the wgmma pipeline through the control flow, and
+  // a wait under a branch would look skippable to it (it then serializes every wgmma).
+  if (nblk > 0) {
+    start_block(0);
+    wait_all();
+    softmax(0);
+    rescale_and_pack();
   }
+  for (int it = 1; it < nblk; ++it) {
+    start_block(it);
+    issue_pv(it - 1);  // runs on the tensor cores during this block's softmax
+    wgmma_wait<1>();   // S of block it
+    softmax(it);
+    wait_all();
+    rescale_and_pack();
+  }
+  if (nblk > 0) {
+    // V of the last block: its group is the one before the newest.
+    cp_async_wait<1>();
+    fence_proxy_async();
+    __syncthreads();
+    issue_pv(nblk - 1);
+    wait_all();
+  }
+  cp_async_wait<0>();
 
   const float sink = sink_logit2(a, hh);
   const bool write_zero_rows = !a.thd;
