@@ -122,7 +122,7 @@ Napi::Value Enqueue(const Napi::CallbackInfo& info, bool backward) {
   Napi::Env env = info.Env();
   const char* sig = backward ? "enqueueBackward(backend, desc, args)" : "enqueueForward(backend, desc, args)";
   const std::string backend = string_arg(info, 0, sig);
-  Keepalive keep;
+  Keepalive keep(false);
   te_attn_desc d;
   te_attn_fwd_args fwd{};
   te_attn_bwd_args bwd{};

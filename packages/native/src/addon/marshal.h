@@ -18,10 +18,16 @@ struct MarshalError {
 
 te_attn_desc read_desc(const Napi::Object& o);
 
-// Typed arrays (and device tensors) an async call reads or writes: kept alive until it finishes.
+// Typed arrays (and device tensors) an async call reads or writes: kept alive until it finishes. A call
+// that runs to its end on the JS thread (enqueueForward/Backward) holds nothing: its arguments are alive
+// for the whole call, and device memory is freed in stream order after the kernels queued on it.
 struct Keepalive {
+  explicit Keepalive(bool holds = true) : holds(holds) {}
+  bool holds;
   std::vector<Napi::Reference<Napi::Value>> refs;
-  void hold(const Napi::Value& v) { refs.push_back(Napi::Persistent(v)); }
+  void hold(const Napi::Value& v) {
+    if (holds) refs.push_back(Napi::Persistent(v));
+  }
 };
 
 te_attn_fwd_args read_fwd_args(const Napi::Object& o, const te_attn_desc& d, Keepalive& keep);
