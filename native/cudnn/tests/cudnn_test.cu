@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -556,6 +557,7 @@ bool selected(const char* name) {
 }
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line reaches the log even if a time limit kills us
   std::printf("cuDNN version loaded: %d; backends: %s\n", te_cudnn_version(), te_attn_backends());
   // --check: correctness only; --time: timings only; otherwise both.
   const std::string mode = argc > 1 ? argv[1] : "all";
@@ -660,7 +662,10 @@ int main(int argc, char** argv) {
   int failures = 0;
   for (const Config& c : checks) {
     if (!checking || !selected(c.name)) continue;
+    const auto start = std::chrono::steady_clock::now();
     const bool ok = run(c, rng, nullptr);
+    std::printf("%-22s took %.1f s (plans, reference, checks)\n", c.name,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (c.probe) std::printf("%-22s probe: %s\n", c.name, ok ? "cuDNN computes it" : "not supported or wrong");
     else failures += !ok;
   }
