@@ -22,4 +22,8 @@ target_link_libraries(te_native_core PUBLIC ${CMAKE_DL_LIBS})
 target_link_options(te_native_core INTERFACE
   "LINKER:--undefined=te_cuda_flash_family_linked"
   "LINKER:--undefined=te_cuda_unfused_family_linked"
-  "LINKER:--undefined=te_cuda_cudnn_family_linked")
+  "LINKER:--undefined=te_cuda_cudnn_family_linked"
+  # The addon refers to the FP8 entry points weakly (CPU builds have none), and a weak reference does
+  # not pull an object out of a static library: these do.
+  "LINKER:--undefined=te_cudnn_fp8_forward"
+  "LINKER:--undefined=te_fp8_quantize")
