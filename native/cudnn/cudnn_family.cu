@@ -14,9 +14,9 @@
 #include "cudnn_library.h"
 #include "row_fixup.h"
 #include "sdpa_graph.h"
-#include "workspace_cache.h"
 #include "status_internal.h"
 #include "te/te_attention.h"
+#include "workspace_cache.h"
 
 namespace te::cudnn {
 namespace {
