@@ -37,7 +37,10 @@ struct FlashBwdWgmmaShape {
   static constexpr int kSmemBytes = kKBytes + kVBytes + kQBufs * kQBufBytes + kdSBytes + kStatsBytes + 1024;
 };
 
-template <typename T, int D, int DV, bool kAtomicDq, int kQAhead>
+// kKeyBlocksSlowest: the grid is (kv head, batch entry, key block) instead of (key block, kv head,
+// batch entry), so every CTA of key block 0 starts before any of key block 1: under a causal mask the
+// longest CTAs first (an experiment, TE_FLASH_BWD=wgmma_lpt; PERF_NOTES.md v9).
+template <typename T, int D, int DV, bool kAtomicDq, int kQAhead, bool kKeyBlocksSlowest>
 __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashBwdWgmmaShape<T, D, DV, kQAhead>;
   static_assert(S::kTakes, "flash_bwd_wgmma_kernel: d = dv = 128 only");
@@ -50,9 +53,10 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
   unsigned char* sdS = sQbufs + S::kQBufs * S::kQBufBytes;  // dS^T [kBc keys][kBr queries], one panel
   float* sStats = reinterpret_cast<float*>(sdS + S::kdSBytes);
 
-  const int e = blockIdx.z, hk = blockIdx.y, group = a.h / a.hkv;
+  const int e = kKeyBlocksSlowest ? blockIdx.y : blockIdx.z, hk = kKeyBlocksSlowest ? blockIdx.x : blockIdx.y;
+  const int group = a.h / a.hkv;
   const Entry en = entry_of(a, e);
-  const int k0 = blockIdx.x * kBc;
+  const int k0 = (kKeyBlocksSlowest ? blockIdx.z : blockIdx.x) * kBc;
   const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2,
             t = lane & 3;
   // Accumulator rows of this thread (S^T, dP^T, dK, dV): keys key_row(0) and key_row(0) + 8 of the block.

@@ -50,7 +50,10 @@ static __device__ int kFlashWgmmaImage = TE_WGMMA_ENABLED;
 // three stages of each, a stage is refilled only after the products that read it were waited for.
 // kAheadK = 2 gives each K block two blocks' time to arrive; it measured the same as 1 (the launcher's
 // default) on the H200, so the K loads are not what the forward waits for (PERF_NOTES.md v7).
-template <typename T, int D, int kAheadK>
+// kQBlocksSlowest: the grid is (head, batch entry, query block) instead of (query block, head, batch
+// entry): the last (under a causal mask the longest) query block of every head starts first (an
+// experiment, TE_FLASH_FWD=wgmma_lpt; PERF_NOTES.md v9).
+template <typename T, int D, int kAheadK, bool kQBlocksSlowest>
 __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashFwdWgmmaShape<T, D>;
   static_assert(S::kTakes, "flash_fwd_wgmma_kernel: d = dv = 128 only");
@@ -62,10 +65,11 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   unsigned char* sK = sQ + S::kQBytes;
   unsigned char* sV = sK + S::kStages * S::kKBytes;
 
-  const int e = blockIdx.z, hh = blockIdx.y, hk = hh / (a.h / a.hkv);
+  const int e = kQBlocksSlowest ? blockIdx.y : blockIdx.z, hh = kQBlocksSlowest ? blockIdx.x : blockIdx.y;
+  const int hk = hh / (a.h / a.hkv);
   const Entry en = entry_of(a, e);
   // Last query block first, as in flash_fwd_kernel.
-  const int q0 = (gridDim.x - 1 - blockIdx.x) * kBr;
+  const int q0 = kQBlocksSlowest ? (gridDim.z - 1 - blockIdx.z) * kBr : (gridDim.x - 1 - blockIdx.x) * kBr;
   const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2,
             t = lane & 3;
   // This thread's two query rows: row_of(0) and row_of(1) = row_of(0) + 8.

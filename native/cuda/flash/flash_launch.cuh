@@ -45,7 +45,8 @@ inline cudaError_t set_smem(Kernel kernel, int bytes) {
 // Kernel choice. The wgmma kernels (sm_90a) take d = dv = 128 calls without bias, ALiBi or dropout
 // on a Hopper device whose loaded image has their code (kFlashWgmmaImage, read once); other calls go
 // to the mma.sync kernels. Tuning overrides, so that the standalone driver can time the kernels side
-// by side in one run: TE_FLASH_FWD=mma or wgmma_k2, TE_FLASH_BWD=wgmma_q1, mma64x128 or mma64x64.
+// by side in one run: TE_FLASH_FWD=mma, wgmma_k2 or wgmma_lpt, TE_FLASH_BWD=wgmma_lpt, mma64x128 or
+// mma64x64.
 static inline bool wgmma_usable(const AttentionArgs& a) {
   if (needs_extras(a)) return false;
   int dev = 0, major = 0;
@@ -68,13 +69,14 @@ static inline bool env_is(const char* name, const char* value) {
   return v && strcmp(v, value) == 0;
 }
 
-template <typename T, int D, int kAheadK>
+template <typename T, int D, int kAheadK, bool kQBlocksSlowest>
 cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   using W = FlashFwdWgmmaShape<T, D>;
-  auto kernel = flash_fwd_wgmma_kernel<T, D, kAheadK>;
+  auto kernel = flash_fwd_wgmma_kernel<T, D, kAheadK, kQBlocksSlowest>;
   cudaError_t err = set_smem(kernel, W::kSmemBytes);
   if (err != cudaSuccess) return err;
-  const dim3 grid((a.sq + W::kBr - 1) / W::kBr, a.h, a.b);
+  const int nqb = (a.sq + W::kBr - 1) / W::kBr;
+  const dim3 grid = kQBlocksSlowest ? dim3(a.h, a.b, nqb) : dim3(nqb, a.h, a.b);
   kernel<<<grid, W::kThreads, W::kSmemBytes, stream>>>(a);
   return cudaGetLastError();
 }
@@ -85,8 +87,9 @@ template <typename T, int D, int DV>
 cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (FlashFwdWgmmaShape<T, D>::kTakes && D == DV) {
     if (!env_is("TE_FLASH_FWD", "mma") && wgmma_usable(a))
-      return env_is("TE_FLASH_FWD", "wgmma_k2") ? launch_flash_fwd_wgmma<T, D, 2>(a, stream)
-                                                : launch_flash_fwd_wgmma<T, D, 1>(a, stream);
+      return env_is("TE_FLASH_FWD", "wgmma_k2")    ? launch_flash_fwd_wgmma<T, D, 2, false>(a, stream)
+             : env_is("TE_FLASH_FWD", "wgmma_lpt") ? launch_flash_fwd_wgmma<T, D, 1, true>(a, stream)
+                                                   : launch_flash_fwd_wgmma<T, D, 1, false>(a, stream);
   }
   using Tile = FwdTile<D>;
   using S = FlashFwdShape<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc>;
@@ -119,7 +122,7 @@ inline cudaError_t launch_bwd_kv(Kernel kernel, int smem, int kc, int threads, c
 }
 
 // The dK/dV(/atomic dQ) kernel: wgmma (flash_bwd_wgmma_kernel.cuh) where usable, with the next two
-// query blocks' Q/dO in flight (TE_FLASH_BWD=wgmma_q1: one, the first version), else mma.sync with
+// query blocks' Q/dO in flight (one measured ~1% slower, PERF_NOTES.md v8), else mma.sync with
 // 64 x 128 tiles (flash_bwd_wide_kernel.cuh) where its shape takes the head dims, the shared memory
 // fits and the call has no bias/ALiBi/dropout (with them it measured slower than 64 x 64 on the H200:
 // test_2 fwd+bwd 2.06 against 1.84 ms), else 64 x 64 (flash_bwd_kernel.cuh).
@@ -127,13 +130,16 @@ template <typename T, int D, int DV>
 cudaError_t launch_bwd_dkdv(const AttentionArgs& a, bool extras, bool atomic_dq, cudaStream_t stream) {
   if constexpr (FlashBwdWgmmaShape<T, D, DV, 2>::kTakes) {
     if (!env_is("TE_FLASH_BWD", "mma64x128") && !env_is("TE_FLASH_BWD", "mma64x64") && wgmma_usable(a)) {
-      if (env_is("TE_FLASH_BWD", "wgmma_q1")) {
-        using G = FlashBwdWgmmaShape<T, D, DV, 1>;
-        auto kernel = atomic_dq ? flash_bwd_wgmma_kernel<T, D, DV, true, 1> : flash_bwd_wgmma_kernel<T, D, DV, false, 1>;
-        return launch_bwd_kv(kernel, G::kSmemBytes, G::kBc, G::kThreads, a, stream);
-      }
       using G = FlashBwdWgmmaShape<T, D, DV, 2>;
-      auto kernel = atomic_dq ? flash_bwd_wgmma_kernel<T, D, DV, true, 2> : flash_bwd_wgmma_kernel<T, D, DV, false, 2>;
+      if (env_is("TE_FLASH_BWD", "wgmma_lpt") && atomic_dq) {
+        auto kernel = flash_bwd_wgmma_kernel<T, D, DV, true, 2, true>;
+        cudaError_t err = set_smem(kernel, G::kSmemBytes);
+        if (err != cudaSuccess) return err;
+        kernel<<<dim3(a.hkv, a.b, (a.skv + G::kBc - 1) / G::kBc), G::kThreads, G::kSmemBytes, stream>>>(a);
+        return cudaGetLastError();
+      }
+      auto kernel = atomic_dq ? flash_bwd_wgmma_kernel<T, D, DV, true, 2, false>
+                              : flash_bwd_wgmma_kernel<T, D, DV, false, 2, false>;
       return launch_bwd_kv(kernel, G::kSmemBytes, G::kBc, G::kThreads, a, stream);
     }
   }
