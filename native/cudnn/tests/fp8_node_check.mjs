@@ -3,7 +3,8 @@
 // - fp8_dpa, HYBRID: three training steps (the module updates the scales after each pass); each step's
 //   O, dQ, dK, dV against the F16 result of the same call (cuda.cudnn in bf16, no recipe) with the
 //   metric and tolerance of core's FP8_ATTENTION_TOLERANCE, and against the float64 FP8 emulation
-//   (fp8ReferenceForward/Backward) run from the same recipe state, which should agree more tightly.
+//   (fp8ReferenceForward/Backward, at step 2) run from the same recipe state, which should agree more
+//   tightly.
 // - NVTE_FP8_DPA_BWD=0: gradients equal the F16 backward's (bf16 tolerance).
 // - fp8_mha: FP8 tensors in and out (the module's state quantises them).
 // - refusals: FP8 training with d=64 (backward needs d = 128 on sm90) names the rule; inference runs.
@@ -51,15 +52,13 @@ function errorOf(a, r) {
 const fmt = (e) => `t ${e.t.toFixed(4)} rel ${e.rel.toExponential(2)}`;
 
 let seed = 20261203;
-function randn(shape, scale = 1) {
+/** Uniform values in [-1, 1) as BF16: the conformance cases' inputs, on which the tolerance was measured. */
+function random(shape, scale = 1) {
   const n = shape.reduce((a, b) => a * b, 1);
   const x = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const u1 = (seed + 1) / 2 ** 31;
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    const u2 = seed / 2 ** 31;
-    x[i] = scale * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    x[i] = scale * ((seed / 2 ** 32) * 2 - 1);
   }
   return fromFloat64("bf16", shape, x);
 }
@@ -69,10 +68,10 @@ async function checkDpa(cfg) {
   const { b, h, hg, d, s, mask } = cfg;
   const qShape = [b, s, h, d];
   const kvShape = [b, s, hg, d];
-  const hq = randn(qShape);
-  const hk = randn(kvShape);
-  const hv = randn(kvShape);
-  const hdo = randn(qShape);
+  const hq = random(qShape);
+  const hk = random(kvShape);
+  const hv = random(kvShape);
+  const hdo = random(qShape);
   const [q, k, v, dO] = await Promise.all([hq, hk, hv, hdo].map((t) => cudaTensors.fromHost(t)));
   const module = (fp8Recipe) =>
     new DotProductAttention({
@@ -101,7 +100,8 @@ async function checkDpa(cfg) {
     const g = await r.backward(dO);
     const got = { o: await host(r.output), dq: await host(g.dq), dk: await host(g.dk), dv: await host(g.dv) };
     const e = Object.fromEntries(Object.keys(ref).map((n) => [n, errorOf(got[n], ref[n])]));
-    if (!cfg.emulate) {
+    // The float64 emulation costs seconds: it runs at step 2 (scales from the first step's amaxes).
+    if (!cfg.emulate || step !== 2) {
       const tol = FP8_ATTENTION_TOLERANCE;
       const ok =
         r.backend === "cuda.cudnn" &&
@@ -193,7 +193,7 @@ async function checkDpa(cfg) {
 const tol16 = () => FP8_ATTENTION_TOLERANCE.backward.atol;
 
 async function checkRefusals() {
-  const x = await cudaTensors.fromHost(randn([1, 128, 2, 64]));
+  const x = await cudaTensors.fromHost(random([1, 128, 2, 64]));
   const m = new DotProductAttention({
     numAttentionHeads: 2,
     kvChannels: 64,
