@@ -24,12 +24,24 @@ export interface BackwardTile {
 /** Tiles per pass, first fit (head-dim classes and profiles as in forward-tiles.ts). */
 export const BACKWARD_TILES = {
   dq: [
+    {
+      r: 64,
+      c: 16,
+      tm: 4,
+      why: "head dims up to 64 with 48 KiB: four rows per lane, half the reads per FMA of tm 2",
+    },
     { r: 32, c: 32, tm: 2, why: "head dims up to 64 with 48 KiB" },
     { r: 32, c: 16, tm: 2, why: "head dims up to 64 with 32 KiB" },
     { r: 16, c: 16, tm: 1, why: "head dims up to 128 with 48 KiB" },
     { r: 8, c: 16, tm: 1, why: "head dims up to 128 with 32 KiB, up to 64 within 16 KiB" },
   ],
   dkdv: [
+    {
+      r: 64,
+      c: 16,
+      tm: 4,
+      why: "head dims up to 64 with 48 KiB: four rows per lane, half the reads per FMA of tm 2",
+    },
     { r: 32, c: 32, tm: 2, why: "head dims up to 64 with 48 KiB" },
     { r: 32, c: 16, tm: 2, why: "head dims up to 64 with 32 KiB" },
     { r: 16, c: 16, tm: 1, why: "head dims up to 128 with 48 KiB" },
@@ -42,7 +54,7 @@ export type BackwardPass = keyof typeof BACKWARD_TILES;
 /** Workgroup bytes of a pass's tile for head-dim classes dc and dvc. */
 export function backwardBytes(pass: BackwardPass, t: BackwardTile, dc: number, dvc: number): number {
   const tiles = (t.r + t.c) * (dc + dvc);
-  return 4 * (tiles + 2 * t.r * t.c + 2 * (pass === "dq" ? t.r : t.c));
+  return 4 * (tiles + 2 * t.r * t.c);
 }
 
 /** The first tile of the pass that fits, or null (the scalar kernels of backward-wgsl.ts then run). */
@@ -70,7 +82,10 @@ const DVC = ${dvc}u;
 const DQ4 = ${dc / 4}u;
 const DV4 = ${dvc / 4}u;
 const RW = ${t.c / 4}u;
-${TILE_WGSL}`;
+${TILE_WGSL}
+// Row statistics of query i (zeros past the sequence, whose scores are all masked).
+fn lse_of(bi: u32, hi: u32, i: u32, s: Seq) -> f32 { return select(0.0, stats[row_index(bi, hi, i)], i < s.lq); }
+fn dd_of(bi: u32, hi: u32, i: u32, s: Seq) -> f32 { return select(0.0, stats[U.b * U.h * U.sq + row_index(bi, hi, i)], i < s.lq); }`;
 }
 
 /** Loads rows [first, first + n) of tensor `name` (q, k, v or do) into a row- or column-side array. */
@@ -95,6 +110,7 @@ function loadTile(
     limit: name === "q" || name === "do" ? "s.lq" : "s.lk",
     dim: isV ? "U.dv" : "U.d",
     index: (row, col) => `${name}_index(s, bi, ${row}, ${head}, ${col})`,
+    strides: [`U.${name}_ss`, `U.${name}_sd`],
   });
 }
 
@@ -103,14 +119,15 @@ function loadTile(
  * dp{i}_{g}. Plain tiles without dropout: exp and one multiply per score, from registers. Otherwise the raw
  * values go to the lane's own slots of p_t and ds_t and one loop applies score() and grad_of_score() to them
  * (a single inlined copy of the mask, bias and dropout code: unrolling it per element costs SwiftShader
- * seconds of compilation per pipeline). `stat(i, g)`: vec4s of the lse and D of word (i, g); `pair(r, col)`:
- * the (query, key) and the lse/D index of tile row r, column col; `bias`: also write dS for dBias.
+ * seconds of compilation per pipeline; the loop reads the row statistics from global memory). `stat(i, g)`:
+ * vec4s of the lse and D of word (i, g); `pair`: the (query, key) of tile row r, column col; `bias`: also write
+ * dS for dBias.
  */
 function gradients(
   tm: number,
   kg: number,
   stat: (i: number, g: number) => [string, string],
-  pair: { qi: string; kj: string; st: string },
+  pair: { qi: string; kj: string },
   bias: boolean,
 ): string {
   const each = (f: (i: number, g: number) => string) => rep(tm, (i) => rep(kg, (g) => f(i, g)));
@@ -133,26 +150,12 @@ function gradients(
         let a = pa(r, e % RW);
         let qi = ${pair.qi};
         let kj = ${pair.kj};
-        let gg = grad_of_score(bi, hi, qi, kj, score(s, bi, hi, qi, kj, p_t[a][tx]), ds_t[a][tx], lse_t[${pair.st}], dd_t[${pair.st}]);
+        let gg = grad_of_score(bi, hi, qi, kj, score(s, bi, hi, qi, kj, p_t[a][tx]), ds_t[a][tx], lse_of(bi, hi, qi, s), dd_of(bi, hi, qi, s));
         p_t[a][tx] = gg.x;
         ds_t[a][tx] = gg.y;
         ${bias ? "if (U.bias_grad != 0u && qi < s.lq && kj < s.lk) { out[U.dbias_at + row_index(bi, hi, qi) * U.skv + kj] = gg.y; }" : ""}
       }
     }`;
-}
-
-/** Row statistics (lse, D) of queries [first, first + n) into lse_t and dd_t. */
-function loadStats(n: number, first: string): string {
-  return `for (var r = tid; r < ${n}u; r += NT) {
-    var lse = 0.0;
-    var dd = 0.0;
-    if (${first} + r < s.lq) {
-      lse = stats[row_index(bi, hi, ${first} + r)];
-      dd = stats[U.b * U.h * U.sq + row_index(bi, hi, ${first} + r)];
-    }
-    lse_t[r] = lse;
-    dd_t[r] = dd;
-  }`;
 }
 
 /** dQ into `out`; with U.bias_grad also dS of every (b, h, i, j) at U.dbias_at. */
@@ -168,8 +171,6 @@ var<workgroup> q_t: array<vec4<f32>, ${(t.r * dc) / 4}>;
 var<workgroup> do_t: array<vec4<f32>, ${(t.r * dvc) / 4}>;
 var<workgroup> k_t: array<vec4<f32>, ${(t.c * dc) / 4}>;
 var<workgroup> v_t: array<vec4<f32>, ${(t.c * dvc) / 4}>;
-var<workgroup> lse_t: array<f32, ${t.r}>;
-var<workgroup> dd_t: array<f32, ${t.r}>;
 var<workgroup> p_t: array<vec4<f32>, ${(t.r * t.c) / 4}>;
 var<workgroup> ds_t: array<vec4<f32>, ${(t.r * t.c) / 4}>;
 
@@ -185,11 +186,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let row0 = (tid / 4u) * TM;
   ${loadTile("q", "rowa", t.r, "i0", "hi", dims)}
   ${loadTile("do", "rowa", t.r, "i0", "hi", dims)}
-  ${loadStats(t.r, "i0")}
-  workgroupBarrier();
   ${rows(
-    (i) => `let lse${i} = lse_t[row0 + ${i}u];
-  let dd${i} = dd_t[row0 + ${i}u];
+    (i) => `let lse${i} = lse_of(bi, hi, i0 + row0 + ${i}u, s);
+  let dd${i} = dd_of(bi, hi, i0 + row0 + ${i}u, s);
   ${rep(md, (m) => `var dq${i}_${m} = vec4<f32>(0.0);`)}`,
   )}
   let dq4 = (U.d + 3u) / 4u;
@@ -207,7 +206,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${dotTile({ acc: "dp", rows: "do", cols: "v", words: "dv4", stride: "DV4", tm, kg })}
     let kj_first = j0;
     let kj_last = j0 + C - 1u;
-    ${gradients(tm, kg, (i) => [`vec4<f32>(lse${i})`, `vec4<f32>(dd${i})`], { qi: "i0 + r", kj: "j0 + col", st: "r" }, true)}
+    ${gradients(tm, kg, (i) => [`vec4<f32>(lse${i})`, `vec4<f32>(dd${i})`], { qi: "i0 + r", kj: "j0 + col" }, true)}
     workgroupBarrier();
     for (var j4 = 0u; j4 < RW; j4++) {
       ${rows((i) => `let dsv${i} = ds_t[pa(row0 + ${i}u, j4)];`)}
@@ -244,15 +243,13 @@ export function flashDkDvTiledWgsl(dc: number, dvc: number, t: BackwardTile, unr
   const each = (f: (i: number, g: number) => string) => rep(tm, (i) => rep(kg, (g) => f(i, g)));
   const md = dc / 16;
   const mv = dvc / 16;
-  const colStat = (arr: string, g: number) =>
-    `vec4<f32>(${rep(4, (n) => `${arr}[${g * 16 + n * 4}u + tx]`, ", ")})`;
+  const colStat = (f: string, g: number) =>
+    `vec4<f32>(${rep(4, (n) => `${f}(bi, hi, i0 + ${g * 16 + n * 4}u + tx, s)`, ", ")})`;
   return `${header(dc, dvc, t)}
 var<workgroup> k_t: array<vec4<f32>, ${(t.r * dc) / 4}>;
 var<workgroup> v_t: array<vec4<f32>, ${(t.r * dvc) / 4}>;
 var<workgroup> q_t: array<vec4<f32>, ${(t.c * dc) / 4}>;
 var<workgroup> do_t: array<vec4<f32>, ${(t.c * dvc) / 4}>;
-var<workgroup> lse_t: array<f32, ${t.c}>;
-var<workgroup> dd_t: array<f32, ${t.c}>;
 var<workgroup> p_t: array<vec4<f32>, ${(t.r * t.c) / 4}>;
 var<workgroup> ds_t: array<vec4<f32>, ${(t.r * t.c) / 4}>;
 
@@ -280,15 +277,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       workgroupBarrier();
       ${loadTile("q", "cola", t.c, "i0", "hi", dims)}
       ${loadTile("do", "cola", t.c, "i0", "hi", dims)}
-      ${loadStats(t.c, "i0")}
       workgroupBarrier();
       ${each((i, g) => `var x${i}_${g} = vec4<f32>(0.0);\n      var dp${i}_${g} = vec4<f32>(0.0);`)}
       ${dotTile({ acc: "x", rows: "k", cols: "q", words: "dq4", stride: "DQ4", tm, kg })}
       ${dotTile({ acc: "dp", rows: "v", cols: "do", words: "dv4", stride: "DV4", tm, kg })}
       let qi_first = i0;
       let qi_last = i0 + C - 1u;
-      ${rep(kg, (g) => `let lse4_${g} = ${colStat("lse_t", g)};\n      let dd4_${g} = ${colStat("dd_t", g)};`)}
-      ${gradients(tm, kg, (_i, g) => [`lse4_${g}`, `dd4_${g}`], { qi: "i0 + col", kj: "j0 + r", st: "col" }, false)}
+      ${rep(kg, (g) => `let lse4_${g} = ${colStat("lse_of", g)};\n      let dd4_${g} = ${colStat("dd_of", g)};`)}
+      ${gradients(tm, kg, (_i, g) => [`lse4_${g}`, `dd4_${g}`], { qi: "i0 + col", kj: "j0 + r" }, false)}
       workgroupBarrier();
       for (var j4 = 0u; j4 < RW; j4++) {
         ${rows((i) => `let pv${i} = p_t[pa(row0 + ${i}u, j4)];\n        let dsv${i} = ds_t[pa(row0 + ${i}u, j4)];`)}

@@ -78,6 +78,7 @@ export function flashForwardWgsl(
       limit,
       dim,
       index: (row, col) => `${name}_index(s, bi, ${row}, ${head}, ${col})`,
+      strides: [`U.${name}_ss`, `U.${name}_sd`],
       ...(name === "k"
         ? { target: (r: string, c: string) => `k_t[kta(${c}, (${r}) / 4u)][(${r}) % 4u]` }
         : {}),

@@ -64,8 +64,10 @@ export function dotTile(opts: {
 /**
  * Copies rows [first, first + n) of tensor `name` (columns up to the head-dim class `cls` = `words` vec4s, zeros
  * past the call's dim `dim` and past row `limit`) into a workgroup array, addressed by `side` (rowa, cola, flat).
- * Every lane issues `chunk` loads before it stores any: in a loop of single loads each store waits out the
- * memory latency, which left the GPU idle most of the time (measured on the H200). Loads past the tensor read a
+ * With `chunk` > 1 every lane issues that many loads before it stores any: in a loop of single loads each store
+ * waits out the memory latency, which left the GPU idle most of the time (measured on the H200). Element u of a
+ * lane sits a constant number of rows and columns from the lane's first one, so its address is the first
+ * address plus constant multiples of the row and column strides (`strides`). Loads past the tensor read a
  * clamped element (WebGPU's robust buffer access) that `select` discards.
  */
 export function tileLoad(opts: {
@@ -80,21 +82,52 @@ export function tileLoad(opts: {
   limit: string;
   dim: string;
   index: (row: string, col: string) => string;
+  /** Row and column strides (elements) of the tensor, as WGSL expressions. */
+  strides: [string, string];
   /** The destination of tile element (r, c) when it is not `side`'s vec4 word plus component. */
   target?: (r: string, c: string) => string;
 }): string {
   const { name, array, side, n, cls, threads, first, limit, dim, index } = opts;
-  const total = n * cls;
-  const chunk = Math.max(1, Math.min(opts.chunk, total / threads));
-  if (total % (threads * chunk) !== 0)
-    throw new Error(`tileLoad: ${total} elements do not split into ${threads} x ${chunk}`);
   const words = cls / 4;
-  return `for (var eb = tid; eb < ${total}u; eb += ${threads * chunk}u) {
-      ${rep(
-        chunk,
-        (u) => `let e${u} = eb + ${u * threads}u;
-      let x${u} = select(0.0, ld_${name}(${index(`${first} + e${u} / ${cls}u`, `e${u} % ${cls}u`)}), ${first} + e${u} / ${cls}u < ${limit} && e${u} % ${cls}u < ${dim});`,
-      )}
-      ${rep(chunk, (u) => `${opts.target ? opts.target(`e${u} / ${cls}u`, `e${u} % ${cls}u`) : `${array}[${side}(e${u} / ${cls}u, (e${u} % ${cls}u) / 4u, ${words}u)][e${u} % 4u]`} = x${u};`)}
+  const dest = (r: string, c: string) =>
+    opts.target ? opts.target(r, c) : `${array}[${side}(${r}, (${c}) / 4u, ${words}u)][(${c}) % 4u]`;
+  const total = n * cls;
+  if (total % threads !== 0 || (threads % cls !== 0 && cls % threads !== 0))
+    throw new Error(`tileLoad: ${n} x ${cls} elements do not split over ${threads} lanes`);
+  if (opts.chunk <= 1) {
+    return `for (var e = tid; e < ${total}u; e += ${threads}u) {
+      let r = e / ${cls}u;
+      let c = e % ${cls}u;
+      ${dest("r", "c")} = select(0.0, ld_${name}(${index(`${first} + r`, "c")}), ${first} + r < ${limit} && c < ${dim});
+    }`;
+  }
+  // Lane tid's first element is (r0, c0); element u is rows(u) rows and cols(u) columns further, and batch b of
+  // `chunk` elements starts b * rows(chunk) rows further (chunk is a multiple of the passes per row).
+  const perLane = total / threads;
+  const chunk = Math.min(opts.chunk, perLane);
+  const rowsPerPass = threads >= cls ? threads / cls : 0;
+  const passesPerRow = threads >= cls ? 0 : cls / threads;
+  const rowsOf = (u: number) => (rowsPerPass ? u * rowsPerPass : Math.floor(u / passesPerRow));
+  const colsOf = (u: number) => (rowsPerPass ? 0 : (u % passesPerRow) * threads);
+  if (perLane % chunk !== 0 || (passesPerRow && chunk % passesPerRow !== 0))
+    throw new Error(`tileLoad: ${perLane} loads per lane do not split into batches of ${chunk}`);
+  const [ss, sd] = opts.strides;
+  const us = Array.from({ length: chunk }, (_, u) => u);
+  const element = (u: number) => {
+    const dr = rowsOf(u);
+    const dc = colsOf(u);
+    const at = `ab${dr ? ` + ${dr}u * ${ss}` : ""}${dc ? ` + ${dc}u * ${sd}` : ""}`;
+    return `let x${u} = select(0.0, ld_${name}(${at}), rb + ${dr}u < ${limit} && c0 + ${dc}u < ${dim});`;
+  };
+  return `{
+      let r0 = ${first} + ${rowsPerPass ? `tid / ${cls}u` : "0u"};
+      let c0 = ${rowsPerPass ? `tid % ${cls}u` : "tid"};
+      let a0 = ${index("r0", "c0")};
+      for (var b = 0u; b < ${perLane / chunk}u; b++) {
+        let rb = r0 + b * ${rowsOf(chunk)}u;
+        let ab = a0 + b * ${rowsOf(chunk)}u * ${ss};
+        ${us.map(element).join("\n        ")}
+        ${us.map((u) => `${dest(`rb - ${first} + ${rowsOf(u)}u`, `c0 + ${colsOf(u)}u`)} = x${u};`).join("\n        ")}
+      }
     }`;
 }
