@@ -51,8 +51,8 @@ export const BACKWARD_TILES = {
 
 export type BackwardPass = keyof typeof BACKWARD_TILES;
 
-/** Workgroup bytes of a pass's tile for head-dim classes dc and dvc. */
-export function backwardBytes(pass: BackwardPass, t: BackwardTile, dc: number, dvc: number): number {
+/** Workgroup bytes of a tile of either pass for head-dim classes dc and dvc (q, k, v, dO tiles, P and dS). */
+export function backwardBytes(t: BackwardTile, dc: number, dvc: number): number {
   const tiles = (t.r + t.c) * (dc + dvc);
   return 4 * (tiles + 2 * t.r * t.c);
 }
@@ -65,7 +65,7 @@ export function chooseBackwardTile(
   limitBytes: number,
   profile: TileProfile,
 ): BackwardTile | null {
-  const fits = (t: BackwardTile) => backwardBytes(pass, t, dc, dvc) <= limitBytes;
+  const fits = (t: BackwardTile) => backwardBytes(t, dc, dvc) <= limitBytes;
   return BACKWARD_TILES[pass].find((t) => (profile === "throughput" || t.tm === 1) && fits(t)) ?? null;
 }
 

@@ -62,7 +62,7 @@ export function backwardOverride(
   const threads = (4 * r) / tm;
   const fits =
     threads <= device.limits.maxComputeInvocationsPerWorkgroup &&
-    backwardBytes(pass, tile, dc, dvc) <= device.limits.maxComputeWorkgroupStorageSize &&
+    backwardBytes(tile, dc, dvc) <= device.limits.maxComputeWorkgroupStorageSize &&
     [r, c].every((n) => splits(n, dc, threads) && splits(n, dvc, threads));
   return fits ? tile : null;
 }
