@@ -39,8 +39,12 @@ fn tile_plain(s: Seq, i_first: u32, i_last: u32, j_first: u32, j_last: u32) -> b
 
 /**
  * Unrolled accumulation of a dot-product tile: acc{i}_{g} += (row_i . col(g*16 + n*4 + tx)) for n = 0..3,
- * over the vec4 words c4 < n4 of a row-side and a column-side array.
+ * over the vec4 words c4 < n4 of a row-side and a column-side array. Each component is a chain of four fma()
+ * into the accumulator: `acc += dot(a, b)` costs a multiply and an add more per four products.
  */
+const fmaChain = (a: string, b: string, acc: string): string =>
+  ["x", "y", "z", "w"].reduce((sum, c) => `fma(${a}.${c}, ${b}.${c}, ${sum})`, acc);
+
 export function dotTile(opts: {
   acc: string;
   rows: string;
@@ -56,7 +60,7 @@ export function dotTile(opts: {
       ${rep(
         tm,
         (i) => `let ${rows}${i} = ${rows}_t[rowa(row0 + ${i}u, c4, ${stride})];
-      ${rep(kg, (g) => `${acc}${i}_${g} += vec4<f32>(${rep(4, (n) => `dot(${rows}${i}, ${cols}${g}_${n})`, ", ")});`)}`,
+      ${rep(kg, (g) => `${acc}${i}_${g} = vec4<f32>(${rep(4, (n) => fmaChain(`${rows}${i}`, `${cols}${g}_${n}`, `${acc}${i}_${g}.${"xyzw"[n]}`), ", ")});`)}`,
       )}
     }`;
 }
