@@ -268,7 +268,7 @@ async function main() {
             for (const pass of passesAt(seq)) {
               const base = { backend: `webgpu.flash:${variant.name}`, dtype, mask, d, seq, pass };
               try {
-                const { ms, peakBytes } = await benchTe(
+                const { ms, pipelinedMs, peakBytes } = await benchTe(
                   device,
                   memory,
                   webgpuFlash,
@@ -276,7 +276,7 @@ async function main() {
                   { q, k, v, dO },
                   pass,
                 );
-                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), peakBytes });
+                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), pipelinedMs, peakBytes });
               } catch (e) {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
               }
