@@ -7,8 +7,9 @@
 #   2. node conformance of the bias/ALiBi/thd/softmax/window cases (fp16 and bf16) through a te CLI bundle
 #      of the current sources, on the CUDA addon built from them;
 #   3. test_2 (causal + post_scale_bias, with and without dBias) timed next to PyTorch's cuDNN SDPA.
-# Usage: bash scripts/gpu/cudnn_features.sh   (logs under $OUT; takes a few minutes: plans are built
-# per config, about a second each)
+# Usage: here `bash scripts/gpu/bundle.sh .gpu-cudnn` (the CLI bundle needs this machine's node_modules),
+# then on the GPU machine (carry .gpu and .gpu-cudnn) `bash scripts/gpu/cudnn_features.sh`; logs under
+# $OUT. It takes a few minutes: plans are built per config, about a second each.
 set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
@@ -20,7 +21,7 @@ make -C native/cudnn/tests -j16 build/cudnn_test > "$out/build.log" 2>&1 || { ta
 CUDNN_TEST_ONLY=bias,alibi,softmax,window,thd,dropout,probe native/cudnn/tests/build/cudnn_test --check \
   2>&1 | tee "$out/cudnn_features.txt"
 status=${PIPESTATUS[0]}
-bash scripts/gpu/bundle.sh .gpu-cudnn > /dev/null
+[[ -f .gpu-cudnn/te-cli.mjs ]] || { echo "no .gpu-cudnn/te-cli.mjs: run scripts/gpu/bundle.sh .gpu-cudnn here first"; exit 1; }
 bash scripts/gpu/job_build_addon.sh . /tmp/te-addon > "$out/addon_build.log" 2>&1 || { tail -30 "$out/addon_build.log"; exit 1; }
 export TE_NATIVE_ADDON=/tmp/te-addon/out/te_native.node
 cases=$(mktemp -d)
