@@ -1,9 +1,25 @@
 // Writes the Markdown summary of a bench.mjs JSON result (webgpu_run.sh's $OUT/webgpu-bench.json):
 //   node benchmarks/webgpu/results-md.mjs RESULT.json MACHINE.txt > benchmarks/results/webgpu-bench-h100.md
+// (RESULT.json may also be the bench's log, for a run stopped before it wrote its JSON).
 import { readFileSync } from "node:fs";
 
 const [resultPath, machinePath] = process.argv.slice(2);
-const { meta, checks, results } = JSON.parse(readFileSync(resultPath, "utf8"));
+// RESULT.json, or bench.log (one JSON line per measurement) when the run was stopped before writing it.
+function load(path) {
+  const text = readFileSync(path, "utf8");
+  try {
+    return JSON.parse(text);
+  } catch {
+    const results = text
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l));
+    const device = /te device: (\{.*?\}) features: (.*)/.exec(text);
+    const meta = { b: "?", h: "?", reps: "?", warmup: "?", adapter: device ? JSON.parse(device[1]) : null };
+    return { meta: { ...meta, features: device ? device[2].split(",") : [] }, checks: [], results };
+  }
+}
+const { meta, checks, results } = load(resultPath);
 const machine = machinePath ? readFileSync(machinePath, "utf8").trim() : "";
 const byKey = new Map();
 for (const r of results) {
