@@ -14,8 +14,8 @@ import { gather, scatter, sequenceView } from "./sequence-view.js";
  * A float64 emulation of FP8 attention (cuDNN's sub-backend 2 under TE's recipe, see
  * fp8-attention.ts): the math is float64 on FP8-quantised q, k, v, with the softmax output P
  * quantised with the S scale before P.V, O written in FP8 with the O scale; backward on FP8 dO and
- * O, with P quantised again for dV and dS quantised with the dP scale before dS.K and dS.Q, and
- * dQ/dK/dV written in FP8. Amaxes are recorded into the state as the kernel reports them; scale
+ * O, with P quantised again for dV and dS (times the softmax scale, as cuDNN) quantised with the dP
+ * scale before dS.K and dS.Q, and dQ/dK/dV written in FP8. Amaxes are recorded into the state as the kernel reports them; scale
  * updates are the caller's (updateAttentionFp8Scales). A GPU FP8 result is checked against it.
  */
 
@@ -158,9 +158,11 @@ export async function fp8ReferenceBackward(
   const roundDP = roundedAt(state.dP);
   const rounding: IntermediateRounding = {
     probability: roundedProbability(state.s),
+    // cuDNN quantises dS after the softmax scale (its amax dP is of dS * scale): rounded there too.
     scoreGradient: (x) => {
-      amaxDP = Math.max(amaxDP, Math.abs(x));
-      return roundDP(x);
+      const scaled = x * p.softmaxScale;
+      amaxDP = Math.max(amaxDP, Math.abs(scaled));
+      return roundDP(scaled) / p.softmaxScale;
     },
   };
   const g = attentionBackward(
