@@ -12,6 +12,7 @@
 
 #include "../cuda/family/desc_args.h"
 #include "cudnn_library.h"
+#include "plan_cache.h"
 #include "row_fixup.h"
 #include "sdpa_graph.h"
 #include "status_internal.h"
@@ -51,31 +52,13 @@ te_status explain(const te_attn_desc* d, char* reason, size_t n) {
   return TE_OK;
 }
 
-// A cuDNN handle and the plans built on it, one set per (thread, device).
-struct DeviceState {
-  abi::Handle handle = nullptr;
-  std::map<std::vector<int64_t>, std::unique_ptr<ExecutionPlan>> plans;
-  WorkspaceCache workspace;
-  ~DeviceState() {
-    plans.clear();
-    std::string ignored;
-    if (handle != nullptr) loadLibrary(&ignored)->destroy(handle);
-  }
-};
+// cuda.cudnn keeps its workspace beside each device's handle and plans.
+using FamilyState = DeviceState<WorkspaceCache>;
 
-DeviceState& stateFor(const Library& lib, int device) {
-  thread_local std::map<int, DeviceState> states;
-  DeviceState& s = states[device];
-  if (s.handle == nullptr) check(lib, lib.create(&s.handle), "cudnnCreate");
-  return s;
-}
-
-const ExecutionPlan& planFor(const Library& lib, DeviceState& state, const SdpaConfig& c, bool backward) {
-  auto key = c.key(backward);
-  auto it = state.plans.find(key);
-  if (it != state.plans.end()) return *it->second;
-  auto plan = backward ? buildBackwardPlan(lib, state.handle, c) : buildForwardPlan(lib, state.handle, c);
-  return *state.plans.emplace(std::move(key), std::move(plan)).first->second;
+const ExecutionPlan& planFor(const Library& lib, FamilyState& state, const SdpaConfig& c, bool backward) {
+  return planFor(state, c.key(backward), [&](abi::Handle handle) {
+    return backward ? buildBackwardPlan(lib, handle, c) : buildForwardPlan(lib, handle, c);
+  });
 }
 
 // "" or why a tensor cannot be handed to cuDNN as is.
@@ -194,7 +177,7 @@ struct VariantPack {
   void add(int64_t uid, const void* p) { uids.push_back(uid), pointers.push_back(const_cast<void*>(p)); }
 };
 
-void execute(const Library& lib, DeviceState& state, const ExecutionPlan& plan, const VariantPack& pack,
+void execute(const Library& lib, FamilyState& state, const ExecutionPlan& plan, const VariantPack& pack,
              void* workspace) {
   Descriptor vp(lib, abi::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
   vp.setInt64s(abi::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, pack.uids)
@@ -341,10 +324,10 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
     try {
       const Library& lib = *loadLibrary(nullptr);
       cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
-      DeviceState& state = stateFor(lib, c.device);
+      FamilyState& state = stateFor<WorkspaceCache>(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, false);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(state.workspace, stream,
+      Scratch scratch(state.extra, stream,
                       {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4, alibiBiasBytes(c)});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(4)}, host.zero_sink = scratch.at(5);
@@ -390,10 +373,10 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     try {
       const Library& lib = *loadLibrary(nullptr);
       cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
-      DeviceState& state = stateFor(lib, c.device);
+      FamilyState& state = stateFor<WorkspaceCache>(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, true);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(state.workspace, stream,
+      Scratch scratch(state.extra, stream,
                       {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
                        raggedOffsetBytes(c), 16, c.h * 4, c.h * 4, alibiBiasBytes(c)});
       CommonArgs host{d->scale};

@@ -14,6 +14,7 @@
 #include "cudnn_library.h"
 #include "fp8_attention.h"
 #include "fp8_sdpa_graph.h"
+#include "plan_cache.h"
 #include "row_fixup.h"
 #include "status_internal.h"
 
@@ -109,30 +110,14 @@ std::string configOf(const te_attn_desc* d, int fwd, int bwd, bool backward, con
   return "";
 }
 
-// A cuDNN handle and the FP8 plans built on it, one set per (thread, device).
-struct Fp8DeviceState {
-  abi::Handle handle = nullptr;
-  std::map<std::vector<int64_t>, std::unique_ptr<ExecutionPlan>> plans;
-  ~Fp8DeviceState() {
-    plans.clear();
-    std::string ignored;
-    if (handle != nullptr) loadLibrary(&ignored)->destroy(handle);
-  }
-};
-
-Fp8DeviceState& stateFor(const Library& lib, int device) {
-  thread_local std::map<int, Fp8DeviceState> states;
-  Fp8DeviceState& s = states[device];
-  if (s.handle == nullptr) check(lib, lib.create(&s.handle), "cudnnCreate");
-  return s;
-}
+// The FP8 plans have a handle of their own per (thread, device), apart from the F16 family's.
+struct Fp8Plans {};
+using Fp8DeviceState = DeviceState<Fp8Plans>;
 
 const ExecutionPlan& planFor(const Library& lib, Fp8DeviceState& state, const Fp8SdpaConfig& c, bool backward) {
-  auto key = c.key(backward);
-  auto it = state.plans.find(key);
-  if (it != state.plans.end()) return *it->second;
-  auto plan = backward ? buildFp8BackwardPlan(lib, state.handle, c) : buildFp8ForwardPlan(lib, state.handle, c);
-  return *state.plans.emplace(std::move(key), std::move(plan)).first->second;
+  return planFor(state, c.key(backward), [&](abi::Handle handle) {
+    return backward ? buildFp8BackwardPlan(lib, handle, c) : buildFp8ForwardPlan(lib, handle, c);
+  });
 }
 
 void cudaCheck(cudaError_t err, const char* what) {
@@ -250,7 +235,7 @@ extern "C" te_status te_cudnn_fp8_forward(const te_attn_desc* d, te_fp8_format f
     try {
       const Library& lib = *loadLibrary(nullptr);
       auto stream = static_cast<cudaStream_t>(f->stream);
-      Fp8DeviceState& state = stateFor(lib, c.device);
+      Fp8DeviceState& state = stateFor<Fp8Plans>(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, false);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
       Scratch scratch(stream, plan.workspace_bytes, c.b);
@@ -287,7 +272,7 @@ extern "C" te_status te_cudnn_fp8_backward(const te_attn_desc* d, te_fp8_format 
     try {
       const Library& lib = *loadLibrary(nullptr);
       auto stream = static_cast<cudaStream_t>(f->stream);
-      Fp8DeviceState& state = stateFor(lib, c.device);
+      Fp8DeviceState& state = stateFor<Fp8Plans>(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, true);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
       Scratch scratch(stream, plan.workspace_bytes, c.b);

@@ -186,4 +186,22 @@ std::unique_ptr<ExecutionPlan> OperationGraph::build(abi::Handle handle, bool de
   throw Error("cuDNN has no engine for this attention graph:" + reasons);
 }
 
+const Descriptor& maskPastLengths(OperationGraph& g, const Dims& dims, const Descriptor& s, const Descriptor* seq_q,
+                                  const Descriptor* seq_kv, const Descriptor* neg_inf) {
+  constexpr abi::DataType kI32 = abi::CUDNN_DATA_INT32, kBool = abi::CUDNN_DATA_BOOLEAN;
+  const Descriptor& row = g.virtualTensor(dims, kI32);
+  const Descriptor& col = g.virtualTensor(dims, kI32);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, row, kI32, 2);
+  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kI32, 3);
+  const Descriptor& row_ok = g.virtualTensor(dims, kBool);
+  const Descriptor& col_ok = g.virtualTensor(dims, kBool);
+  const Descriptor& keep = g.virtualTensor(dims, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_CMP_LT, row, seq_q, nullptr, row_ok, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_CMP_LT, col, seq_kv, nullptr, col_ok, kBool);
+  g.pointwise(abi::CUDNN_POINTWISE_LOGICAL_AND, row_ok, &col_ok, nullptr, keep, kBool);
+  const Descriptor& out = g.virtualTensor(dims, abi::CUDNN_DATA_FLOAT);
+  g.pointwise(abi::CUDNN_POINTWISE_BINARY_SELECT, s, neg_inf, &keep, out);
+  return out;
+}
+
 }  // namespace te::cudnn

@@ -60,4 +60,9 @@ class OperationGraph {
   int64_t next_virtual_uid_ = 1000;
 };
 
+// s [b, h, sq, skv] with the logits past an entry's lengths set to -inf: rows i >= seq_q[b] and columns
+// j >= seq_kv[b] (int32 [b, 1, 1, 1] tensors); neg_inf is the fp32 scalar that replaces them.
+const Descriptor& maskPastLengths(OperationGraph& g, const Dims& dims, const Descriptor& s, const Descriptor* seq_q,
+                                  const Descriptor* seq_kv, const Descriptor* neg_inf);
+
 }  // namespace te::cudnn

@@ -134,20 +134,7 @@ const Descriptor& scaledLogits(OperationGraph& g, const SdpaConfig& c, const Inp
 
 // Logits past an entry's lengths become -inf (rows past lq, columns past lk).
 const Descriptor& maskPadding(OperationGraph& g, const SdpaConfig& c, const Inputs& in, const Descriptor& s) {
-  const Dims dims{c.b, c.h, c.sq, c.skv};
-  const Descriptor& row = g.virtualTensor(dims, kI32);
-  const Descriptor& col = g.virtualTensor(dims, kI32);
-  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, row, kI32, 2);
-  g.pointwise(abi::CUDNN_POINTWISE_GEN_INDEX, s, nullptr, nullptr, col, kI32, 3);
-  const Descriptor& row_ok = g.virtualTensor(dims, kBool);
-  const Descriptor& col_ok = g.virtualTensor(dims, kBool);
-  const Descriptor& keep = g.virtualTensor(dims, kBool);
-  g.pointwise(abi::CUDNN_POINTWISE_CMP_LT, row, in.seq_q, nullptr, row_ok, kBool);
-  g.pointwise(abi::CUDNN_POINTWISE_CMP_LT, col, in.seq_kv, nullptr, col_ok, kBool);
-  g.pointwise(abi::CUDNN_POINTWISE_LOGICAL_AND, row_ok, &col_ok, nullptr, keep, kBool);
-  const Descriptor& out = g.virtualTensor(dims, kF32);
-  g.pointwise(abi::CUDNN_POINTWISE_BINARY_SELECT, s, in.neg_inf, &keep, out);
-  return out;
+  return maskPastLengths(g, {c.b, c.h, c.sq, c.skv}, s, in.seq_q, in.seq_kv, in.neg_inf);
 }
 
 // Right bound: key j is kept for query row i when j <= i + right (+ lk - lq for the bottom-right
