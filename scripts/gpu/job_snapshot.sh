@@ -14,9 +14,11 @@ dir=.gpu-jobs/$name
 grep -qx '/.gpu-jobs/' .git/info/exclude 2>/dev/null || echo '/.gpu-jobs/' >> .git/info/exclude
 grep -qx '/.gpu-results/' .git/info/exclude 2>/dev/null || echo '/.gpu-results/' >> .git/info/exclude
 rm -rf "$dir/src" "$dir/bundle"
-mkdir -p "$dir/src/packages/native"
-cp -r native "$dir/src/native"
-cp -r packages/native/CMakeLists.txt packages/native/src "$dir/src/packages/native/"
+mkdir -p "$dir/src"
+# Only what git tracks or would track: ignored build folders (native/cudnn/tests/build, ...) would travel
+# as objects that look newer than the sources and let a make on the GPU machine skip the rebuild.
+git ls-files -z --cached --others --exclude-standard -- native packages/native/CMakeLists.txt packages/native/src |
+  tar -cf - --null -T - | tar -xf - -C "$dir/src"
 if [[ ${2:-} != --no-bundle ]]; then bash scripts/gpu/bundle.sh "$dir/bundle" > /dev/null; fi
 echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo +changes)" > "$dir/commit.txt"
 du -sh "$dir"
