@@ -52,8 +52,23 @@ te_status explain(const te_attn_desc* d, char* reason, size_t n) {
   return TE_OK;
 }
 
-// cuda.cudnn keeps its workspace beside each device's handle and plans.
-using FamilyState = DeviceState<WorkspaceCache>;
+// The variant pack last executed with a plan: reused while a call names the same tensors, host values,
+// and workspace (te bench and training loops get the same pooled addresses call after call), so such a
+// call neither creates nor finalizes a descriptor.
+struct LastPack {
+  std::vector<int64_t> uids;
+  std::vector<void*> pointers;
+  std::vector<uint32_t> host_values;
+  void* workspace = nullptr;
+  std::unique_ptr<Descriptor> descriptor;
+};
+
+// cuda.cudnn keeps its workspace and last variant packs beside each device's handle and plans.
+struct FamilyExtra {
+  WorkspaceCache workspace;
+  std::map<const ExecutionPlan*, LastPack> packs;
+};
+using FamilyState = DeviceState<FamilyExtra>;
 
 const ExecutionPlan& planFor(const Library& lib, FamilyState& state, const SdpaConfig& c, bool backward) {
   return planFor(state, c.key(backward), [&](abi::Handle handle) {
@@ -171,21 +186,39 @@ void cudaCheck(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw Error(std::string("cuda.cudnn ") + what + ": " + cudaGetErrorString(err));
 }
 
+// The tensors of one execute: device pointers, and host scalars (4-byte values, read by cuDNN at the
+// address given) whose values are kept as well, so an equal pack is known to mean the same call.
 struct VariantPack {
   std::vector<int64_t> uids;
   std::vector<void*> pointers;
+  std::vector<uint32_t> host_values;
   void add(int64_t uid, const void* p) { uids.push_back(uid), pointers.push_back(const_cast<void*>(p)); }
+  template <typename T>
+  void addHost(int64_t uid, const T* value) {
+    static_assert(sizeof(T) == 4, "host scalars of the graphs are 4 bytes");
+    uint32_t bits;
+    std::memcpy(&bits, value, 4);
+    add(uid, value), host_values.push_back(bits);
+  }
 };
 
 void execute(const Library& lib, FamilyState& state, const ExecutionPlan& plan, const VariantPack& pack,
              void* workspace) {
-  Descriptor vp(lib, abi::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-  vp.setInt64s(abi::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, pack.uids)
-      .set(abi::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, abi::CUDNN_TYPE_VOID_PTR, int64_t(pack.pointers.size()),
-           pack.pointers.data())
-      .set(abi::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, abi::CUDNN_TYPE_VOID_PTR, 1, &workspace)
-      .finalize("variant pack");
-  check(lib, lib.execute(state.handle, plan.plan->raw(), vp.raw()), "execute");
+  LastPack& last = state.extra.packs[&plan];
+  if (!last.descriptor || last.workspace != workspace || last.uids != pack.uids || last.pointers != pack.pointers ||
+      last.host_values != pack.host_values) {
+    last.descriptor.reset();
+    auto vp = std::make_unique<Descriptor>(lib, abi::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    vp->setInt64s(abi::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, pack.uids)
+        .set(abi::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, abi::CUDNN_TYPE_VOID_PTR, int64_t(pack.pointers.size()),
+             pack.pointers.data())
+        .set(abi::CUDNN_ATTR_VARIANT_PACK_WORKSPACE, abi::CUDNN_TYPE_VOID_PTR, 1, &workspace)
+        .finalize("variant pack");
+    last.uids = pack.uids, last.pointers = pack.pointers, last.host_values = pack.host_values;
+    last.workspace = workspace;
+    last.descriptor = std::move(vp);
+  }
+  check(lib, lib.execute(state.handle, plan.plan->raw(), last.descriptor->raw()), "execute");
 }
 
 // The host scalars and sequence lengths both directions pass. Host values must outlive execute().
@@ -208,25 +241,18 @@ struct CommonArgs {
 void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c, CommonArgs& host,
                const Scratch& scratch, cudaStream_t stream) {
   pack.add(kUidQ, f->q.data), pack.add(kUidK, f->k.data), pack.add(kUidV, f->v.data);
-  pack.add(kUidScale, &host.scale);
+  pack.addHost(kUidScale, &host.scale);
   // A variant pack must name exactly the graph's tensors: -inf exists only where a mask does.
-  if (c.masked()) pack.add(kUidNegInf, &host.neg_inf);
+  if (c.masked()) pack.addHost(kUidNegInf, &host.neg_inf);
   if (c.padded) {
     auto* seq_q = static_cast<int32_t*>(scratch.at(1));
     auto* seq_kv = static_cast<int32_t*>(scratch.at(2));
-    if (f->cu_seqlens_q) cudaCheck(seqLengths(f->cu_seqlens_q, int(c.b), seq_q, stream), "lengths");
-    if (f->cu_seqlens_kv) cudaCheck(seqLengths(f->cu_seqlens_kv, int(c.b), seq_kv, stream), "lengths");
-    if (!f->cu_seqlens_q || !f->cu_seqlens_kv) {
-      // One side has full lengths: fill it on the host side of the stream.
-      std::vector<int32_t> full(size_t(c.b), int32_t(f->cu_seqlens_q ? c.skv : c.sq));
-      cudaCheck(cudaMemcpyAsync(f->cu_seqlens_q ? seq_kv : seq_q, full.data(), full.size() * 4,
-                                cudaMemcpyHostToDevice, stream),
-                "lengths");
-      cudaCheck(cudaStreamSynchronize(stream), "lengths");
-    }
+    // A side without cu_seqlens has full lengths.
+    cudaCheck(seqLengths(f->cu_seqlens_q, int(c.b), seq_q, stream, int32_t(c.sq)), "lengths");
+    cudaCheck(seqLengths(f->cu_seqlens_kv, int(c.b), seq_kv, stream, int32_t(c.skv)), "lengths");
     pack.add(kUidSeqLenQ, seq_q), pack.add(kUidSeqLenKv, seq_kv);
   } else if (c.needsDiagShift()) {
-    pack.add(kUidDiagShift, &host.diag_shift);
+    pack.addHost(kUidDiagShift, &host.diag_shift);
   }
   if (c.dropout > 0) {
     // cuDNN's generator reads int64 seed and offset from device memory (a pageable copy: host may go).
@@ -235,7 +261,7 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
     cudaCheck(cudaMemcpyAsync(device, seed_offset, sizeof seed_offset, cudaMemcpyHostToDevice, stream), "dropout seed");
     host.keep_rate = float(1.0 - c.dropout), host.dropout_scale = float(1.0 / (1.0 - c.dropout));
     pack.add(kUidDropoutSeed, device), pack.add(kUidDropoutOffset, device + 1);
-    pack.add(kUidDropoutScale, &host.dropout_scale);
+    pack.addHost(kUidDropoutScale, &host.dropout_scale);
   }
   if (c.alibi_as_bias) {
     auto* bias = static_cast<float*>(host.alibi_bias);
@@ -256,11 +282,12 @@ void addCommon(VariantPack& pack, const te_attn_fwd_args* f, const SdpaConfig& c
   if (c.window_left >= 0) {
     host.left_bound_i32 = int32_t(c.window_left + 1);
     host.left_bound = float(c.window_left + 1 - (c.bottom_right ? c.skv - c.sq : 0));
-    pack.add(kUidLeftBound, c.padded ? static_cast<const void*>(&host.left_bound_i32) : &host.left_bound);
+    if (c.padded) pack.addHost(kUidLeftBound, &host.left_bound_i32);
+    else pack.addHost(kUidLeftBound, &host.left_bound);
   }
   if (c.window_right > 0) {
     host.right_bound = int32_t(c.window_right);
-    pack.add(kUidRightBound, &host.right_bound);
+    pack.addHost(kUidRightBound, &host.right_bound);
   }
 }
 
@@ -324,10 +351,10 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
     try {
       const Library& lib = *loadLibrary(nullptr);
       cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
-      FamilyState& state = stateFor<WorkspaceCache>(lib, c.device);
+      FamilyState& state = stateFor<FamilyExtra>(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, false);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(state.extra, stream,
+      Scratch scratch(state.extra.workspace, stream,
                       {plan.workspace_bytes, c.b * 4, c.b * 4, raggedOffsetBytes(c), 16, c.h * 4, alibiBiasBytes(c)});
       CommonArgs host{d->scale};
       host.dropout = {d->dropout_seed, d->dropout_offset, scratch.at(4)}, host.zero_sink = scratch.at(5);
@@ -373,10 +400,10 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     try {
       const Library& lib = *loadLibrary(nullptr);
       cudaStream_t stream = static_cast<cudaStream_t>(f->stream);
-      FamilyState& state = stateFor<WorkspaceCache>(lib, c.device);
+      FamilyState& state = stateFor<FamilyExtra>(lib, c.device);
       const ExecutionPlan& plan = planFor(lib, state, c, true);
       check(lib, lib.setStream(state.handle, stream), "cudnnSetStream");
-      Scratch scratch(state.extra, stream,
+      Scratch scratch(state.extra.workspace, stream,
                       {plan.workspace_bytes, c.b * 4, c.b * 4, c.softmaxSumBytes(), c.dqAccumBytes(),
                        raggedOffsetBytes(c), 16, c.h * 4, c.h * 4, alibiBiasBytes(c)});
       CommonArgs host{d->scale};
@@ -387,7 +414,7 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
       addCommon(pack, f, c, host, scratch, stream);
       pack.add(kUidO, f->o.data), pack.add(kUidStats, f->lse), pack.add(kUidDO, g->d_o.data);
       pack.add(kUidDQ, g->dq.data), pack.add(kUidDK, g->dk.data), pack.add(kUidDV, g->dv.data);
-      pack.add(kUidKeepRate, &host.keep_rate), pack.add(kUidSoftmaxSum, scratch.at(3));
+      pack.addHost(kUidKeepRate, &host.keep_rate), pack.add(kUidSoftmaxSum, scratch.at(3));
       if (!c.dqDirect()) {
         // cuDNN zeroes its dQ accumulator itself from 9.6.0 on; before, the caller does.
         if (loadedVersion() < 90600)

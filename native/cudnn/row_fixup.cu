@@ -5,9 +5,9 @@
 namespace te::cudnn {
 namespace {
 
-__global__ void lengthsKernel(const int32_t* cu, int b, int32_t* lengths) {
+__global__ void lengthsKernel(const int32_t* cu, int b, int32_t full, int32_t* lengths) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e < b) lengths[e] = cu[e + 1] - cu[e];
+  if (e < b) lengths[e] = cu != nullptr ? cu[e + 1] - cu[e] : full;
 }
 
 __device__ bool isEmpty(const EmptyRows& r, int e, int i) {
@@ -48,8 +48,9 @@ __global__ void clearKernel(uint16_t* data, int64_t sb, int64_t ss, int64_t sh, 
 
 }  // namespace
 
-cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream) {
-  lengthsKernel<<<(b + 127) / 128, 128, 0, stream>>>(cu, b, lengths);
+cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream, int32_t full) {
+  if (b == 0) return cudaSuccess;
+  lengthsKernel<<<(b + 127) / 128, 128, 0, stream>>>(cu, b, full, lengths);
   return cudaGetLastError();
 }
 

@@ -8,8 +8,9 @@
 
 namespace te::cudnn {
 
-// lengths[e] = cu[e + 1] - cu[e] for e < b.
-cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream);
+// lengths[e] = cu[e + 1] - cu[e] for e < b; `full` for every e where cu is null (the side of a padded
+// call without cu_seqlens: a kernel, so the host neither copies nor waits).
+cudaError_t seqLengths(const int32_t* cu, int b, int32_t* lengths, cudaStream_t stream, int32_t full = 0);
 
 // Ragged offsets of thd tensors: out[e] = tokens[e] * token_stride for e <= b, in elements (int64), where
 // tokens is cu_seqlens_*_padded (or cu_seqlens): where entry e's rows start in the packed tensor.

@@ -3,11 +3,15 @@
 // from a stream-ordered caching pool (see te_device.h).
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
+#include "device_blocks.h"
 #include "status_internal.h"
 #include "te/te_device.h"
 
@@ -50,16 +54,62 @@ te_status out_of_memory(int device, size_t bytes, cudaMemPool_t pool) {
                                             gib(total_b) + ", " + gib(size_t(in_use)) + " held by te allocations");
 }
 
+// Makes `device` current for this thread. The device count is asked once per process (it does not change
+// while a process runs), and cudaSetDevice is called only when another device is current: a call per
+// allocation and free of each was measurable host time (benchmarks/results/host-path-h200).
 te_status use(int device) {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    return te::fail(TE_ERR_NO_CUDA, "no CUDA device is usable on this machine");
-  }
-  if (device < 0 || device >= n) return te::fail(TE_ERR_INVALID_ARGUMENT, "device: an index in [0, " + std::to_string(n) + ") expected");
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  if (count == 0) return te::fail(TE_ERR_NO_CUDA, "no CUDA device is usable on this machine");
+  if (device < 0 || device >= count)
+    return te::fail(TE_ERR_INVALID_ARGUMENT, "device: an index in [0, " + std::to_string(count) + ") expected");
+  int current = -1;
+  if (cudaGetDevice(&current) != cudaSuccess) cudaGetLastError();
+  if (current == device) return TE_OK;
   if (cudaError_t e = cudaSetDevice(device)) return cuda_fail(e, "cudaSetDevice");
   return TE_OK;
 }
+
+// The live blocks of te_device_alloc by start address (device_blocks.h).
+class Blocks {
+ public:
+  void add(void* p, size_t bytes, int device) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    blocks_[uintptr_t(p)] = {bytes, device};
+  }
+  void remove(void* p) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    blocks_.erase(uintptr_t(p));
+  }
+  int device_of(const void* p) const {
+    const uintptr_t at = uintptr_t(p);
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = blocks_.upper_bound(at);
+    if (it == blocks_.begin()) return -1;
+    --it;
+    return at < it->first + it->second.bytes ? it->second.device : -1;
+  }
+
+ private:
+  struct Block {
+    size_t bytes;
+    int device;
+  };
+  mutable std::shared_mutex mu_;
+  std::map<uintptr_t, Block> blocks_;
+};
+
+Blocks& blocks() {
+  static Blocks* b = new Blocks();  // never destroyed: finalizers may free blocks during process exit
+  return *b;
+}
+
 // The device's default memory pool with its release threshold raised to "never", so memory freed
 // into it stays cached for the next allocation (the families' cudaMallocAsync workspaces share it).
 // *pool is NULL where the device has no memory pools (plain cudaMalloc/cudaFree are used then).
@@ -88,6 +138,8 @@ te_status caching_pool(int device, cudaMemPool_t* pool) {
   return TE_OK;
 }
 }  // namespace
+
+int te::block_device(const void* p) { return blocks().device_of(p); }
 
 extern "C" int te_cuda_compiled(void) { return 1; }
 
@@ -140,6 +192,7 @@ extern "C" te_status te_device_alloc(int device, size_t bytes, void** ptr) {
     return out_of_memory(device, bytes, pool);
   }
   if (e != cudaSuccess) return cuda_fail(e, "device allocation");
+  blocks().add(*ptr, bytes, device);
   return TE_OK;
 }
 
@@ -148,6 +201,7 @@ extern "C" te_status te_device_free(int device, void* ptr) {
   if (te_status s = use(device)) return s;
   cudaMemPool_t pool = nullptr;
   if (te_status s = caching_pool(device, &pool)) return s;
+  blocks().remove(ptr);
   if (cudaError_t e = pool ? cudaFreeAsync(ptr, kStream) : cudaFree(ptr)) return cuda_fail(e, "device free");
   return TE_OK;
 }
@@ -174,5 +228,54 @@ extern "C" te_status te_memcpy_d2h(int device, void* dst, const void* src, size_
 extern "C" te_status te_device_synchronize(int device) {
   if (te_status s = use(device)) return s;
   if (cudaError_t e = cudaDeviceSynchronize()) return cuda_fail(e, "cudaDeviceSynchronize");
+  return TE_OK;
+}
+
+// A CUDA event with timing, recorded on the stream allocations and the families' default (NULL) stream
+// use: the legacy default stream.
+struct te_event {
+  cudaEvent_t event = nullptr;
+  int device = 0;
+  bool recorded = false;
+};
+
+extern "C" te_status te_event_create(int device, te_event** event) {
+  if (event == nullptr) return te::fail(TE_ERR_INVALID_ARGUMENT, "event: NULL");
+  *event = nullptr;
+  if (te_status s = use(device)) return s;
+  cudaEvent_t e = nullptr;
+  if (cudaError_t err = cudaEventCreate(&e)) return cuda_fail(err, "cudaEventCreate");
+  *event = new te_event{e, device, false};
+  return TE_OK;
+}
+
+extern "C" te_status te_event_record(te_event* event) {
+  if (event == nullptr) return te::fail(TE_ERR_INVALID_ARGUMENT, "event: NULL");
+  if (te_status s = use(event->device)) return s;
+  if (cudaError_t e = cudaEventRecord(event->event, kStream)) return cuda_fail(e, "cudaEventRecord");
+  event->recorded = true;
+  return TE_OK;
+}
+
+extern "C" te_status te_event_elapsed_ms(const te_event* start, const te_event* end, float* ms) {
+  if (start == nullptr || end == nullptr || ms == nullptr) return te::fail(TE_ERR_INVALID_ARGUMENT, "start, end, ms: not NULL");
+  if (!start->recorded || !end->recorded) return te::fail(TE_ERR_INVALID_ARGUMENT, "elapsed time: both events must be recorded first");
+  if (start->device != end->device)
+    return te::fail(TE_ERR_INVALID_ARGUMENT, "elapsed time: the events are on devices " + std::to_string(start->device) +
+                                                 " and " + std::to_string(end->device));
+  const cudaError_t e = cudaEventElapsedTime(ms, start->event, end->event);
+  if (e == cudaErrorNotReady) {
+    cudaGetLastError();
+    return te::fail(TE_ERR_INVALID_ARGUMENT, "elapsed time: the events have not completed yet (synchronize first)");
+  }
+  if (e != cudaSuccess) return cuda_fail(e, "cudaEventElapsedTime");
+  return TE_OK;
+}
+
+extern "C" te_status te_event_destroy(te_event* event) {
+  if (event == nullptr) return TE_OK;
+  const cudaError_t e = cudaEventDestroy(event->event);
+  delete event;
+  if (e != cudaSuccess) return cuda_fail(e, "cudaEventDestroy");
   return TE_OK;
 }

@@ -1,4 +1,5 @@
 // The device API of a build without CUDA: no devices, every device call answers TE_ERR_NO_CUDA.
+#include "device_blocks.h"
 #include "status_internal.h"
 #include "te/te_device.h"
 
@@ -15,3 +16,11 @@ extern "C" te_status te_device_memset(int, void*, int, size_t) { return no_cuda(
 extern "C" te_status te_memcpy_h2d(int, void*, const void*, size_t) { return no_cuda(); }
 extern "C" te_status te_memcpy_d2h(int, void*, const void*, size_t) { return no_cuda(); }
 extern "C" te_status te_device_synchronize(int) { return no_cuda(); }
+extern "C" te_status te_event_create(int, te_event** event) {
+  if (event != nullptr) *event = nullptr;
+  return no_cuda();
+}
+extern "C" te_status te_event_record(te_event*) { return no_cuda(); }
+extern "C" te_status te_event_elapsed_ms(const te_event*, const te_event*, float*) { return no_cuda(); }
+extern "C" te_status te_event_destroy(te_event*) { return TE_OK; }
+int te::block_device(const void*) { return -1; }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "../common/attention_args.h"
+#include "device_blocks.h"
 #include "te/te_attention.h"
 
 namespace te::cuda_family {
@@ -26,17 +27,34 @@ inline int elem_of(te_dtype t) {
 inline te_cuda::Strides strides_of(const te_view& v) { return {v.b, v.s, v.h}; }
 inline te_cuda::Strides strides_of(const te_out_view& v) { return {v.b, v.s, v.h}; }
 
-// "" when p is null or device (or managed) memory, else why not: the CUDA kernels dereference every
-// pointer of the argument block on the GPU, so host arrays are refused instead of faulting.
+// "" when p is null or device (or managed) memory of the current device, else why not: the CUDA kernels
+// dereference every pointer of the argument block on the GPU, so host arrays are refused instead of
+// faulting, and memory of another device instead of being read across devices. A pointer into a live
+// te_device_alloc block (every DeviceTensor) is known without a driver call (device_blocks.h); only other
+// pointers are asked about with cudaPointerGetAttributes.
 inline std::string device_pointer(const char* name, const void* p) {
   if (p == nullptr) return "";
-  cudaPointerAttributes attr{};
-  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
-    cudaGetLastError();
-    return std::string(name) + ": device memory expected (a DeviceTensor) for the CUDA kernel families";
+  int device = te::block_device != nullptr ? te::block_device(p) : -1;
+  if (device < 0) {
+    cudaPointerAttributes attr{};
+    if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+      cudaGetLastError();
+      attr.type = cudaMemoryTypeUnregistered;
+    }
+    if (attr.type == cudaMemoryTypeManaged) return "";
+    if (attr.type != cudaMemoryTypeDevice)
+      return std::string(name) + ": device memory expected (a DeviceTensor) for the CUDA kernel families";
+    device = attr.device;
   }
-  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) return "";
-  return std::string(name) + ": device memory expected (a DeviceTensor) for the CUDA kernel families";
+  int current = 0;
+  if (cudaGetDevice(&current) != cudaSuccess) {
+    cudaGetLastError();
+    return std::string(name) + ": no current CUDA device";
+  }
+  if (device != current)
+    return std::string(name) + ": memory of device " + std::to_string(device) + ", but the call runs on device " +
+           std::to_string(current) + " (the current device)";
+  return "";
 }
 
 // Forward arguments; "" or why the call cannot be expressed.

@@ -3,10 +3,12 @@
 // registers itself in the family table when the library loads.
 #include <cuda_runtime.h>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "../flash/flash_api.h"
 #include "desc_args.h"
+#include "stream_workspace.h"
 #include "status_internal.h"
 #include "te/te_attention.h"
 
@@ -61,6 +63,15 @@ te_status forward(const te_attn_desc* d, const te_attn_fwd_args* f) {
   });
 }
 
+// The backward's workspace (Dvec and the dQ accumulator, which the kernels initialise themselves): the
+// calling thread's cached buffer of the current device and `stream`, grown when a call needs more.
+cudaError_t backwardWorkspace(cudaStream_t stream, size_t bytes, void** ws) {
+  int device = 0;
+  if (cudaError_t err = cudaGetDevice(&device)) return err;
+  thread_local std::map<int, cuda_family::StreamWorkspace> per_device;
+  return per_device[device].get(stream, bytes, ws);
+}
+
 te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
   return guarded([&] {
     const std::string why = why_not(d);
@@ -69,24 +80,16 @@ te_status backward(const te_attn_desc* d, const te_attn_bwd_args* g) {
     const std::string bad = cuda_family::bwd_args(d, g, &a);
     if (!bad.empty()) return fail(TE_ERR_UNSUPPORTED, bad);
     cudaStream_t stream = static_cast<cudaStream_t>(g->fwd.stream);
-    const size_t bytes = te_cuda_flash_bwd_workspace_bytes(&a);
     void* ws = nullptr;
-    cudaError_t err = cudaMallocAsync(&ws, bytes, stream);
+    cudaError_t err = backwardWorkspace(stream, te_cuda_flash_bwd_workspace_bytes(&a), &ws);
     if (err != cudaSuccess) return fail(TE_ERR_OUT_OF_MEMORY, std::string("cuda.flash workspace: ") + cudaGetErrorString(err));
     a.workspace = ws;
+    char buf[256];
+    if (!te_cuda_flash_explain(&a, 1, buf, sizeof buf)) return fail(TE_ERR_UNSUPPORTED, buf);
     // The kernels accumulate the learnable-offset gradient with atomics.
     if (a.dsoftmax_offset && d->softmax_type == TE_SOFTMAX_LEARNABLE)
       err = cudaMemsetAsync(a.dsoftmax_offset, 0, sizeof(float) * size_t(d->h), stream);
-    char buf[256];
-    te_status status = TE_OK;
-    if (err == cudaSuccess && !te_cuda_flash_explain(&a, 1, buf, sizeof buf)) {
-      status = fail(TE_ERR_UNSUPPORTED, buf);
-    } else if (err == cudaSuccess) {
-      err = cudaError_t(te_cuda_flash_backward(&a, stream));
-    }
-    const cudaError_t free_err = cudaFreeAsync(ws, stream);
-    if (status != TE_OK) return status;
-    if (err == cudaSuccess) err = free_err;
+    if (err == cudaSuccess) err = cudaError_t(te_cuda_flash_backward(&a, stream));
     if (err != cudaSuccess) return fail(TE_ERR_CUDA, std::string("cuda.flash backward: ") + cudaGetErrorString(err));
     return TE_OK;
   });

@@ -36,6 +36,16 @@ te_status te_memcpy_d2h(int device, void* dst, const void* src, size_t bytes);
 /* Waits until every piece of work queued on the device has finished. */
 te_status te_device_synchronize(int device);
 
+/* Timing events on the device's legacy default stream, the stream of allocation and of the families when
+ * the argument block names none: record one before and one after some work; once that work has
+ * finished (te_device_synchronize), te_event_elapsed_ms gives the device time between them in ms (an
+ * event not recorded, not finished, or of another device is TE_ERR_INVALID_ARGUMENT). */
+typedef struct te_event te_event;
+te_status te_event_create(int device, te_event** event);
+te_status te_event_record(te_event* event);
+te_status te_event_elapsed_ms(const te_event* start, const te_event* end, float* ms);
+te_status te_event_destroy(te_event* event);
+
 #ifdef __cplusplus
 }
 #endif

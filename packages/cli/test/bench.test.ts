@@ -19,6 +19,16 @@ describe("te bench report", () => {
     expect(rows[0]).toMatchObject({ "b ms": 0, "b speedup": 0 });
   });
 
+  it("reports device-event times as the table's ms and keeps the wall clock beside them", () => {
+    const timed = [
+      { config: "test_1", backend: "cuda", fwdBwdMs: 0.4, wallMs: 0.5 },
+      { config: "test_1", backend: "host", fwdBwdMs: 2 },
+    ];
+    const rows = benchRows(timed, ["test_1"], ["cuda", "host"], "host");
+    expect(rows[0]).toMatchObject({ "cuda ms": 0.4, "cuda wall ms": 0.5, "host ms": 2, "cuda speedup": 5 });
+    expect(rows[0]).not.toHaveProperty("host wall ms");
+  });
+
   it("reads the PyTorch anchor and prints ratios against cuDNN and flash", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "te-bench-"));
     const file = path.join(dir, "anchor.json");

@@ -36,6 +36,24 @@ export interface TensorBridge<T> {
    * as CUDA). Absent where a resolved forward/backward promise already means the work is done.
    */
   synchronize?(): Promise<void>;
+  /**
+   * A timer of the bridge's device queue (CUDA events), for benchmarks that time as PyTorch does:
+   * absent where the device has none.
+   */
+  deviceTimer?(): DeviceTimer;
+}
+
+/**
+ * Marks two points in a device's queue of work: start() and stop() are queued with the work between
+ * them, and once that work has finished (the bridge's synchronize), elapsedMs() is the device time
+ * from start to stop, host gaps in the queue included (as torch.cuda.Event.elapsed_time). dispose()
+ * frees it.
+ */
+export interface DeviceTimer {
+  start(): void;
+  stop(): void;
+  elapsedMs(): number;
+  dispose(): void;
 }
 
 /** A boolean mask over [b|1, h|1, sq, skv]; 1 = masked out (TE's convention for attention_mask). */

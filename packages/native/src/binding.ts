@@ -82,6 +82,13 @@ export interface NativeDeviceTensor {
   dispose(): void;
 }
 
+export interface NativeDeviceTimer {
+  start(): void;
+  stop(): void;
+  elapsedMs(): number;
+  dispose(): void;
+}
+
 export interface NativeDeviceInfo {
   readonly cudaCompiled: boolean;
   readonly devices: readonly {
@@ -110,6 +117,12 @@ export interface NativeBinding {
   deviceInfo(): NativeDeviceInfo;
   philox(counter: Uint32Array, key: Uint32Array): Uint32Array;
   DeviceTensor: new (byteLength: number, device?: number) => NativeDeviceTensor;
+  /**
+   * Two CUDA timing events on the device's default stream (src/addon/device_timer.h): start()/stop()
+   * record, elapsedMs() reads the device time between them once the device has finished (an error
+   * before that, or after dispose()). Optional: addons built before it have none.
+   */
+  DeviceTimer?: new (device?: number) => NativeDeviceTimer;
   /** Resolves once every piece of work queued on the device has finished (off the JS thread). */
   synchronize(device?: number): Promise<void>;
   /**

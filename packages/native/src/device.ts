@@ -127,4 +127,10 @@ export const cudaTensors: TensorBridge<CudaTensor> = {
   dispose: (t) => t.buffer.dispose(),
   // Kernels, copies into pooled memory and frees are queued; this waits for all of them.
   synchronize: () => awaitAwake(loadBinding().synchronize(0)),
+  // CUDA events on the stream the backends queue on (device 0, where the cuda.* families run).
+  deviceTimer: () => {
+    const Timer = loadBinding().DeviceTimer;
+    if (Timer === undefined) throw new Error("this te_native build has no DeviceTimer (rebuild the addon)");
+    return new Timer(0);
+  },
 };

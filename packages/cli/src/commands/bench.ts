@@ -34,14 +34,24 @@ const usage = `te bench [--config NAME[,NAME...]] [--backend ID[,ID...]] [--dtyp
   --anchor FILE  the JSON of python3 .gpu/torch_sdpa_anchor.py (same GPU run): adds each backend's time
                  ratio against PyTorch SDPA cuDNN and flash (>1 = faster than PyTorch).
   Each timed iteration ends when the device is idle (the tensor bridge's synchronize, e.g. CUDA; else
-  one output read back) and includes allocating the outputs.
+  one output read back) and includes allocating the outputs. Where the tensors' device has timing
+  events (CUDA), the table's ms are device times as PyTorch's anchor measures them: an event recorded
+  before the forward is queued and one after the backward, synchronize, elapsed time (host gaps in the
+  queue count, the wake-up after synchronize does not); the wall-clock median (performance.now()
+  around the iteration, up to the end of synchronize) is kept as "<backend> wall ms". Elsewhere both
+  are the wall clock.
   Host backends on the long configs take minutes; pick configs with --config.`;
 
-/** One measured cell: median fwd+bwd milliseconds, or 0 with the reason where the backend refuses. */
+/**
+ * One measured cell: median fwd+bwd milliseconds, or 0 with the reason where the backend refuses.
+ * fwdBwdMs is the device-event median where the backend's tensors have a device timer, with the
+ * wall-clock median beside it as wallMs; else the wall clock alone.
+ */
 interface Cell {
   readonly config: string;
   readonly backend: string;
   readonly fwdBwdMs: number;
+  readonly wallMs?: number;
   readonly reason?: string;
 }
 
@@ -144,28 +154,34 @@ async function timeCell(
     if (bridge.synchronize) await bridge.synchronize();
     else await bridge.toHost(last as never);
   };
+  // Device events around the queued work, as torch_sdpa_anchor.py times PyTorch (where the bridge has them).
+  const timer = bridge.deviceTimer?.();
   const times: number[] = [];
+  const deviceTimes: number[] = [];
   try {
     for (let it = 0; it < warmup + iters; it++) {
       const t0 = performance.now();
+      timer?.start();
       const fwd = await backend.forward(inputs, params);
-      if (pass === "fwd_bwd") {
-        const grads = await backend.backward(fwd.saved, dO, params);
-        await finished(grads.dv);
-        if (it >= warmup) times.push(performance.now() - t0);
+      const grads = pass === "fwd_bwd" ? await backend.backward(fwd.saved, dO, params) : undefined;
+      timer?.stop();
+      await finished(grads ? grads.dv : fwd.o);
+      if (it >= warmup) {
+        times.push(performance.now() - t0);
+        if (timer) deviceTimes.push(timer.elapsedMs());
+      }
+      if (grads)
         for (const t of [grads.dq, grads.dk, grads.dv, grads.dbias, grads.dSoftmaxOffset])
           if (t !== undefined) bridge.dispose(t);
-      } else {
-        await finished(fwd.o);
-        if (it >= warmup) times.push(performance.now() - t0);
-      }
       fwd.saved.release();
       for (const t of [fwd.o, fwd.lse]) bridge.dispose(t);
     }
   } finally {
+    timer?.dispose();
     for (const t of new Set(owned)) bridge.dispose(t);
   }
-  return { config: cfg.name, backend: backendId, fwdBwdMs: median(times) };
+  if (!timer) return { config: cfg.name, backend: backendId, fwdBwdMs: median(times) };
+  return { config: cfg.name, backend: backendId, fwdBwdMs: median(deviceTimes), wallMs: median(times) };
 }
 
 function progress(done: number, total: number, label: string): string {
@@ -194,6 +210,8 @@ export function benchRows(
     const ms = (b: string) => cells.find((c) => c.config === config && c.backend === b)?.fwdBwdMs ?? 0;
     const base = baseline === SLOWEST ? Math.max(0, ...backends.map(ms)) : ms(baseline);
     for (const b of backends) row[`${b} ms`] = fmt(ms(b));
+    for (const b of backends.filter((x) => cells.some((c) => c.backend === x && c.wallMs !== undefined)))
+      row[`${b} wall ms`] = fmt(cells.find((c) => c.config === config && c.backend === b)?.wallMs ?? 0);
     for (const b of backends)
       if (b !== baseline) row[`${b} speedup`] = base > 0 && ms(b) > 0 ? fmt(base / ms(b)) : 0;
     const a = anchor?.get(config);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "device_tensor.h"
+#include "device_timer.h"
 #include "fp8_binding.h"
 #include "marshal.h"
 #include "te/te_attention.h"
@@ -197,6 +198,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceInfo", Napi::Function::New(env, DeviceInfo));
   exports.Set("philox", Napi::Function::New(env, Philox));
   exports.Set("DeviceTensor", DeviceTensor::Define(env));
+  exports.Set("DeviceTimer", DeviceTimer::Define(env));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize));
   exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory));
   registerFp8(env, exports);
