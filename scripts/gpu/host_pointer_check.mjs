@@ -37,8 +37,11 @@ const lse = new binding.DeviceTensor(2 * 4 * 128 * 4, 0);
 const args = (kData) => ({ q: view(q), k: view(kData), v: view(v), o: view(o), lse });
 for (const backend of ["cuda.flash", "cuda.cudnn"]) {
   if (!binding.backends().split(",").includes(backend)) continue;
-  expectThrow(`${backend} host array as k`, () => binding.enqueueForward(backend, nativeDesc(p), args(new Uint16Array(n))),
-    /k: device memory expected/);
+  expectThrow(
+    `${backend} host array as k`,
+    () => binding.enqueueForward(backend, nativeDesc(p), args(new Uint16Array(n))),
+    /k: device memory expected/,
+  );
   try {
     binding.enqueueForward(backend, nativeDesc(p), args(k));
     await binding.synchronize(0);
@@ -48,7 +51,11 @@ for (const backend of ["cuda.flash", "cuda.cudnn"]) {
   }
   const disposed = dev();
   disposed.dispose();
-  expectThrow(`${backend} disposed k`, () => binding.enqueueForward(backend, nativeDesc(p), args(disposed)), /disposed/);
+  expectThrow(
+    `${backend} disposed k`,
+    () => binding.enqueueForward(backend, nativeDesc(p), args(disposed)),
+    /disposed/,
+  );
 }
 
 const timer = new binding.DeviceTimer(0);

@@ -122,7 +122,9 @@ export interface NativeBinding {
    * record, elapsedMs() reads the device time between them once the device has finished (an error
    * before that, or after dispose()). Optional: addons built before it have none.
    */
-  DeviceTimer?: new (device?: number) => NativeDeviceTimer;
+  DeviceTimer?: new (
+    device?: number,
+  ) => NativeDeviceTimer;
   /** Resolves once every piece of work queued on the device has finished (off the JS thread). */
   synchronize(device?: number): Promise<void>;
   /**
