@@ -173,15 +173,8 @@ void addShared(VariantPack& pack, const te_attn_fwd_args* f, const Fp8SdpaConfig
   if (c.padded) {
     int32_t* seq_q = scratch.seqQ();
     int32_t* seq_kv = scratch.seqKv(c.b);
-    if (f->cu_seqlens_q) cudaCheck(seqLengths(f->cu_seqlens_q, int(c.b), seq_q, stream), "lengths");
-    if (f->cu_seqlens_kv) cudaCheck(seqLengths(f->cu_seqlens_kv, int(c.b), seq_kv, stream), "lengths");
-    if (!f->cu_seqlens_q || !f->cu_seqlens_kv) {
-      std::vector<int32_t> full(size_t(c.b), int32_t(f->cu_seqlens_q ? c.skv : c.sq));
-      cudaCheck(cudaMemcpyAsync(f->cu_seqlens_q ? seq_kv : seq_q, full.data(), full.size() * 4,
-                                cudaMemcpyHostToDevice, stream),
-                "lengths");
-      cudaCheck(cudaStreamSynchronize(stream), "lengths");
-    }
+    cudaCheck(seqLengths(f->cu_seqlens_q, int(c.b), seq_q, stream, int32_t(c.sq)), "lengths");
+    cudaCheck(seqLengths(f->cu_seqlens_kv, int(c.b), seq_kv, stream, int32_t(c.skv)), "lengths");
     pack.add(kFp8UidSeqLenQ, seq_q), pack.add(kFp8UidSeqLenKv, seq_kv);
   }
   pack.add(kFp8UidDescaleQ, meta + TE_FP8_SCALE_INV(TE_FP8_Q));
