@@ -2,7 +2,15 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { benchRows, formatRows, forwardFlops, fp8Rows, readAnchor, SLOWEST } from "../src/commands/bench.js";
+import {
+  benchRows,
+  formatRows,
+  forwardFlops,
+  forwardRows,
+  fp8Rows,
+  readAnchor,
+  SLOWEST,
+} from "../src/commands/bench.js";
 import { configByName } from "../src/configs.js";
 
 describe("te bench report", () => {
@@ -47,6 +55,34 @@ describe("te bench report", () => {
     const csv = formatRows(rows, "csv");
     expect(csv[0].split(",")[0]).toBe("config");
     expect(formatRows(rows, "markdown")[1]).toMatch(/^\|---/);
+  });
+
+  it("--forward rows: forward ms and TFLOPS, PyTorch's forward ms from the anchor and the ratios", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "te-bench-"));
+    const file = path.join(dir, "anchor.json");
+    const torch = {
+      test_1: { cudnn: { fwd_bwd_ms: 1, fwd_ms: 0.25 }, flash: { fwd_bwd_ms: 2, fwd_ms: 0.5 } },
+    };
+    writeFileSync(file, JSON.stringify({ results: torch }));
+    const cfg = configByName("test_1")!;
+    const fwd = [
+      { config: "test_1", backend: "ours", fwdBwdMs: 0.4 },
+      { config: "test_1", backend: "slow", fwdBwdMs: 0, reason: "unsupported" },
+    ];
+    const [row] = forwardRows(fwd, [cfg], ["ours", "slow"], readAnchor(file));
+    expect(row).toMatchObject({
+      "ours fwd ms": 0.4,
+      "torch cudnn fwd ms": 0.25,
+      "torch flash fwd ms": 0.5,
+      "ours fwd vs flash": 1.25,
+      "ours fwd vs cudnn": 0.625,
+      "slow fwd ms": 0,
+      "slow fwd TFLOPS": 0,
+      "slow fwd vs flash": 0,
+    });
+    expect(row["ours fwd TFLOPS"]).toBeCloseTo(forwardFlops(cfg) / (0.4 * 1e9), 3);
+    expect(row["torch flash fwd TFLOPS"]).toBeCloseTo(forwardFlops(cfg) / (0.5 * 1e9), 3);
+    expect(forwardRows(fwd, [cfg], ["ours"])[0]).not.toHaveProperty("torch flash fwd ms");
   });
 
   it("--baseline slowest: every backend's speedup against the slowest one that runs the config", () => {

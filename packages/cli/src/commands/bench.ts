@@ -22,12 +22,15 @@ const FORMATS = ["markdown", "json", "csv"] as const;
 const DEFAULT_CONFIGS = RUN_CONFIGS.filter((c) => c.name !== "tiny").map((c) => c.name);
 
 const usage = `te bench [--config NAME[,NAME...]] [--backend ID[,ID...]] [--dtype fp32|fp16|bf16] [--iters N]
-         [--warmup N] [--baseline ID|slowest] [--format markdown|json|csv] [--anchor FILE] [--fp8] [--fp8-only]
+         [--warmup N] [--baseline ID|slowest] [--format markdown|json|csv] [--anchor FILE] [--forward]
+         [--fp8] [--fp8-only]
   Times forward + backward (one forward, one backward; median of --iters runs after --warmup) of each
   backend on the seed's model configs (${DEFAULT_CONFIGS.join(", ")}; also: tiny). A backend that does
   not support a config gets 0. Speedup columns: the baseline's time / the backend's time; the baseline
   is --baseline, else the first unfused-family backend benchmarked (cuda.unfused, ...), else the
   slowest backend of each config (--baseline slowest).
+  --forward      also times the forward alone and prints each backend's forward ms and TFLOPS (with
+                 --anchor: PyTorch's forward ms and the ratios against them).
   --fp8          also times the forward alone in --dtype and with FP8 inside (TE's fp8_dpa, DelayedScaling,
                  fresh scales) and prints each backend's FP8 forward TFLOPS and speedup over --dtype.
   --fp8-only     the --fp8 rows alone (no forward + backward table).
@@ -55,12 +58,15 @@ interface Cell {
   readonly reason?: string;
 }
 
+/** PyTorch's medians per SDPA backend: forward + backward, and the forward alone (`...Fwd`). */
 interface AnchorTimes {
   readonly cudnn?: number;
   readonly flash?: number;
+  readonly cudnnFwd?: number;
+  readonly flashFwd?: number;
 }
 
-/** Reads torch_sdpa_anchor.py's JSON: {results: {config: {cudnn: {fwd_bwd_ms}, flash: {...}}}}. */
+/** Reads torch_sdpa_anchor.py's JSON: {results: {config: {cudnn: {fwd_bwd_ms, fwd_ms}, flash: {...}}}}. */
 export function readAnchor(file: string): Map<string, AnchorTimes> {
   let json: unknown;
   try {
@@ -71,12 +77,18 @@ export function readAnchor(file: string): Map<string, AnchorTimes> {
   const results = (json as { results?: Record<string, Record<string, unknown>> }).results;
   if (!results || typeof results !== "object")
     throw new UsageError(`--anchor: ${file} has no "results" object (expected torch_sdpa_anchor.py output)`);
-  const ms = (x: unknown) => {
-    const v = (x as { fwd_bwd_ms?: unknown } | undefined)?.fwd_bwd_ms;
+  const ms = (x: unknown, key: "fwd_bwd_ms" | "fwd_ms") => {
+    const v = (x as Record<string, unknown> | undefined)?.[key];
     return typeof v === "number" && v > 0 ? v : undefined;
   };
   const out = new Map<string, AnchorTimes>();
-  for (const [name, r] of Object.entries(results)) out.set(name, { cudnn: ms(r.cudnn), flash: ms(r.flash) });
+  for (const [name, r] of Object.entries(results))
+    out.set(name, {
+      cudnn: ms(r.cudnn, "fwd_bwd_ms"),
+      flash: ms(r.flash, "fwd_bwd_ms"),
+      cudnnFwd: ms(r.cudnn, "fwd_ms"),
+      flashFwd: ms(r.flash, "fwd_ms"),
+    });
   return out;
 }
 
@@ -234,6 +246,39 @@ export function forwardFlops(cfg: RunConfig): number {
 }
 
 /**
+ * The --forward rows: each backend's forward ms and TFLOPS, and with an anchor PyTorch's forward ms and
+ * the ratios against them (> 1 = faster); 0 where a backend or PyTorch does not run the config.
+ */
+export function forwardRows(
+  fwd: readonly Cell[],
+  configs: readonly RunConfig[],
+  backends: readonly string[],
+  anchor?: Map<string, AnchorTimes>,
+): Record<string, string | number>[] {
+  const fmt = (x: number) => Number(x.toFixed(4));
+  const tflops = (cfg: RunConfig, ms: number) => (ms > 0 ? fmt(forwardFlops(cfg) / (ms * 1e9)) : 0);
+  return configs.map((cfg) => {
+    const row: Record<string, string | number> = { config: cfg.name };
+    const ms = (b: string) => fwd.find((c) => c.config === cfg.name && c.backend === b)?.fwdBwdMs ?? 0;
+    for (const b of backends) {
+      row[`${b} fwd ms`] = fmt(ms(b));
+      row[`${b} fwd TFLOPS`] = tflops(cfg, ms(b));
+    }
+    if (anchor) {
+      const a = anchor.get(cfg.name);
+      row["torch cudnn fwd ms"] = a?.cudnnFwd ?? 0;
+      row["torch flash fwd ms"] = a?.flashFwd ?? 0;
+      row["torch flash fwd TFLOPS"] = tflops(cfg, a?.flashFwd ?? 0);
+      for (const b of backends) {
+        row[`${b} fwd vs cudnn`] = a?.cudnnFwd && ms(b) > 0 ? fmt(a.cudnnFwd / ms(b)) : 0;
+        row[`${b} fwd vs flash`] = a?.flashFwd && ms(b) > 0 ? fmt(a.flashFwd / ms(b)) : 0;
+      }
+    }
+    return row;
+  });
+}
+
+/**
  * The --fp8 rows: each backend's forward ms in the run's dtype and with FP8 inside, the FP8 forward's
  * TFLOPS and its speedup over the F16 forward; 0 where the backend does not run the call.
  */
@@ -291,6 +336,7 @@ export const benchCommand: Command = {
         baseline: { type: "string" },
         format: { type: "string" },
         anchor: { type: "string" },
+        forward: { type: "boolean" },
         fp8: { type: "boolean" },
         "fp8-only": { type: "boolean" },
       },
@@ -338,27 +384,33 @@ export const benchCommand: Command = {
     if (!fp8Only)
       for (const line of formatRows(benchRows(cells, configs, backends, baseline, anchor), format))
         io.out(line);
-    if (values.fp8 || fp8Only) {
-      const fwd: Cell[] = [];
-      const fwdFp8: Cell[] = [];
-      for (const name of configs) {
+    const fp8 = values.fp8 === true || fp8Only;
+    const runConfigs = configs.map((n) => configByName(n)!);
+    // The forward alone serves both --forward and --fp8 (its F16 column): timed once.
+    const fwd: Cell[] = [];
+    if (values.forward || fp8)
+      for (const cfg of runConfigs)
         for (const b of backends) {
-          io.err(`bench --fp8: ${name} on ${b}`);
-          fwd.push(await timeCell(configByName(name)!, b, dtype, iters, warmup, "fwd"));
-          fwdFp8.push(await timeCell(configByName(name)!, b, dtype, iters, warmup, "fwd_fp8"));
+          io.err(`bench forward: ${cfg.name} on ${b}`);
+          fwd.push(await timeCell(cfg, b, dtype, iters, warmup, "fwd"));
         }
-      }
+    let printed = !fp8Only;
+    if (values.forward) {
+      if (printed) io.out("");
+      for (const line of formatRows(forwardRows(fwd, runConfigs, backends, anchor), format)) io.out(line);
+      printed = true;
+    }
+    if (fp8) {
+      const fwdFp8: Cell[] = [];
+      for (const cfg of runConfigs)
+        for (const b of backends) {
+          io.err(`bench --fp8: ${cfg.name} on ${b}`);
+          fwdFp8.push(await timeCell(cfg, b, dtype, iters, warmup, "fwd_fp8"));
+        }
       for (const c of fwdFp8.filter((x) => x.reason))
         io.err(`${c.backend} runs no FP8 forward of ${c.config}: ${c.reason}`);
-      if (!fp8Only) io.out("");
-      const rows = fp8Rows(
-        fwd,
-        fwdFp8,
-        configs.map((n) => configByName(n)!),
-        backends,
-        dtype,
-      );
-      for (const line of formatRows(rows, format)) io.out(line);
+      if (printed) io.out("");
+      for (const line of formatRows(fp8Rows(fwd, fwdFp8, runConfigs, backends, dtype), format)) io.out(line);
     }
     return 0;
   },
