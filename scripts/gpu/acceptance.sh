@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU acceptance run as one job of scripts/gpu/run_jobs.sh: PyTorch's SDPA anchor, `te bench` of the
-# three CUDA backends with the anchor in the same call, the host-path and GPU-path error checks, the
+# three CUDA backends with the anchor in the same call (forward + backward, and the forward alone), the host-path and GPU-path error checks, the
 # conformance cases on each CUDA backend in each dtype it claims, and the FP8 checks and timings
 # (native/cudnn/tests/fp8_gpu.sh). Everything it needs is frozen into the job folder when it is queued, so
 # it measures the checkout as it was then. summary.txt in the job's output is the verdict; logs beside it.
@@ -16,7 +16,7 @@ queue)
   cp scripts/gpu/acceptance.sh scripts/gpu/host_pointer_check.mjs scripts/gpu/cuda_runtime_check.mjs "$dir/"
   echo 'bash "$JOB_DIR/acceptance.sh" build' > "$dir/build.sh"
   echo 'bash "$JOB_DIR/acceptance.sh" run' > "$dir/job.sh"
-  echo 480 > "$dir/budget"
+  echo 540 > "$dir/budget"
   touch "$dir/READY"
   ;;
 build)
@@ -41,8 +41,8 @@ run)
   $cli info > "$o/te_info.txt" 2>&1
   PYTHONUNBUFFERED=1 timeout 90 python3 .gpu/torch_sdpa_anchor.py --json "$o/anchor.json" > "$o/anchor.log" 2>&1
   echo "anchor rc $? at $(at)" >> "$s"
-  timeout 150 $cli bench --backend cuda.cudnn,cuda.flash,cuda.unfused --baseline cuda.unfused --dtype bf16 \
-    --iters 30 --warmup 5 --anchor "$o/anchor.json" --format markdown > "$o/te_bench.md" 2> "$o/te_bench.err"
+  timeout 220 $cli bench --backend cuda.cudnn,cuda.flash,cuda.unfused --baseline cuda.unfused --dtype bf16 \
+    --iters 30 --warmup 5 --anchor "$o/anchor.json" --forward --format markdown > "$o/te_bench.md" 2> "$o/te_bench.err"
   echo "bench rc $? at $(at)" >> "$s"
   for check in host_pointer_check cuda_runtime_check; do
     timeout 40 node "$JOB_DIR/$check.mjs" "$JOB_DIR/bundle" > "$o/$check.txt" 2>&1
