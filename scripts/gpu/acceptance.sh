@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU acceptance run as one job of scripts/gpu/run_jobs.sh: PyTorch's SDPA anchor, `te bench` of the
-# three CUDA backends with the anchor in the same call (forward + backward, and the forward alone), the host-path and GPU-path error checks, the
-# conformance cases on each CUDA backend in each dtype it claims, and the FP8 checks and timings
+# three CUDA backends with the anchor in the same call (forward + backward, and the forward alone), the
+# host-path and GPU-path error checks, the conformance cases on each CUDA backend in each dtype it claims, and the FP8 checks and timings
 # (native/cudnn/tests/fp8_gpu.sh). Everything it needs is frozen into the job folder when it is queued, so
 # it measures the checkout as it was then. summary.txt in the job's output is the verdict; logs beside it.
 #   here:  bash scripts/gpu/acceptance.sh queue NAME   -> .gpu-jobs/NAME (READY); run it with run_jobs.sh NAME
