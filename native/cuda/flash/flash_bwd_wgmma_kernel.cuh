@@ -39,7 +39,7 @@ struct FlashBwdWgmmaShape {
 
 // kKeyBlocksSlowest: the grid is (kv head, batch entry, key block) instead of (key block, kv head,
 // batch entry), so every CTA of key block 0 starts before any of key block 1: under a causal mask the
-// longest CTAs first (an experiment, TE_FLASH_BWD=wgmma_lpt; PERF_NOTES.md v9).
+// longest CTAs first (flash_launch.cuh lpt_order picks it; PERF_NOTES.md v9).
 template <typename T, int D, int DV, bool kAtomicDq, int kQAhead, bool kKeyBlocksSlowest>
 __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashBwdWgmmaShape<T, D, DV, kQAhead>;

@@ -51,8 +51,8 @@ static __device__ int kFlashWgmmaImage = TE_WGMMA_ENABLED;
 // kAheadK = 2 gives each K block two blocks' time to arrive; it measured the same as 1 (the launcher's
 // default) on the H200, so the K loads are not what the forward waits for (PERF_NOTES.md v7).
 // kQBlocksSlowest: the grid is (head, batch entry, query block) instead of (query block, head, batch
-// entry): the last (under a causal mask the longest) query block of every head starts first (an
-// experiment, TE_FLASH_FWD=wgmma_lpt; PERF_NOTES.md v9).
+// entry): the last (under a causal mask the longest) query block of every head starts first
+// (flash_launch.cuh lpt_order picks it; PERF_NOTES.md v9).
 template <typename T, int D, int kAheadK, bool kQBlocksSlowest>
 __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashFwdWgmmaShape<T, D>;

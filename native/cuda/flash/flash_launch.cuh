@@ -45,8 +45,8 @@ inline cudaError_t set_smem(Kernel kernel, int bytes) {
 // Kernel choice. The wgmma kernels (sm_90a) take d = dv = 128 calls without bias, ALiBi or dropout
 // on a Hopper device whose loaded image has their code (kFlashWgmmaImage, read once); other calls go
 // to the mma.sync kernels. Tuning overrides, so that the standalone driver can time the kernels side
-// by side in one run: TE_FLASH_FWD=mma, wgmma_k2 or wgmma_lpt, TE_FLASH_BWD=wgmma_lpt, mma64x128 or
-// mma64x64.
+// by side in one run: TE_FLASH_FWD=mma, wgmma_k2, wgmma_lpt or wgmma_nolpt, TE_FLASH_BWD=wgmma_lpt,
+// wgmma_nolpt, mma64x128 or mma64x64.
 static inline bool wgmma_usable(const AttentionArgs& a) {
   if (needs_extras(a)) return false;
   int dev = 0, major = 0;
@@ -69,6 +69,23 @@ static inline bool env_is(const char* name, const char* value) {
   return v && strcmp(v, value) == 0;
 }
 
+// Grid order of the wgmma kernels: longest CTAs first (LPT: the block index as the slowest grid
+// dimension, so the longest CTAs of every head, under a causal mask, start together) or the block index
+// fastest (the CTAs in flight then share a few heads' K/V or Q/dO in the L2). Without a causal mask the
+// CTAs are of one length and LPT has nothing to gain. The forward takes LPT on every causal call, the
+// backward on causal calls of at most kLptMaxPairs (kv head, batch entry) pairs: with more, its CTAs in
+// flight span too many pairs' Q/dO for the L2. Measured on the H200 (PERF_NOTES.md v9, v10): forward
+// test_1 0.173 -> 0.144 ms, test_3 and long_4k_causal -1 to -2%; fwd+bwd with both, test_1 (32 pairs)
+// 0.669 -> 0.573 ms and test_3 (8 pairs) 14.81 -> 13.45, while the backward's LPT made long_4k_causal
+// (128 pairs) 7.27 -> 7.92 and the non-causal long_4k_full 13.14 -> 14.37. var (TE_FLASH_FWD or
+// TE_FLASH_BWD) = wgmma_lpt / wgmma_nolpt forces either order.
+constexpr int kLptMaxPairs = 64;
+static inline bool lpt_order(const char* var, bool by_rule) {
+  if (env_is(var, "wgmma_lpt")) return true;
+  if (env_is(var, "wgmma_nolpt")) return false;
+  return by_rule;
+}
+
 template <typename T, int D, int kAheadK, bool kQBlocksSlowest>
 cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   using W = FlashFwdWgmmaShape<T, D>;
@@ -82,14 +99,14 @@ cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) 
 }
 
 // Forward: wgmma where usable, K loaded one block ahead (TE_FLASH_FWD=wgmma_k2: two blocks ahead,
-// which measured the same on the H200, PERF_NOTES.md v7), else mma.sync.
+// which measured the same on the H200, PERF_NOTES.md v7), grid order by lpt_order, else mma.sync.
 template <typename T, int D, int DV>
 cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (FlashFwdWgmmaShape<T, D>::kTakes && D == DV) {
     if (!env_is("TE_FLASH_FWD", "mma") && wgmma_usable(a))
-      return env_is("TE_FLASH_FWD", "wgmma_k2")    ? launch_flash_fwd_wgmma<T, D, 2, false>(a, stream)
-             : env_is("TE_FLASH_FWD", "wgmma_lpt") ? launch_flash_fwd_wgmma<T, D, 1, true>(a, stream)
-                                                   : launch_flash_fwd_wgmma<T, D, 1, false>(a, stream);
+      return env_is("TE_FLASH_FWD", "wgmma_k2")       ? launch_flash_fwd_wgmma<T, D, 2, false>(a, stream)
+             : lpt_order("TE_FLASH_FWD", a.causal != 0) ? launch_flash_fwd_wgmma<T, D, 1, true>(a, stream)
+                                                     : launch_flash_fwd_wgmma<T, D, 1, false>(a, stream);
   }
   using Tile = FwdTile<D>;
   using S = FlashFwdShape<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc>;
@@ -131,7 +148,7 @@ cudaError_t launch_bwd_dkdv(const AttentionArgs& a, bool extras, bool atomic_dq,
   if constexpr (FlashBwdWgmmaShape<T, D, DV, 2>::kTakes) {
     if (!env_is("TE_FLASH_BWD", "mma64x128") && !env_is("TE_FLASH_BWD", "mma64x64") && wgmma_usable(a)) {
       using G = FlashBwdWgmmaShape<T, D, DV, 2>;
-      if (env_is("TE_FLASH_BWD", "wgmma_lpt") && atomic_dq) {
+      if (atomic_dq && lpt_order("TE_FLASH_BWD", a.causal != 0 && a.hkv * a.b <= kLptMaxPairs)) {
         auto kernel = flash_bwd_wgmma_kernel<T, D, DV, true, 2, true>;
         cudaError_t err = set_smem(kernel, G::kSmemBytes);
         if (err != cudaSuccess) return err;
