@@ -61,10 +61,15 @@ const MASKS = option("masks", "no_mask,causal").split(",") as ("no_mask" | "caus
 /** Longest sequence timed with backward (backward of long sequences can take seconds per call). */
 const BWD_MAX_SEQ = Number(option("bwd-max-seq", "1000000"));
 /**
- * Extra webgpu.flash runs with other tiles: a JSON list of {name, tiles}, `tiles` as TE_WEBGPU_FLASH_TILES takes
- * it (packages/webgpu/src/flash/tile-override.ts); recorded as backend "webgpu.flash:<name>".
+ * Extra webgpu.flash runs with other tiles or switches: a JSON list of {name, tiles?, env?}, `tiles` as
+ * TE_WEBGPU_FLASH_TILES takes it (packages/webgpu/src/flash/tile-override.ts), `env` more environment variables
+ * set during the variant's calls (such as TE_WEBGPU_FLASH_CLASS_LOOPS); recorded as backend "webgpu.flash:<name>".
  */
-const TILE_VARIANTS = JSON.parse(option("tile-variants", "[]")) as { name: string; tiles: object }[];
+const TILE_VARIANTS = JSON.parse(option("tile-variants", "[]")) as {
+  name: string;
+  tiles?: object;
+  env?: Record<string, string>;
+}[];
 const passesAt = (seq: number): Pass[] => PASSES.filter((pass) => pass === "fwd" || seq <= BWD_MAX_SEQ);
 const H = Number(option("h", "16"));
 
@@ -248,19 +253,31 @@ async function main() {
               }
             }
           }
+          // The output, and the gradients where backward is timed: the reference for the variants' check.
           const flashOutput = async () => {
             const fwd = await webgpuFlash.forward({ q, k, v }, p);
             const o = hostValues(await download(fwd.o, device));
-            fwd.saved.release();
-            fwd.o.buffer.destroy();
-            fwd.lse.buffer.destroy();
-            return o;
+            if (!passesAt(seq).includes("fwd+bwd")) {
+              fwd.saved.release();
+              for (const t of [fwd.o, fwd.lse]) t.buffer.destroy();
+              return [o];
+            }
+            const g = await webgpuFlash.backward(fwd.saved, dO, p);
+            const grads = [];
+            for (const t of [g.dq, g.dk, g.dv]) grads.push(hostValues(await download(t, device)));
+            for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) t.buffer.destroy();
+            return [o, ...grads];
           };
           const reference = TILE_VARIANTS.length > 0 && seq === SEQS[0] ? await flashOutput() : null;
           for (const variant of TILE_VARIANTS) {
-            process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify(variant.tiles);
+            const variantEnv = {
+              ...(variant.tiles ? { TE_WEBGPU_FLASH_TILES: JSON.stringify(variant.tiles) } : {}),
+              ...variant.env,
+            };
+            Object.assign(process.env, variantEnv);
             if (reference) {
-              const diff = maxAbsDiff(await flashOutput(), reference);
+              const ours = await flashOutput();
+              const diff = Math.max(...ours.map((x, i) => maxAbsDiff(x, reference[i])));
               console.error(
                 `check ${JSON.stringify({ variant: variant.name, d, mask, seq, vsDefaultTilesMaxAbs: diff })}`,
               );
@@ -281,7 +298,7 @@ async function main() {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
               }
             }
-            delete process.env.TE_WEBGPU_FLASH_TILES;
+            for (const name of Object.keys(variantEnv)) delete process.env[name];
           }
           if (dtype === "fp32" && BACKENDS.includes("tfjs")) {
             for (const pass of passesAt(seq)) {

@@ -3,7 +3,8 @@
 # name a folder inside a GPU job such as .gpu-jobs/webgpu/bundle) with what the GPU machine needs to
 # run @te/webgpu there: the te CLI with @te/core and @te/webgpu as packages of their own (one shared backend
 # registry, as scripts/gpu/bundle.sh lays out .gpu), the benchmark bundle (benchmarks/webgpu/build.mjs), and
-# Dawn's Node binding with dawn.node xz-compressed (21 MB -> ~5 MB; webgpu_run.sh unpacks it).
+# Dawn's Node binding with dawn.node stripped and xz-compressed (21 MB -> 4.5 MB) and bench.mjs xz-compressed
+# (2 MB -> 0.3 MB), so that a bundle stays under 5 MB (webgpu_run.sh and GPU jobs unpack them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-.gpu-webgpu}
@@ -25,6 +26,8 @@ for pkg in core webgpu; do
     "$PWD/packages/$pkg/package.json" > "$out"/node_modules/@te/$pkg/package.json
 done
 cp benchmarks/webgpu/adapter-probe.mjs "$out"/
-xz -6 -T2 "$out"/node_modules/webgpu/dist/linux-x64/dawn.node
+strip --strip-unneeded "$out"/node_modules/webgpu/dist/linux-x64/dawn.node
+xz -9e -T2 "$out"/node_modules/webgpu/dist/linux-x64/dawn.node
+xz -9e "$out"/bench.mjs
 echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- packages/webgpu packages/core benchmarks/webgpu || echo +changes)" > "$out"/commit.txt
 du -sh "$out"

@@ -12,6 +12,7 @@ mkdir -p "$out"
 [[ ${SKIP_ENV:-0} == 1 ]] || source .gpu/env.sh
 w=${W:-.gpu-webgpu}
 [[ -f $w/node_modules/webgpu/dist/linux-x64/dawn.node ]] || xz -dk $w/node_modules/webgpu/dist/linux-x64/dawn.node.xz
+[[ -f $w/bench.mjs ]] || xz -dk $w/bench.mjs.xz
 {
   echo "commit $(cat $w/commit.txt)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader

@@ -49,7 +49,9 @@ export function deviceProblem(): string | null {
 async function findGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
+  const isNode =
+    typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node ===
+    "string";
   if (!isNode) throw new Error("this browser has no navigator.gpu (WebGPU is off or unsupported)");
   let dawn: { create(options: string[]): GPU; globals: object };
   try {
@@ -57,12 +59,23 @@ async function findGpu(): Promise<GPU> {
     const specifier = "webgpu";
     dawn = (await import(/* @vite-ignore */ specifier)) as typeof dawn;
   } catch (e) {
-    throw new Error(`Node has no WebGPU: the optional package "webgpu" (Dawn) could not be loaded (${(e as Error).message})`);
+    throw new Error(
+      `Node has no WebGPU: the optional package "webgpu" (Dawn) could not be loaded (${(e as Error).message})`,
+    );
   }
   // Dawn's GPUBufferUsage, GPUMapMode, ... constants; keep whatever the host already defines.
   const g = globalThis as Record<string, unknown>;
   for (const [name, value] of Object.entries(dawn.globals)) if (!(name in g)) g[name] = value;
-  return dawn.create([]);
+  return dawn.create(dawnFlags());
+}
+
+/**
+ * Flags for Dawn's Node instance from TE_WEBGPU_DAWN_FLAGS, separated by spaces, such as
+ * "enable-dawn-features=disable_workgroup_init" (Dawn toggles, for benchmarks on a GPU machine); none by default.
+ */
+function dawnFlags(): string[] {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return (env?.TE_WEBGPU_DAWN_FLAGS ?? "").split(/\s+/).filter((flag) => flag.length > 0);
 }
 
 /** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
@@ -73,7 +86,9 @@ const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
  * Vulkan loader reads VK_DRIVER_FILES when Dawn creates its instance, so setting it here still takes effect).
  */
 async function swiftShaderFallback(): Promise<{ gpu: GPU; adapter: GPUAdapter } | null> {
-  const proc = (globalThis as { process?: { env: Record<string, string | undefined>; versions?: { node?: string } } }).process;
+  const proc = (
+    globalThis as { process?: { env: Record<string, string | undefined>; versions?: { node?: string } } }
+  ).process;
   if (!proc?.versions?.node || proc.env.VK_DRIVER_FILES || proc.env.VK_ICD_FILENAMES) return null;
   const specifier = "node:fs";
   const fs = (await import(/* @vite-ignore */ specifier)) as { existsSync(path: string): boolean };
@@ -92,7 +107,8 @@ const SYSTEM_ICD_DIRS = ["/etc/vulkan/icd.d", "/usr/share/vulkan/icd.d", "/usr/l
  * "Found no drivers" warnings for nothing, so Node on a CPU-only machine goes straight to SwiftShader.
  */
 async function mayHaveVulkanDriver(): Promise<boolean> {
-  const proc = (globalThis as { process?: { env: Record<string, string | undefined>; platform?: string } }).process;
+  const proc = (globalThis as { process?: { env: Record<string, string | undefined>; platform?: string } })
+    .process;
   if (proc?.platform !== "linux" || proc.env.VK_DRIVER_FILES || proc.env.VK_ICD_FILENAMES) return true;
   const specifier = "node:fs";
   const fs = (await import(/* @vite-ignore */ specifier)) as { readdirSync(path: string): string[] };

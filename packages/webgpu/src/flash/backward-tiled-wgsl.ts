@@ -159,7 +159,14 @@ function gradients(
 }
 
 /** dQ into `out`; with U.bias_grad also dS of every (b, h, i, j) at U.dbias_at. */
-export function flashDqTiledWgsl(dc: number, dvc: number, t: BackwardTile, unrolled: boolean): string {
+export function flashDqTiledWgsl(
+  dc: number,
+  dvc: number,
+  t: BackwardTile,
+  unrolled: boolean,
+  classLoops = false,
+): string {
+  const words = classLoops ? ["DQ4", "DV4"] : ["dq4", "dv4"];
   const dims = { dc, dvc, threads: backwardThreads(t), unrolled };
   const { tm } = t;
   const kg = t.c / 16;
@@ -202,8 +209,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${loadTile("v", "cola", t.c, "j0", "hk", dims)}
     workgroupBarrier();
     ${each((i, g) => `var x${i}_${g} = vec4<f32>(0.0);\n    var dp${i}_${g} = vec4<f32>(0.0);`)}
-    ${dotTile({ acc: "x", rows: "q", cols: "k", words: "dq4", stride: "DQ4", tm, kg })}
-    ${dotTile({ acc: "dp", rows: "do", cols: "v", words: "dv4", stride: "DV4", tm, kg })}
+    ${dotTile({ acc: "x", rows: "q", cols: "k", words: words[0], stride: "DQ4", tm, kg })}
+    ${dotTile({ acc: "dp", rows: "do", cols: "v", words: words[1], stride: "DV4", tm, kg })}
     let kj_first = j0;
     let kj_last = j0 + C - 1u;
     ${gradients(tm, kg, (i) => [`vec4<f32>(lse${i})`, `vec4<f32>(dd${i})`], { qi: "i0 + r", kj: "j0 + col" }, true)}
@@ -235,7 +242,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 /** dK and dV into `out` (dK first, dV at U.dv_at). */
-export function flashDkDvTiledWgsl(dc: number, dvc: number, t: BackwardTile, unrolled: boolean): string {
+export function flashDkDvTiledWgsl(
+  dc: number,
+  dvc: number,
+  t: BackwardTile,
+  unrolled: boolean,
+  classLoops = false,
+): string {
+  const words = classLoops ? ["DQ4", "DV4"] : ["dq4", "dv4"];
   const dims = { dc, dvc, threads: backwardThreads(t), unrolled };
   const { tm } = t;
   const kg = t.c / 16;
@@ -279,8 +293,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       ${loadTile("do", "cola", t.c, "i0", "hi", dims)}
       workgroupBarrier();
       ${each((i, g) => `var x${i}_${g} = vec4<f32>(0.0);\n      var dp${i}_${g} = vec4<f32>(0.0);`)}
-      ${dotTile({ acc: "x", rows: "k", cols: "q", words: "dq4", stride: "DQ4", tm, kg })}
-      ${dotTile({ acc: "dp", rows: "v", cols: "do", words: "dv4", stride: "DV4", tm, kg })}
+      ${dotTile({ acc: "x", rows: "k", cols: "q", words: words[0], stride: "DQ4", tm, kg })}
+      ${dotTile({ acc: "dp", rows: "v", cols: "do", words: words[1], stride: "DV4", tm, kg })}
       let qi_first = i0;
       let qi_last = i0 + C - 1u;
       ${rep(kg, (g) => `let lse4_${g} = ${colStat("lse_of", g)};\n      let dd4_${g} = ${colStat("dd_of", g)};`)}

@@ -19,10 +19,14 @@ export interface ForwardTile {
  * (SwiftShader, llvmpipe, WARP), where compiling a pipeline takes seconds and dominates every call: two head-dim
  * classes and tiles of one row per lane group only, whose unrolled code is a fraction of the others', so that
  * test suites compile few and small pipelines. Both run the same generated code with other constants.
+ * TE_WEBGPU_FLASH_PROFILE (Node) forces one, so that a CPU adapter can check the GPUs' programs.
  */
 export type TileProfile = "throughput" | "compile";
 
 export function tileProfile(device: GPUDevice): TileProfile {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const forced = env?.TE_WEBGPU_FLASH_PROFILE;
+  if (forced === "throughput" || forced === "compile") return forced;
   const info = (device as { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } })
     .adapterInfo;
   const names = `${info?.architecture ?? ""} ${info?.device ?? ""} ${info?.description ?? ""}`;

@@ -14,14 +14,16 @@
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import type { ForwardTile } from "./forward-tiles.js";
-import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
+import { rep, TILE_WGSL, type TileLoadOptions, tileLoad, tilePrefetch } from "./tile-wgsl.js";
 
 /** Threads of a workgroup running tile `t`. */
 export const forwardThreads = (t: ForwardTile): number => (4 * t.bq) / t.tm;
 
 /**
  * dc, dvc: head-dim classes (multiples of 32); `subgroups`: reduce rows with subgroup shuffles; `unrolled`:
- * output columns in named registers rather than an array (see `cols`).
+ * output columns in named registers rather than an array (see `cols`); `classLoops`: the score loop runs to the
+ * head-dim class, `prefetch`: the next K/V tile is loaded into registers during the current one (switches.ts;
+ * tiles with their own V array).
  */
 export function flashForwardWgsl(
   dc: number,
@@ -29,6 +31,8 @@ export function flashForwardWgsl(
   t: ForwardTile,
   subgroups: boolean,
   unrolled: boolean,
+  classLoops = false,
+  prefetch = false,
 ): string {
   const { bq, bk, tm } = t;
   const kg = bk / 16;
@@ -61,12 +65,12 @@ export function flashForwardWgsl(
     ${rows((i) => `${v(i)} = ${f(f(at(i, 0), at(i, 1)), f(at(i, 2), at(i, 3)))};`)}`;
   };
   const chunk = unrolled ? 16 : 1;
-  const load = (name: "q" | "k" | "v", n: number, first: string) => {
+  const loadOptions = (name: "q" | "k" | "v", n: number, first: string): TileLoadOptions => {
     const [cls, dim, limit, head] =
       name === "v"
         ? [dvc, "U.dv", "s.lk", "hk"]
         : [dc, "U.d", name === "q" ? "s.lq" : "s.lk", name === "q" ? "hi" : "hk"];
-    return tileLoad({
+    return {
       name,
       array: name === "q" ? "q_t" : name === "k" || t.sharedKv ? "k_t" : "v_t",
       side: name === "q" ? "rowa" : name === "k" ? "cola" : "flat",
@@ -82,8 +86,11 @@ export function flashForwardWgsl(
       ...(name === "k"
         ? { target: (r: string, c: string) => `k_t[kta(${c}, (${r}) / 4u)][(${r}) % 4u]` }
         : {}),
-    });
+    };
   };
+  const load = (name: "q" | "k" | "v", n: number, first: string) => tileLoad(loadOptions(name, n, first));
+  const pipelined = prefetch && !t.sharedKv;
+  const pre = pipelined ? (["k", "v"] as const).map((name) => tilePrefetch(loadOptions(name, bk, "j0"))) : [];
   const loadV = load("v", bk, "j0");
   return `${attentionWgsl(["q", "k", "v", "sink"], true)}
 const BQ = ${bq}u;
@@ -128,13 +135,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   ${rows((i) => (unrolled ? cols((m) => `var ${o(i, m)} = vec4<f32>(0.0);`) : `var o${i}: array<vec4<f32>, ${mv}>;`))}
   let dq4 = (U.d + 3u) / 4u;
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
+  ${pipelined ? `${pre.map((x) => x.regs).join("\n  ")}\n  ${pre.map((x) => x.fetch("(keys.x / BK) * BK")).join("\n  ")}` : ""}
   for (var j0 = (keys.x / BK) * BK; j0 < keys.y; j0 += BK) {
     workgroupBarrier();
-    ${load("k", bk, "j0")}
-    ${t.sharedKv ? "" : loadV}
+    ${pipelined ? pre.map((x) => x.store).join("\n    ") : `${load("k", bk, "j0")}\n    ${t.sharedKv ? "" : loadV}`}
     workgroupBarrier();
+    ${pipelined ? pre.map((x) => x.fetch("j0 + BK")).join("\n    ") : ""}
     ${rows((i) => keyGroups((g) => `var s${i}_${g} = vec4<f32>(0.0);`))}
-    for (var c4 = 0u; c4 < dq4; c4++) {
+    for (var c4 = 0u; c4 < ${classLoops ? "DQ4" : "dq4"}; c4++) {
       ${rows((i) => `let q${i} = q_t[rowa(row0 + ${i}u, c4, DQ4)];`)}
       ${rep(
         4,

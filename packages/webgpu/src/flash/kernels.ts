@@ -32,6 +32,7 @@ import {
   tileProfile,
 } from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
+import { classLoops, prefetch } from "./switches.js";
 import { backwardOverride, forwardOverride } from "./tile-override.js";
 import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
 
@@ -101,13 +102,15 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const { dc, dvc } = chosen;
   const tile = forwardOverride(call.device, dc, dvc, !subgroups) ?? chosen.tile;
   const unrolled = tileProfile(call.device) === "throughput";
+  const loops = unrolled && classLoops();
+  const pipelined = !tile.sharedKv && prefetch();
   const bindings = inputBindings(call, ["q", "k", "v"]);
   bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const program: Program = {
     name: "te.flash_forward",
-    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}${unrolled ? ".u" : ""}`,
-    source: () => flashForwardWgsl(dc, dvc, tile, subgroups, unrolled),
+    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}${pipelined ? ".pf" : ""}`,
+    source: () => flashForwardWgsl(dc, dvc, tile, subgroups, unrolled, loops, pipelined),
     enables: subgroups ? ["subgroups"] : [],
     uniforms: CALL_UNIFORMS,
     uniformValues: call.uniforms,
@@ -140,11 +143,12 @@ function backwardProgram(
     bindings: [...io.reads, binding("out", io.out, "f32", "read_write")],
   };
   if (tiled) {
+    const unrolled = profile === "throughput";
+    const loops = unrolled && classLoops();
     return {
       ...common,
-      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}${profile === "throughput" ? ".u" : ""}`,
-      source: () =>
-        (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled, profile === "throughput"),
+      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}`,
+      source: () => (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled, unrolled, loops),
       workgroups: [Math.ceil(io.rows / tiled.r), io.heads, p.b],
     };
   }

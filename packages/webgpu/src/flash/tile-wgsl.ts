@@ -65,16 +65,7 @@ export function dotTile(opts: {
     }`;
 }
 
-/**
- * Copies rows [first, first + n) of tensor `name` (columns up to the head-dim class `cls` = `words` vec4s, zeros
- * past the call's dim `dim` and past row `limit`) into a workgroup array, addressed by `side` (rowa, cola, flat).
- * With `chunk` > 1 every lane issues that many loads before it stores any: in a loop of single loads each store
- * waits out the memory latency, which left the GPU idle most of the time (measured on the H200). Element u of a
- * lane sits a constant number of rows and columns from the lane's first one, so its address is the first
- * address plus constant multiples of the row and column strides (`strides`). Loads past the tensor read a
- * clamped element (WebGPU's robust buffer access) that `select` discards.
- */
-export function tileLoad(opts: {
+export interface TileLoadOptions {
   name: string;
   array: string;
   side: "rowa" | "cola" | "flat";
@@ -90,48 +81,104 @@ export function tileLoad(opts: {
   strides: [string, string];
   /** The destination of tile element (r, c) when it is not `side`'s vec4 word plus component. */
   target?: (r: string, c: string) => string;
-}): string {
-  const { name, array, side, n, cls, threads, first, limit, dim, index } = opts;
+}
+
+/**
+ * Which elements of a tile load a lane owns: lane tid's first element is (r0, c0) (`first` rows on), element u
+ * is rowsOf(u) rows and colsOf(u) columns further; `load(u, base, rowBase)` reads element u (zero past the
+ * tensor's rows and dims) relative to address `base` and row `rowBase`, `dest(u, rowBase)` is where it goes.
+ */
+function lanePlan(opts: TileLoadOptions) {
+  const { n, cls, threads } = opts;
   const words = cls / 4;
-  const dest = (r: string, c: string) =>
-    opts.target ? opts.target(r, c) : `${array}[${side}(${r}, (${c}) / 4u, ${words}u)][(${c}) % 4u]`;
   const total = n * cls;
   if (total % threads !== 0 || (threads % cls !== 0 && cls % threads !== 0))
     throw new Error(`tileLoad: ${n} x ${cls} elements do not split over ${threads} lanes`);
-  if (opts.chunk <= 1) {
-    return `for (var e = tid; e < ${total}u; e += ${threads}u) {
-      let r = e / ${cls}u;
-      let c = e % ${cls}u;
-      ${dest("r", "c")} = select(0.0, ld_${name}(${index(`${first} + r`, "c")}), ${first} + r < ${limit} && c < ${dim});
-    }`;
-  }
-  // Lane tid's first element is (r0, c0); element u is rows(u) rows and cols(u) columns further, and batch b of
-  // `chunk` elements starts b * rows(chunk) rows further (chunk is a multiple of the passes per row).
   const perLane = total / threads;
-  const chunk = Math.min(opts.chunk, perLane);
   const rowsPerPass = threads >= cls ? threads / cls : 0;
   const passesPerRow = threads >= cls ? 0 : cls / threads;
   const rowsOf = (u: number) => (rowsPerPass ? u * rowsPerPass : Math.floor(u / passesPerRow));
   const colsOf = (u: number) => (rowsPerPass ? 0 : (u % passesPerRow) * threads);
-  if (perLane % chunk !== 0 || (passesPerRow && chunk % passesPerRow !== 0))
-    throw new Error(`tileLoad: ${perLane} loads per lane do not split into batches of ${chunk}`);
   const [ss, sd] = opts.strides;
-  const us = Array.from({ length: chunk }, (_, u) => u);
-  const element = (u: number) => {
+  const firstRow = rowsPerPass ? `tid / ${cls}u` : "0u";
+  const firstCol = rowsPerPass ? `tid % ${cls}u` : "tid";
+  const at = (u: number, base: string) => {
     const dr = rowsOf(u);
     const dc = colsOf(u);
-    const at = `ab${dr ? ` + ${dr}u * ${ss}` : ""}${dc ? ` + ${dc}u * ${sd}` : ""}`;
-    return `let x${u} = select(0.0, ld_${name}(${at}), rb + ${dr}u < ${limit} && c0 + ${dc}u < ${dim});`;
+    return `${base}${dr ? ` + ${dr}u * ${ss}` : ""}${dc ? ` + ${dc}u * ${sd}` : ""}`;
   };
+  const load = (u: number, base: string, rowBase: string) =>
+    `select(0.0, ld_${opts.name}(${at(u, base)}), ${rowBase} + ${rowsOf(u)}u < ${opts.limit} && c0 + ${colsOf(u)}u < ${opts.dim})`;
+  const target = (r: string, c: string) =>
+    opts.target
+      ? opts.target(r, c)
+      : `${opts.array}[${opts.side}(${r}, (${c}) / 4u, ${words}u)][(${c}) % 4u]`;
+  const dest = (u: number, rowBase: string) => target(`${rowBase} + ${rowsOf(u)}u`, `c0 + ${colsOf(u)}u`);
+  return { total, perLane, passesPerRow, rowsOf, firstRow, firstCol, load, dest, target };
+}
+
+/**
+ * Copies rows [first, first + n) of tensor `name` (columns up to the head-dim class `cls` = `words` vec4s, zeros
+ * past the call's dim `dim` and past row `limit`) into a workgroup array, addressed by `side` (rowa, cola, flat).
+ * With `chunk` > 1 every lane issues that many loads before it stores any: in a loop of single loads each store
+ * waits out the memory latency, which left the GPU idle most of the time (measured on the H200). Element u of a
+ * lane sits a constant number of rows and columns from the lane's first one, so its address is the first
+ * address plus constant multiples of the row and column strides (`strides`). Loads past the tensor read a
+ * clamped element (WebGPU's robust buffer access) that `select` discards.
+ */
+export function tileLoad(opts: TileLoadOptions): string {
+  const { cls, threads, first, limit, dim, index } = opts;
+  const plan = lanePlan(opts);
+  if (opts.chunk <= 1) {
+    return `for (var e = tid; e < ${plan.total}u; e += ${threads}u) {
+      let r = e / ${cls}u;
+      let c = e % ${cls}u;
+      ${plan.target("r", "c")} = select(0.0, ld_${opts.name}(${index(`${first} + r`, "c")}), ${first} + r < ${limit} && c < ${dim});
+    }`;
+  }
+  // Batch b of `chunk` elements starts b * rowsOf(chunk) rows further (chunk is a multiple of the passes per row).
+  const chunk = Math.min(opts.chunk, plan.perLane);
+  if (plan.perLane % chunk !== 0 || (plan.passesPerRow && chunk % plan.passesPerRow !== 0))
+    throw new Error(`tileLoad: ${plan.perLane} loads per lane do not split into batches of ${chunk}`);
+  const [ss] = opts.strides;
+  const us = Array.from({ length: chunk }, (_, u) => u);
   return `{
-      let r0 = ${first} + ${rowsPerPass ? `tid / ${cls}u` : "0u"};
-      let c0 = ${rowsPerPass ? `tid % ${cls}u` : "tid"};
+      let r0 = ${first} + ${plan.firstRow};
+      let c0 = ${plan.firstCol};
       let a0 = ${index("r0", "c0")};
-      for (var b = 0u; b < ${perLane / chunk}u; b++) {
-        let rb = r0 + b * ${rowsOf(chunk)}u;
-        let ab = a0 + b * ${rowsOf(chunk)}u * ${ss};
-        ${us.map(element).join("\n        ")}
-        ${us.map((u) => `${dest(`rb - ${first} + ${rowsOf(u)}u`, `c0 + ${colsOf(u)}u`)} = x${u};`).join("\n        ")}
+      for (var b = 0u; b < ${plan.perLane / chunk}u; b++) {
+        let rb = r0 + b * ${plan.rowsOf(chunk)}u;
+        let ab = a0 + b * ${plan.rowsOf(chunk)}u * ${ss};
+        ${us.map((u) => `let x${u} = ${plan.load(u, "ab", "rb")};`).join("\n        ")}
+        ${us.map((u) => `${plan.dest(u, `rb - ${first}`)} = x${u};`).join("\n        ")}
       }
     }`;
+}
+
+/**
+ * A tile load split in two, so that the loads of the next tile are in flight while the lanes compute on the
+ * current one: `regs` declares a lane's registers (once, before the loop), `fetch(first)` loads the rows from
+ * `first` on into them, `store` writes them to the workgroup array (between the barriers).
+ */
+export function tilePrefetch(opts: TileLoadOptions): {
+  regs: string;
+  fetch: (first: string) => string;
+  store: string;
+} {
+  const plan = lanePlan(opts);
+  const us = Array.from({ length: plan.perLane }, (_, u) => u);
+  const reg = (u: number) => `pf_${opts.name}${u}`;
+  return {
+    regs: us.map((u) => `var ${reg(u)} = 0.0;`).join("\n  "),
+    fetch: (first) => `{
+      let r0 = ${first} + ${plan.firstRow};
+      let c0 = ${plan.firstCol};
+      let a0 = ${opts.index("r0", "c0")};
+      ${us.map((u) => `${reg(u)} = ${plan.load(u, "a0", "r0")};`).join("\n      ")}
+    }`,
+    store: `{
+      let c0 = ${plan.firstCol};
+      ${us.map((u) => `${plan.dest(u, plan.firstRow)} = ${reg(u)};`).join("\n      ")}
+    }`,
+  };
 }

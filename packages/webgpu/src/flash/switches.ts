@@ -1,0 +1,15 @@
+/**
+ * Opt-in code-generation switches of the register-tiled programs (throughput profile), read from the
+ * environment in Node so that a benchmark can time them beside the defaults until they are measured:
+ * - TE_WEBGPU_FLASH_CLASS_LOOPS=1: loops over head-dim words run to the head-dim class (a constant the driver's
+ *   compiler can unroll and schedule) instead of the call's dims (a uniform). Correct for every dim up to the
+ *   class: tile loads store zeros past the call's dims, so the extra words add zero products.
+ * - TE_WEBGPU_FLASH_PREFETCH=1: the forward loads the next K/V tile into registers while it computes on the
+ *   current one (tiles with their own V array; either profile).
+ */
+const env = (): Record<string, string | undefined> | undefined =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+
+export const classLoops = (): boolean => env()?.TE_WEBGPU_FLASH_CLASS_LOOPS === "1";
+
+export const prefetch = (): boolean => env()?.TE_WEBGPU_FLASH_PREFETCH === "1";
