@@ -2,8 +2,8 @@
 # bundle/ (scripts/gpu/webgpu_bundle.sh; any file may come xz-compressed) and this folder's scripts.
 # Steps, each with its own time limit, in order of need: conformance fp32+grads of the defaults; the table
 # d64/d128 s512-4096 vs webgpu.unfused and tfjs-webgpu; sweeps of tiles and opt-in switches at s2048
-# (variants.mjs) and conformance of the fastest checked variants (pick.mjs); the shader-f16 probe; Dawn
-# toggles; the causal table. summary.txt collects the rows.
+# (variants.mjs) and conformance of the fastest checked variants (pick.mjs); the shader-f16 probe; a Dawn
+# toggle; the causal table. summary.txt collects the rows.
 set -u
 b=$JOB_DIR/bundle; o=$JOB_OUT; s=$o/summary.txt; : > $s
 t0=$(date +%s); el() { echo "$(( $(date +%s) - t0 ))s"; }
@@ -26,7 +26,7 @@ bench table 40 --dims 64,128 --masks no_mask --backends flash,unfused,tfjs
 grep '^|' $o/table.log >> $s
 for sw in fwd64 fwd128 bwd64 bwd128; do
   passes=fwd; [[ $sw == bwd* ]] && passes=fwd+bwd
-  bench sweep_$sw 20 --dims ${sw#???} --masks no_mask --seqs 2048 --backends flash --passes $passes --tile-variants "$(node $JOB_DIR/variants.mjs $sw)"
+  bench sweep_$sw 25 --dims ${sw#???} --masks no_mask --seqs 2048 --backends flash --passes $passes --tile-variants "$(node $JOB_DIR/variants.mjs $sw)"
   node $JOB_DIR/summarize.mjs $o/sweep_$sw.log >> $s 2>&1
   grep '^check' $o/sweep_$sw.err | sed 's/^check //; s/"mask":"no_mask","seq":2048,//' | tr '\n' ' ' >> $s; echo >> $s
 done
@@ -37,7 +37,7 @@ for group in "fwd64 bwd64" "fwd128 bwd128"; do
 done
 cp $JOB_DIR/f16-probe.mjs $b/ && timeout 15 node $b/f16-probe.mjs > $o/f16-probe.json 2>&1
 echo "f16 probe rc $?: $(tr -d '\n ' < $o/f16-probe.json | grep -o '"toggles":\[[^]]*\]\|"shader-f16"\|"run":{[^}]*}\|"error":"[^"]*"' | tr '\n' ' ') [$(el)]" >> $s
-for fl in enable-dawn-features=disable_workgroup_init enable-dawn-features=skip_validation enable-dawn-features=vulkan_enable_f16_on_nvidia; do
+for fl in enable-dawn-features=disable_workgroup_init; do
   TE_WEBGPU_DAWN_FLAGS=$fl bench dawn_${fl#*=} 15 --dims 64,128 --masks no_mask --seqs 2048 --backends flash
   node $JOB_DIR/summarize.mjs $o/dawn_${fl#*=}.log | sed "s/^/${fl#*=} /" >> $s 2>&1
   grep -o 'features: .*' $o/dawn_${fl#*=}.err | head -1 >> $s

@@ -23,6 +23,9 @@ const sets = {
     withPf(f(64, 32, 2)),
     withPf(f(64, 32, 1)),
     withPf(f(128, 16, 2)),
+    withCl(withPf(f(64, 32, 2))),
+    withCl(withPf(f(64, 32, 1))),
+    withCl(withPf(f(128, 16, 2))),
   ],
   fwd128: [
     { name: "cl", env: cl },
@@ -30,7 +33,10 @@ const sets = {
     withCl(withPf(plain)),
     f(32, 16, 1),
     withPf(f(32, 16, 1)),
+    withCl(f(32, 16, 1)),
+    withCl(withPf(f(32, 16, 1))),
     f(64, 16, 2, true),
+    withCl(f(64, 16, 2, true)),
     f(64, 16, 1, true),
     f(64, 16, 4, true),
     f(32, 32, 2, true),
@@ -44,6 +50,6 @@ const sets = {
     b(32, 16, 1),
     withCl(b(64, 16, 2)),
   ],
-  bwd128: [{ name: "cl", env: cl }],
+  bwd128: [{ name: "cl", env: cl }, b(16, 16, 2), withCl(b(16, 16, 2))],
 };
 console.log(JSON.stringify(sets[process.argv[2]]));
