@@ -2,8 +2,8 @@
 # bundle/ (scripts/gpu/webgpu_bundle.sh; any file may come xz-compressed) and this folder's scripts.
 # Steps, each with its own time limit, in order of need: conformance fp32+grads of the defaults; the table
 # d64/d128 s512-4096 vs webgpu.unfused and tfjs-webgpu; sweeps of tiles and opt-in switches at s2048
-# (variants.mjs) and conformance of the fastest checked variants (pick.mjs); the shader-f16 probe; a Dawn
-# toggle; the causal table. summary.txt collects the rows.
+# (variants.mjs) and conformance of the fastest checked variants (pick.mjs); the shader-f16 probe; Dawn
+# toggles (measurements only: disable_robustness is unsafe); the causal table. summary.txt collects the rows.
 set -u
 b=$JOB_DIR/bundle; o=$JOB_OUT; s=$o/summary.txt; : > $s
 t0=$(date +%s); el() { echo "$(( $(date +%s) - t0 ))s"; }
@@ -37,7 +37,7 @@ for group in "fwd64 bwd64" "fwd128 bwd128"; do
 done
 cp $JOB_DIR/f16-probe.mjs $b/ && timeout 15 node $b/f16-probe.mjs > $o/f16-probe.json 2>&1
 echo "f16 probe rc $?: $(tr -d '\n ' < $o/f16-probe.json | grep -o '"toggles":\[[^]]*\]\|"shader-f16"\|"run":{[^}]*}\|"error":"[^"]*"' | tr '\n' ' ') [$(el)]" >> $s
-for fl in enable-dawn-features=disable_workgroup_init; do
+for fl in enable-dawn-features=disable_workgroup_init enable-dawn-features=disable_robustness; do
   TE_WEBGPU_DAWN_FLAGS=$fl bench dawn_${fl#*=} 15 --dims 64,128 --masks no_mask --seqs 2048 --backends flash
   node $JOB_DIR/summarize.mjs $o/dawn_${fl#*=}.log | sed "s/^/${fl#*=} /" >> $s 2>&1
   grep -o 'features: .*' $o/dawn_${fl#*=}.err | head -1 >> $s
