@@ -3,6 +3,7 @@
 // NVIDIA's also takes long the sweep's time limit cuts only them.
 const cl = { TE_WEBGPU_FLASH_CLASS_LOOPS: "1" };
 const pf = { TE_WEBGPU_FLASH_PREFETCH: "1" };
+const lb = (n) => ({ name: `lb${n}`, env: { TE_WEBGPU_FLASH_LOAD_BATCH: String(n) } });
 const f = (bq, bk, tm, sharedKv = false) => ({
   name: `f${bq}x${bk}m${tm}${sharedKv ? "kv" : ""}`,
   tiles: { forward: { bq, bk, tm, sharedKv } },
@@ -14,6 +15,8 @@ const plain = { name: "default" };
 const sets = {
   fwd64: [
     { name: "cl", env: cl },
+    lb(32),
+    lb(64),
     f(64, 32, 2),
     f(64, 32, 1),
     f(64, 16, 2),
@@ -31,6 +34,8 @@ const sets = {
   ],
   fwd128: [
     { name: "cl", env: cl },
+    lb(32),
+    lb(64),
     f(32, 16, 1),
     withCl(f(32, 16, 1)),
     f(64, 16, 2, true),
@@ -46,12 +51,14 @@ const sets = {
   ],
   bwd64: [
     { name: "cl", env: cl },
+    lb(32),
+    lb(64),
     b(64, 16, 2),
     b(64, 16, 1),
     b(32, 32, 1),
     b(32, 16, 1),
     withCl(b(64, 16, 2)),
   ],
-  bwd128: [{ name: "cl", env: cl }, b(16, 16, 2), withCl(b(16, 16, 2))],
+  bwd128: [{ name: "cl", env: cl }, lb(32), lb(64), b(16, 16, 2), withCl(b(16, 16, 2))],
 };
 console.log(JSON.stringify(sets[process.argv[2]]));

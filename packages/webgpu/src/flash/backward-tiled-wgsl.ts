@@ -95,7 +95,7 @@ function loadTile(
   n: number,
   first: string,
   head: string,
-  dims: { dc: number; dvc: number; threads: number; unrolled: boolean },
+  dims: { dc: number; dvc: number; threads: number; unrolled: boolean; batch: number },
 ): string {
   const isV = name === "v" || name === "do";
   return tileLoad({
@@ -105,7 +105,7 @@ function loadTile(
     n,
     cls: isV ? dims.dvc : dims.dc,
     threads: dims.threads,
-    chunk: dims.unrolled ? 16 : 1,
+    chunk: dims.unrolled ? dims.batch : 1,
     first,
     limit: name === "q" || name === "do" ? "s.lq" : "s.lk",
     dim: isV ? "U.dv" : "U.d",
@@ -165,9 +165,10 @@ export function flashDqTiledWgsl(
   t: BackwardTile,
   unrolled: boolean,
   classLoops = false,
+  batch = 16,
 ): string {
   const words = classLoops ? ["DQ4", "DV4"] : ["dq4", "dv4"];
-  const dims = { dc, dvc, threads: backwardThreads(t), unrolled };
+  const dims = { dc, dvc, threads: backwardThreads(t), unrolled, batch };
   const { tm } = t;
   const kg = t.c / 16;
   const rows = (f: (i: number) => string) => rep(tm, f);
@@ -248,9 +249,10 @@ export function flashDkDvTiledWgsl(
   t: BackwardTile,
   unrolled: boolean,
   classLoops = false,
+  batch = 16,
 ): string {
   const words = classLoops ? ["DQ4", "DV4"] : ["dq4", "dv4"];
-  const dims = { dc, dvc, threads: backwardThreads(t), unrolled };
+  const dims = { dc, dvc, threads: backwardThreads(t), unrolled, batch };
   const { tm } = t;
   const kg = t.c / 16;
   const rows = (f: (i: number) => string) => rep(tm, f);

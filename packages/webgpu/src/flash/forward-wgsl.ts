@@ -23,7 +23,7 @@ export const forwardThreads = (t: ForwardTile): number => (4 * t.bq) / t.tm;
  * dc, dvc: head-dim classes (multiples of 32); `subgroups`: reduce rows with subgroup shuffles; `unrolled`:
  * output columns in named registers rather than an array (see `cols`); `classLoops`: the score loop runs to the
  * head-dim class, `prefetch`: the next K/V tile is loaded into registers during the current one (switches.ts;
- * tiles with their own V array).
+ * tiles with their own V array); `loadBatch`: loads in flight per lane in the unrolled tile loads.
  */
 export function flashForwardWgsl(
   dc: number,
@@ -33,6 +33,7 @@ export function flashForwardWgsl(
   unrolled: boolean,
   classLoops = false,
   prefetch = false,
+  loadBatch = 16,
 ): string {
   const { bq, bk, tm } = t;
   const kg = bk / 16;
@@ -64,7 +65,7 @@ export function flashForwardWgsl(
     workgroupBarrier();
     ${rows((i) => `${v(i)} = ${f(f(at(i, 0), at(i, 1)), f(at(i, 2), at(i, 3)))};`)}`;
   };
-  const chunk = unrolled ? 16 : 1;
+  const chunk = unrolled ? loadBatch : 1;
   const loadOptions = (name: "q" | "k" | "v", n: number, first: string): TileLoadOptions => {
     const [cls, dim, limit, head] =
       name === "v"

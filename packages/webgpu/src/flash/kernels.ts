@@ -32,7 +32,7 @@ import {
   tileProfile,
 } from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
-import { classLoops, prefetch } from "./switches.js";
+import { classLoops, loadBatch, prefetch } from "./switches.js";
 import { backwardOverride, forwardOverride } from "./tile-override.js";
 import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
 
@@ -104,13 +104,14 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const unrolled = tileProfile(call.device) === "throughput";
   const loops = unrolled && classLoops();
   const pipelined = !tile.sharedKv && prefetch();
+  const batch = loadBatch();
   const bindings = inputBindings(call, ["q", "k", "v"]);
   bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const program: Program = {
     name: "te.flash_forward",
-    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}${pipelined ? ".pf" : ""}`,
-    source: () => flashForwardWgsl(dc, dvc, tile, subgroups, unrolled, loops, pipelined),
+    key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}${pipelined ? ".pf" : ""}.lb${batch}`,
+    source: () => flashForwardWgsl(dc, dvc, tile, subgroups, unrolled, loops, pipelined, batch),
     enables: subgroups ? ["subgroups"] : [],
     uniforms: CALL_UNIFORMS,
     uniformValues: call.uniforms,
@@ -145,10 +146,12 @@ function backwardProgram(
   if (tiled) {
     const unrolled = profile === "throughput";
     const loops = unrolled && classLoops();
+    const batch = loadBatch();
     return {
       ...common,
-      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}`,
-      source: () => (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled, unrolled, loops),
+      key: `tiled.d${dc}.dv${dvc}.r${tiled.r}.c${tiled.c}.m${tiled.tm}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}.lb${batch}`,
+      source: () =>
+        (pass === "dq" ? flashDqTiledWgsl : flashDkDvTiledWgsl)(dc, dvc, tiled, unrolled, loops, batch),
       workgroups: [Math.ceil(io.rows / tiled.r), io.heads, p.b],
     };
   }

@@ -7,6 +7,8 @@
  * - TE_WEBGPU_FLASH_PREFETCH=1: the forward loads the next K/V tile into registers while it computes on the
  *   current one (tiles with their own V array; either profile). SwiftShader's compiler does not finish these
  *   programs (its memory grew past 8 GB in minutes), so CI cannot check them: GPU runs only.
+ * - TE_WEBGPU_FLASH_LOAD_BATCH=8|32|64: global loads a lane issues before it stores any in a tile load (16 by
+ *   default; tile-wgsl.ts).
  */
 const env = (): Record<string, string | undefined> | undefined =>
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
@@ -14,3 +16,10 @@ const env = (): Record<string, string | undefined> | undefined =>
 export const classLoops = (): boolean => env()?.TE_WEBGPU_FLASH_CLASS_LOOPS === "1";
 
 export const prefetch = (): boolean => env()?.TE_WEBGPU_FLASH_PREFETCH === "1";
+
+const LOAD_BATCHES = [8, 16, 32, 64];
+
+export const loadBatch = (): number => {
+  const n = Number(env()?.TE_WEBGPU_FLASH_LOAD_BATCH);
+  return LOAD_BATCHES.includes(n) ? n : 16;
+};
