@@ -13,6 +13,7 @@
 // Registers: dK and dV accumulators 64 + 64, S^T/dP^T 32 + 32, dQ 32 per thread; one CTA per SM.
 // Layouts and descriptors: ../common/wgmma.cuh; the tile loads: flash_fwd_wgmma_kernel.cuh.
 #pragma once
+#include <type_traits>
 #include "../common/attention_math.cuh"
 #include "../common/warp_mma.cuh"
 #include "../common/wgmma.cuh"
@@ -40,7 +41,9 @@ struct FlashBwdWgmmaShape {
 // kKeyBlocksSlowest: the grid is (kv head, batch entry, key block) instead of (key block, kv head,
 // batch entry), so every CTA of key block 0 starts before any of key block 1: under a causal mask the
 // longest CTAs first (flash_launch.cuh lpt_order picks it; PERF_NOTES.md v9).
-template <typename T, int D, int DV, bool kAtomicDq, int kQAhead, bool kKeyBlocksSlowest>
+// kLean (an experiment, TE_FLASH_BWD=wgmma_lean; PERF_NOTES.md v11): as the forward's kLean, tile loads
+// by load_tile_sw128_rows, descriptors as bases plus constant steps, the mask code only in masked blocks.
+template <typename T, int D, int DV, bool kAtomicDq, int kQAhead, bool kKeyBlocksSlowest, bool kLean = false>
 __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashBwdWgmmaShape<T, D, DV, kQAhead>;
   static_assert(S::kTakes, "flash_bwd_wgmma_kernel: d = dv = 128 only");
@@ -76,8 +79,17 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
 
     const T* kbase = static_cast<const T*>(a.k) + e * a.k_st.b + hk * a.k_st.h + (en.kv_row0 + k0) * a.k_st.s;
     const T* vbase = static_cast<const T*>(a.v) + e * a.v_st.b + hk * a.v_st.h + (en.kv_row0 + k0) * a.v_st.s;
-    load_tile_sw128<kBc, D, kThreads>(sK, kbase, a.k_st.s, en.lk - k0);
-    load_tile_sw128<kBc, DV, kThreads>(sV, vbase, a.v_st.s, en.lk - k0);
+    auto load_tile = [&](auto rows, auto cols, unsigned char* dst, const T* src, int64_t row_stride, int valid_rows) {
+      constexpr int kRows = decltype(rows)::value, kCols = decltype(cols)::value;
+      if constexpr (kLean) load_tile_sw128_rows<kRows, kCols, kThreads>(smem_addr(dst), src, row_stride, valid_rows);
+      else load_tile_sw128<kRows, kCols, kThreads>(dst, src, row_stride, valid_rows);
+    };
+    using KRows = std::integral_constant<int, kBc>;
+    using QRows = std::integral_constant<int, kBr>;
+    using DCols = std::integral_constant<int, D>;
+    using DvCols = std::integral_constant<int, DV>;
+    load_tile(KRows{}, DCols{}, sK, kbase, a.k_st.s, en.lk - k0);
+    load_tile(KRows{}, DvCols{}, sV, vbase, a.v_st.s, en.lk - k0);
 
     const BwdWorkspace ws = bwd_workspace(a);
     const int nqb = qb_end - qb_begin, items = group * nqb;
@@ -89,8 +101,8 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
       const T* dosrc =
           static_cast<const T*>(a.d_o) + e * a.do_st.b + hh * a.do_st.h + (en.q_row0 + q0) * a.do_st.s;
       unsigned char* bq = sQbufs + buf * S::kQBufBytes;
-      load_tile_sw128<kBr, D, kThreads>(bq, qsrc, a.q_st.s, en.lq - q0);
-      load_tile_sw128<kBr, DV, kThreads>(bq + S::kQBytes, dosrc, a.do_st.s, en.lq - q0);
+      load_tile(QRows{}, DCols{}, bq, qsrc, a.q_st.s, en.lq - q0);
+      load_tile(QRows{}, DvCols{}, bq + S::kQBytes, dosrc, a.do_st.s, en.lq - q0);
       if (threadIdx.x < kBr) {
         const int i = q0 + threadIdx.x;
         const bool live = i < en.lq;
@@ -110,6 +122,11 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
 
     const float scale2 = a.scale * kLog2e;
     const uint32_t k_addr = smem_addr(sK), v_addr = smem_addr(sV), ds_addr = smem_addr(sdS);
+    // kLean: the bases of every descriptor (the K/V halves of this warpgroup K-major, dS^T and K for dQ).
+    const uint64_t k_desc = sw128_desc(k_addr + wg * 64 * 128, 16, 1024),
+                   v_desc = sw128_desc(v_addr + wg * 64 * 128, 16, 1024),
+                   ds_desc = sw128_desc(ds_addr, kBc * 128, 1024),
+                   kq_desc = sw128_desc(k_addr + wg * kBc * 128, kBc * 128, 1024);
     for (int item = 0; item < items; ++item) {
       cp_async_wait<kQAhead - 1>();
       fence_proxy_async();
@@ -123,19 +140,28 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
       const float* sLse2 = sStats + buf * 2 * kBr;
       const float* sDvec = sLse2 + kBr;
 
+      const uint64_t q_desc = sw128_desc(q_addr, 16, 1024), do_desc = sw128_desc(do_addr, 16, 1024);
       float s[32], dp[32];
       wgmma_fence();
 #pragma unroll
       for (int ks = 0; ks < D / 16; ++ks) {
         const int panel = ks / 4, col = (ks % 4) * 32;
-        Wgmma<T>::template ss_n64<0, 0>(s, sw128_desc(k_addr + panel * kBc * 128 + wg * 64 * 128 + col, 16, 1024),
-                                        sw128_desc(q_addr + panel * kBr * 128 + col, 16, 1024), ks > 0);
+        if constexpr (kLean)
+          Wgmma<T>::template ss_n64<0, 0>(s, sw128_desc_plus(k_desc, panel * kBc * 128 + col),
+                                          sw128_desc_plus(q_desc, panel * kBr * 128 + col), ks > 0);
+        else
+          Wgmma<T>::template ss_n64<0, 0>(s, sw128_desc(k_addr + panel * kBc * 128 + wg * 64 * 128 + col, 16, 1024),
+                                          sw128_desc(q_addr + panel * kBr * 128 + col, 16, 1024), ks > 0);
       }
 #pragma unroll
       for (int ks = 0; ks < DV / 16; ++ks) {
         const int panel = ks / 4, col = (ks % 4) * 32;
-        Wgmma<T>::template ss_n64<0, 0>(dp, sw128_desc(v_addr + panel * kBc * 128 + wg * 64 * 128 + col, 16, 1024),
-                                         sw128_desc(do_addr + panel * kBr * 128 + col, 16, 1024), ks > 0);
+        if constexpr (kLean)
+          Wgmma<T>::template ss_n64<0, 0>(dp, sw128_desc_plus(v_desc, panel * kBc * 128 + col),
+                                           sw128_desc_plus(do_desc, panel * kBr * 128 + col), ks > 0);
+        else
+          Wgmma<T>::template ss_n64<0, 0>(dp, sw128_desc(v_addr + panel * kBc * 128 + wg * 64 * 128 + col, 16, 1024),
+                                           sw128_desc(do_addr + panel * kBr * 128 + col, 16, 1024), ks > 0);
       }
       wgmma_commit();
       wgmma_wait<0>();
@@ -145,24 +171,32 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
       // s[4 n + c]: key k0 + key_row(c >> 1), query q0 + 8 n + 2 t + (c & 1).
       const Entry& ent = en;
       const bool masked = block_needs_mask(a, ent, q0, q0 + kBr, k0, k0 + kBc);
+      // kMasked (a compile-time bool): the per-element mask; the lean kernel compiles both forms and
+      // branches once per block, the other one tests `masked` inside.
+      auto probabilities = [&](auto masked_c) {
+        constexpr bool kMasked = decltype(masked_c)::value;
 #pragma unroll
-      for (int n = 0; n < kBr / 8; ++n)
+        for (int n = 0; n < kBr / 8; ++n)
 #pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          const int col = n * 8 + 2 * t + u, i = q0 + col;
-          const float lse2 = sLse2[col], dvec = sDvec[col];
-          int lo = 0, hi = 0;
-          if (masked) allowed_keys(a, ent, i, lo, hi);
+          for (int u = 0; u < 2; ++u) {
+            const int col = n * 8 + 2 * t + u, i = q0 + col;
+            const float lse2 = sLse2[col], dvec = sDvec[col];
+            int lo = 0, hi = 0;
+            if (kMasked && (kLean || masked)) allowed_keys(a, ent, i, lo, hi);
 #pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int idx = 4 * n + 2 * h + u, j = k0 + key_row(h);
-            float x = s[idx] * scale2;
-            if (masked && (j < lo || j >= hi)) x = -INFINITY;
-            const float p = lse2 == -INFINITY ? 0.f : fast_exp2(x - lse2);
-            s[idx] = p;
-            dp[idx] = p * (dp[idx] - dvec);
+            for (int h = 0; h < 2; ++h) {
+              const int idx = 4 * n + 2 * h + u, j = k0 + key_row(h);
+              float x = s[idx] * scale2;
+              if (kMasked && (kLean || masked) && (j < lo || j >= hi)) x = -INFINITY;
+              const float p = lse2 == -INFINITY ? 0.f : fast_exp2(x - lse2);
+              s[idx] = p;
+              dp[idx] = p * (dp[idx] - dvec);
+            }
           }
-        }
+      };
+      if (!kLean) probabilities(std::true_type{});
+      else if (masked) probabilities(std::true_type{});
+      else probabilities(std::false_type{});
       uint32_t pa[kBr / 16][4], dsa[kBr / 16][4];
 #pragma unroll
       for (int ks = 0; ks < kBr / 16; ++ks) {
@@ -178,10 +212,12 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
       wgmma_fence();
 #pragma unroll
       for (int ks = 0; ks < kBr / 16; ++ks)
-        Wgmma<T>::rs_mn(dv, pa[ks], sw128_desc(do_addr + ks * 16 * 128, kBr * 128, 1024));
+        Wgmma<T>::rs_mn(dv, pa[ks], kLean ? sw128_desc_plus(sw128_desc(do_addr, kBr * 128, 1024), ks * 16 * 128)
+                                          : sw128_desc(do_addr + ks * 16 * 128, kBr * 128, 1024));
 #pragma unroll
       for (int ks = 0; ks < kBr / 16; ++ks)
-        Wgmma<T>::rs_mn(dk, dsa[ks], sw128_desc(q_addr + ks * 16 * 128, kBr * 128, 1024));
+        Wgmma<T>::rs_mn(dk, dsa[ks], kLean ? sw128_desc_plus(sw128_desc(q_addr, kBr * 128, 1024), ks * 16 * 128)
+                                           : sw128_desc(q_addr + ks * 16 * 128, kBr * 128, 1024));
       wgmma_commit();
 
       if (kAtomicDq) {
@@ -199,9 +235,13 @@ __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const Attention
         wgmma_fence();
 #pragma unroll
         for (int ks = 0; ks < kBc / 16; ++ks)
-          Wgmma<T>::template ss_n64<1, 1>(dq, sw128_desc(ds_addr + ks * 16 * 128, kBc * 128, 1024),
-                                          sw128_desc(k_addr + wg * kBc * 128 + ks * 16 * 128, kBc * 128, 1024),
-                                          ks > 0);
+          if constexpr (kLean)
+            Wgmma<T>::template ss_n64<1, 1>(dq, sw128_desc_plus(ds_desc, ks * 16 * 128),
+                                            sw128_desc_plus(kq_desc, ks * 16 * 128), ks > 0);
+          else
+            Wgmma<T>::template ss_n64<1, 1>(dq, sw128_desc(ds_addr + ks * 16 * 128, kBc * 128, 1024),
+                                            sw128_desc(k_addr + wg * kBc * 128 + ks * 16 * 128, kBc * 128, 1024),
+                                            ks > 0);
         wgmma_commit();
         wgmma_wait<0>();
         wgmma_fence_operands(dq);

@@ -9,6 +9,7 @@
 // Two warpgroups (128 query rows) share every K/V block; one CTA per SM (S, O: 64 fp32 registers each).
 // Layouts and descriptors: ../common/wgmma.cuh.
 #pragma once
+#include <type_traits>
 #include "../common/attention_math.cuh"
 #include "../common/warp_mma.cuh"
 #include "../common/wgmma.cuh"
@@ -40,6 +41,26 @@ __device__ __forceinline__ void load_tile_sw128(unsigned char* dst, const T* src
   }
 }
 
+// The same copy with the per-thread address work done once per tile instead of once per chunk (kLean
+// kernels): when a pass of kThreads covers whole rows, a multiple of 8 of them, every thread copies the
+// same chunk column of rows r0, r0 + rows per pass, ..., whose swizzled offsets (r % 8 unchanged) and
+// global addresses differ by constant steps.
+template <int kRows, int D, int kThreads, typename T>
+__device__ __forceinline__ void load_tile_sw128_rows(uint32_t dst, const T* src, int64_t row_stride, int valid_rows) {
+  constexpr int kChunksPerRow = D / 8, kRowsPerPass = kThreads / kChunksPerRow;
+  static_assert(kThreads % kChunksPerRow == 0 && kRowsPerPass % 8 == 0 && kRows % kRowsPerPass == 0,
+                "load_tile_sw128_rows: a pass must cover whole rows, a multiple of 8 of them");
+  const int r0 = threadIdx.x / kChunksPerRow, cc = threadIdx.x % kChunksPerRow;
+  const uint32_t d = dst + (cc >> 3) * (kRows * 128) + sw128_offset(r0, (cc & 7) * 8);
+  const T* g = src + r0 * row_stride + cc * 8;
+  const int64_t step = kRowsPerPass * row_stride;
+#pragma unroll
+  for (int k = 0; k < kRows / kRowsPerPass; ++k) {
+    const bool valid = r0 + k * kRowsPerPass < valid_rows;
+    cp_async_16(d + k * kRowsPerPass * 128, valid ? g + k * step : src, valid);
+  }
+}
+
 // 1 in the sm_90a image, where the kernel below has a body (elsewhere it is empty); the launcher reads
 // it before picking the kernel (flash_launch.cuh). File-local, like the kernels of each generated file.
 static __device__ int kFlashWgmmaImage = TE_WGMMA_ENABLED;
@@ -53,7 +74,12 @@ static __device__ int kFlashWgmmaImage = TE_WGMMA_ENABLED;
 // kQBlocksSlowest: the grid is (head, batch entry, query block) instead of (query block, head, batch
 // entry): the last (under a causal mask the longest) query block of every head starts first
 // (flash_launch.cuh lpt_order picks it; PERF_NOTES.md v9).
-template <typename T, int D, int kAheadK, bool kQBlocksSlowest>
+// kLean (an experiment, TE_FLASH_FWD=wgmma_lean; PERF_NOTES.md v11): less integer work per block, as
+// ncu found the ALU the forward's busiest pipe: tile loads by load_tile_sw128_rows, descriptors as one
+// base per tile plus constant steps (sw128_desc_plus), the mask code only in blocks that need it, the
+// scale folded into the exponent's FMA (maxima of the raw scores; needs a.scale > 0), row maxima and
+// sums in two partials each.
+template <typename T, int D, int kAheadK, bool kQBlocksSlowest, bool kLean>
 __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashFwdWgmmaShape<T, D>;
   static_assert(S::kTakes, "flash_fwd_wgmma_kernel: d = dv = 128 only");
@@ -85,22 +111,26 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   const T* qbase = static_cast<const T*>(a.q) + e * a.q_st.b + hh * a.q_st.h + (en.q_row0 + q0) * a.q_st.s;
   const T* kbase = static_cast<const T*>(a.k) + e * a.k_st.b + hk * a.k_st.h + en.kv_row0 * a.k_st.s;
   const T* vbase = static_cast<const T*>(a.v) + e * a.v_st.b + hk * a.v_st.h + en.kv_row0 * a.v_st.s;
+  auto load_tile = [&](auto rows, unsigned char* dst, const T* src, int64_t row_stride, int valid_rows) {
+    constexpr int kRows = decltype(rows)::value;
+    if constexpr (kLean) load_tile_sw128_rows<kRows, D, kThreads>(smem_addr(dst), src, row_stride, valid_rows);
+    else load_tile_sw128<kRows, D, kThreads>(dst, src, row_stride, valid_rows);
+  };
+  using KRows = std::integral_constant<int, kBc>;
   auto load_k = [&](int blk) {
     if (blk >= nblk) return;
     const int k0 = (blk_begin + blk) * kBc;
-    load_tile_sw128<kBc, D, kThreads>(sK + (blk % kStages) * S::kKBytes, kbase + k0 * a.k_st.s, a.k_st.s,
-                                      en.lk - k0);
+    load_tile(KRows{}, sK + (blk % kStages) * S::kKBytes, kbase + k0 * a.k_st.s, a.k_st.s, en.lk - k0);
   };
   auto load_v = [&](int blk) {
     if (blk >= nblk) return;
     const int k0 = (blk_begin + blk) * kBc;
-    load_tile_sw128<kBc, D, kThreads>(sV + (blk % kStages) * S::kVBytes, vbase + k0 * a.v_st.s, a.v_st.s,
-                                      en.lk - k0);
+    load_tile(KRows{}, sV + (blk % kStages) * S::kVBytes, vbase + k0 * a.v_st.s, a.v_st.s, en.lk - k0);
   };
   // Groups before block 0: {Q, K 0, V 0} and {K 1 (kAheadK = 2)}; block j's group: {K j + kAheadK,
   // V j + 1}, committed even when empty so that "all but the newest group" always means up to block j.
   if (nblk > 0) {
-    load_tile_sw128<kBr, D, kThreads>(sQ, qbase, a.q_st.s, en.lq - q0);
+    load_tile(std::integral_constant<int, kBr>{}, sQ, qbase, a.q_st.s, en.lq - q0);
     load_k(0);
     load_v(0);
     cp_async_commit();
@@ -119,6 +149,7 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
   // This warpgroup's 64 rows of Q: the same offset in each 64-column panel.
   const uint32_t q_addr = smem_addr(sQ) + wg * 64 * 128;
+  const uint64_t q_desc = sw128_desc(q_addr, 16, 1024);
 
   uint32_t p[kBc / 16][4];
   float s[64], x[64], corr[2];
@@ -137,12 +168,17 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
 #pragma unroll
     for (int i = 0; i < 64; ++i) s[i] = 0.f;
     const uint32_t k_addr = smem_addr(sK + (it % kStages) * S::kKBytes);
+    const uint64_t k_desc = sw128_desc(k_addr, 16, 1024);
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       const int panel = ks / 4, col_bytes = (ks % 4) * 32;
-      Wgmma<T>::ss(s, sw128_desc(q_addr + panel * kBr * 128 + col_bytes, 16, 1024),
-                   sw128_desc(k_addr + panel * kBc * 128 + col_bytes, 16, 1024), 1);
+      if constexpr (kLean)
+        Wgmma<T>::ss(s, sw128_desc_plus(q_desc, panel * kBr * 128 + col_bytes),
+                     sw128_desc_plus(k_desc, panel * kBc * 128 + col_bytes), 1);
+      else
+        Wgmma<T>::ss(s, sw128_desc(q_addr + panel * kBr * 128 + col_bytes, 16, 1024),
+                     sw128_desc(k_addr + panel * kBc * 128 + col_bytes, 16, 1024), 1);
     }
     wgmma_commit();
   };
@@ -150,10 +186,56 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   // updated, corr = the factor O needs. s[4 n + c]: row row_of(c >> 1), key k0 + 8 n + 2 t + (c & 1).
   // x, never s, is written: an accumulator written by other instructions while a wgmma is in flight
   // (the previous block's P V) makes ptxas serialize every wgmma of the kernel.
+  // kLean's softmax: kMasked (compile-time) has the per-element mask; maxima and sums in two partials
+  // per row (even and odd keys), so that their chains are half as long.
+  auto softmax_lean = [&](auto masked_c, int k0) {
+    constexpr bool kMasked = decltype(masked_c)::value;
+    float mx[2][2] = {{-INFINITY, -INFINITY}, {-INFINITY, -INFINITY}};
+#pragma unroll
+    for (int n = 0; n < kBc / 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int r = c >> 1;
+        float v = s[4 * n + c];
+        if constexpr (kMasked) {
+          const int j = k0 + n * 8 + 2 * t + (c & 1);
+          if (j < lo[r] || j >= hi[r]) v = -INFINITY;
+          x[4 * n + c] = v;
+        }
+        mx[r][c & 1] = fmaxf(mx[r][c & 1], v);
+      }
+    float use[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mr = fmaxf(mx[r][0], mx[r][1]);
+      mr = fmaxf(mr, __shfl_xor_sync(0xffffffffu, mr, 1));
+      mr = fmaxf(mr, __shfl_xor_sync(0xffffffffu, mr, 2));
+      const float nm = fmaxf(m[r], mr * scale2);
+      use[r] = nm == -INFINITY ? 0.f : nm;
+      corr[r] = fast_exp2(m[r] - use[r]);
+      m[r] = nm;
+    }
+    float sum[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+#pragma unroll
+    for (int n = 0; n < kBc / 8; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float v = kMasked ? x[4 * n + c] : s[4 * n + c];
+        x[4 * n + c] = fast_exp2(fmaf(v, scale2, -use[c >> 1]));
+        sum[c >> 1][c & 1] += x[4 * n + c];
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * corr[r] + (sum[r][0] + sum[r][1]);
+  };
   auto softmax = [&](int it) {
     wgmma_fence_operands(s);
     const int k0 = (blk_begin + it) * kBc;
     const bool masked = block_needs_mask(a, en, q0, q0 + kBr, k0, k0 + kBc);
+    if constexpr (kLean) {
+      if (masked) softmax_lean(std::true_type{}, k0);
+      else softmax_lean(std::false_type{}, k0);
+      return;
+    }
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < kBc / 8; ++n)
@@ -207,9 +289,12 @@ __global__ void __launch_bounds__(256, 1) flash_fwd_wgmma_kernel(const Attention
   // O += P V of block it (issued, committed, not waited).
   auto issue_pv = [&](int it) {
     const uint32_t v_addr = smem_addr(sV + (it % kStages) * S::kVBytes);
+    const uint64_t v_desc = sw128_desc(v_addr, kBc * 128, 1024);
     wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < kBc / 16; ++ks) Wgmma<T>::rs_mn(o, p[ks], sw128_desc(v_addr + ks * 16 * 128, kBc * 128, 1024));
+    for (int ks = 0; ks < kBc / 16; ++ks)
+      Wgmma<T>::rs_mn(o, p[ks], kLean ? sw128_desc_plus(v_desc, ks * 16 * 128)
+                                      : sw128_desc(v_addr + ks * 16 * 128, kBc * 128, 1024));
     wgmma_commit();
   };
   auto wait_all = [&] {

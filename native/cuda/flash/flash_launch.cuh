@@ -45,8 +45,8 @@ inline cudaError_t set_smem(Kernel kernel, int bytes) {
 // Kernel choice. The wgmma kernels (sm_90a) take d = dv = 128 calls without bias, ALiBi or dropout
 // on a Hopper device whose loaded image has their code (kFlashWgmmaImage, read once); other calls go
 // to the mma.sync kernels. Tuning overrides, so that the standalone driver can time the kernels side
-// by side in one run: TE_FLASH_FWD=mma, wgmma_k2, wgmma_lpt or wgmma_nolpt, TE_FLASH_BWD=wgmma_lpt,
-// wgmma_nolpt, mma64x128 or mma64x64.
+// by side in one run: TE_FLASH_FWD=mma, wgmma_k2, wgmma_lean, wgmma_lpt or wgmma_nolpt,
+// TE_FLASH_BWD=wgmma_lean, wgmma_lpt, wgmma_nolpt, mma64x128 or mma64x64.
 static inline bool wgmma_usable(const AttentionArgs& a) {
   if (needs_extras(a)) return false;
   int dev = 0, major = 0;
@@ -86,10 +86,10 @@ static inline bool lpt_order(const char* var, bool by_rule) {
   return by_rule;
 }
 
-template <typename T, int D, int kAheadK, bool kQBlocksSlowest>
+template <typename T, int D, int kAheadK, bool kQBlocksSlowest, bool kLean = false>
 cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) {
   using W = FlashFwdWgmmaShape<T, D>;
-  auto kernel = flash_fwd_wgmma_kernel<T, D, kAheadK, kQBlocksSlowest>;
+  auto kernel = flash_fwd_wgmma_kernel<T, D, kAheadK, kQBlocksSlowest, kLean>;
   cudaError_t err = set_smem(kernel, W::kSmemBytes);
   if (err != cudaSuccess) return err;
   const int nqb = (a.sq + W::kBr - 1) / W::kBr;
@@ -99,14 +99,19 @@ cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) 
 }
 
 // Forward: wgmma where usable, K loaded one block ahead (TE_FLASH_FWD=wgmma_k2: two blocks ahead,
-// which measured the same on the H200, PERF_NOTES.md v7), grid order by lpt_order, else mma.sync.
+// which measured the same on the H200, PERF_NOTES.md v7; TE_FLASH_FWD=wgmma_lean: the kLean kernel, v11),
+// grid order by lpt_order, else mma.sync.
 template <typename T, int D, int DV>
 cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (FlashFwdWgmmaShape<T, D>::kTakes && D == DV) {
-    if (!env_is("TE_FLASH_FWD", "mma") && wgmma_usable(a))
+    if (!env_is("TE_FLASH_FWD", "mma") && wgmma_usable(a)) {
+      if (env_is("TE_FLASH_FWD", "wgmma_lean") && a.scale > 0.f)
+        return lpt_order("TE_FLASH_FWD", a.causal != 0) ? launch_flash_fwd_wgmma<T, D, 1, true, true>(a, stream)
+                                                    : launch_flash_fwd_wgmma<T, D, 1, false, true>(a, stream);
       return env_is("TE_FLASH_FWD", "wgmma_k2")       ? launch_flash_fwd_wgmma<T, D, 2, false>(a, stream)
              : lpt_order("TE_FLASH_FWD", a.causal != 0) ? launch_flash_fwd_wgmma<T, D, 1, true>(a, stream)
                                                      : launch_flash_fwd_wgmma<T, D, 1, false>(a, stream);
+    }
   }
   using Tile = FwdTile<D>;
   using S = FlashFwdShape<T, D, DV, Tile::kWarps, Tile::kMT, Tile::kBc>;
@@ -138,27 +143,35 @@ inline cudaError_t launch_bwd_kv(Kernel kernel, int smem, int kc, int threads, c
   return cudaGetLastError();
 }
 
+// The wgmma dK/dV(/atomic dQ) kernel, grid order by lpt_order (the atomic-dQ form; the deterministic one
+// keeps the key block fastest).
+template <typename T, int D, int DV, bool kLean>
+cudaError_t launch_bwd_wgmma(const AttentionArgs& a, bool atomic_dq, cudaStream_t stream) {
+  using G = FlashBwdWgmmaShape<T, D, DV, 2>;
+  if (atomic_dq && lpt_order("TE_FLASH_BWD", a.causal != 0 && a.hkv * a.b <= kLptMaxPairs)) {
+    auto kernel = flash_bwd_wgmma_kernel<T, D, DV, true, 2, true, kLean>;
+    cudaError_t err = set_smem(kernel, G::kSmemBytes);
+    if (err != cudaSuccess) return err;
+    kernel<<<dim3(a.hkv, a.b, (a.skv + G::kBc - 1) / G::kBc), G::kThreads, G::kSmemBytes, stream>>>(a);
+    return cudaGetLastError();
+  }
+  auto kernel = atomic_dq ? flash_bwd_wgmma_kernel<T, D, DV, true, 2, false, kLean>
+                          : flash_bwd_wgmma_kernel<T, D, DV, false, 2, false, kLean>;
+  return launch_bwd_kv(kernel, G::kSmemBytes, G::kBc, G::kThreads, a, stream);
+}
+
 // The dK/dV(/atomic dQ) kernel: wgmma (flash_bwd_wgmma_kernel.cuh) where usable, with the next two
-// query blocks' Q/dO in flight (one measured ~1% slower, PERF_NOTES.md v8), else mma.sync with
-// 64 x 128 tiles (flash_bwd_wide_kernel.cuh) where its shape takes the head dims, the shared memory
-// fits and the call has no bias/ALiBi/dropout (with them it measured slower than 64 x 64 on the H200:
-// test_2 fwd+bwd 2.06 against 1.84 ms), else 64 x 64 (flash_bwd_kernel.cuh).
+// query blocks' Q/dO in flight (one measured ~1% slower, PERF_NOTES.md v8; TE_FLASH_BWD=wgmma_lean: the
+// kLean kernel, v11), else mma.sync with 64 x 128 tiles (flash_bwd_wide_kernel.cuh) where its shape
+// takes the head dims, the shared memory fits and the call has no bias/ALiBi/dropout (with them it
+// measured slower than 64 x 64 on the H200: test_2 fwd+bwd 2.06 against 1.84 ms), else 64 x 64
+// (flash_bwd_kernel.cuh).
 template <typename T, int D, int DV>
 cudaError_t launch_bwd_dkdv(const AttentionArgs& a, bool extras, bool atomic_dq, cudaStream_t stream) {
   if constexpr (FlashBwdWgmmaShape<T, D, DV, 2>::kTakes) {
-    if (!env_is("TE_FLASH_BWD", "mma64x128") && !env_is("TE_FLASH_BWD", "mma64x64") && wgmma_usable(a)) {
-      using G = FlashBwdWgmmaShape<T, D, DV, 2>;
-      if (atomic_dq && lpt_order("TE_FLASH_BWD", a.causal != 0 && a.hkv * a.b <= kLptMaxPairs)) {
-        auto kernel = flash_bwd_wgmma_kernel<T, D, DV, true, 2, true>;
-        cudaError_t err = set_smem(kernel, G::kSmemBytes);
-        if (err != cudaSuccess) return err;
-        kernel<<<dim3(a.hkv, a.b, (a.skv + G::kBc - 1) / G::kBc), G::kThreads, G::kSmemBytes, stream>>>(a);
-        return cudaGetLastError();
-      }
-      auto kernel = atomic_dq ? flash_bwd_wgmma_kernel<T, D, DV, true, 2, false>
-                              : flash_bwd_wgmma_kernel<T, D, DV, false, 2, false>;
-      return launch_bwd_kv(kernel, G::kSmemBytes, G::kBc, G::kThreads, a, stream);
-    }
+    if (!env_is("TE_FLASH_BWD", "mma64x128") && !env_is("TE_FLASH_BWD", "mma64x64") && wgmma_usable(a))
+      return env_is("TE_FLASH_BWD", "wgmma_lean") ? launch_bwd_wgmma<T, D, DV, true>(a, atomic_dq, stream)
+                                                  : launch_bwd_wgmma<T, D, DV, false>(a, atomic_dq, stream);
   }
   using W = FlashBwdWideShape<T, D, DV>;
   if constexpr (W::kTakes) {
