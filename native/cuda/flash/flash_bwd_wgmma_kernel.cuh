@@ -41,8 +41,9 @@ struct FlashBwdWgmmaShape {
 // kKeyBlocksSlowest: the grid is (kv head, batch entry, key block) instead of (key block, kv head,
 // batch entry), so every CTA of key block 0 starts before any of key block 1: under a causal mask the
 // longest CTAs first (flash_launch.cuh lpt_order picks it; PERF_NOTES.md v9).
-// kLean (an experiment, TE_FLASH_BWD=wgmma_lean; PERF_NOTES.md v11): as the forward's kLean, tile loads
-// by load_tile_sw128_rows, descriptors as bases plus constant steps, the mask code only in masked blocks.
+// kLean (the default; TE_FLASH_BWD=wgmma_classic turns it off; PERF_NOTES.md v11): as the forward's
+// kLean, tile loads by load_tile_sw128_rows, descriptors as bases plus constant steps, the mask code
+// only in masked blocks.
 template <typename T, int D, int DV, bool kAtomicDq, int kQAhead, bool kKeyBlocksSlowest, bool kLean = false>
 __global__ void __launch_bounds__(256, 1) flash_bwd_wgmma_kernel(const AttentionArgs a) {
   using S = FlashBwdWgmmaShape<T, D, DV, kQAhead>;

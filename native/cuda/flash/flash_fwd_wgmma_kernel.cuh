@@ -74,8 +74,8 @@ static __device__ int kFlashWgmmaImage = TE_WGMMA_ENABLED;
 // kQBlocksSlowest: the grid is (head, batch entry, query block) instead of (query block, head, batch
 // entry): the last (under a causal mask the longest) query block of every head starts first
 // (flash_launch.cuh lpt_order picks it; PERF_NOTES.md v9).
-// kLean (an experiment, TE_FLASH_FWD=wgmma_lean; PERF_NOTES.md v11): less integer work per block, as
-// ncu found the ALU the forward's busiest pipe: tile loads by load_tile_sw128_rows, descriptors as one
+// kLean (the default; TE_FLASH_FWD=wgmma_classic turns it off; PERF_NOTES.md v11): less integer work
+// per block, as ncu found the ALU the forward's busiest pipe: tile loads by load_tile_sw128_rows, descriptors as one
 // base per tile plus constant steps (sw128_desc_plus), the mask code only in blocks that need it, the
 // scale folded into the exponent's FMA (maxima of the raw scores; needs a.scale > 0), row maxima and
 // sums in two partials each.

@@ -45,8 +45,8 @@ inline cudaError_t set_smem(Kernel kernel, int bytes) {
 // Kernel choice. The wgmma kernels (sm_90a) take d = dv = 128 calls without bias, ALiBi or dropout
 // on a Hopper device whose loaded image has their code (kFlashWgmmaImage, read once); other calls go
 // to the mma.sync kernels. Tuning overrides, so that the standalone driver can time the kernels side
-// by side in one run: TE_FLASH_FWD=mma, wgmma_k2, wgmma_lean, wgmma_lpt or wgmma_nolpt,
-// TE_FLASH_BWD=wgmma_lean, wgmma_lpt, wgmma_nolpt, mma64x128 or mma64x64.
+// by side in one run: TE_FLASH_FWD=mma, wgmma_k2, wgmma_classic, wgmma_lpt or wgmma_nolpt,
+// TE_FLASH_BWD=wgmma_classic, wgmma_lpt, wgmma_nolpt, mma64x128 or mma64x64.
 static inline bool wgmma_usable(const AttentionArgs& a) {
   if (needs_extras(a)) return false;
   int dev = 0, major = 0;
@@ -98,19 +98,20 @@ cudaError_t launch_flash_fwd_wgmma(const AttentionArgs& a, cudaStream_t stream) 
   return cudaGetLastError();
 }
 
-// Forward: wgmma where usable, K loaded one block ahead (TE_FLASH_FWD=wgmma_k2: two blocks ahead,
-// which measured the same on the H200, PERF_NOTES.md v7; TE_FLASH_FWD=wgmma_lean: the kLean kernel, v11),
-// grid order by lpt_order, else mma.sync.
+// Forward: wgmma where usable, K loaded one block ahead, the kLean kernel (PERF_NOTES.md v11: test_3's
+// forward 3.48 -> 2.45 ms on the H200) on calls of a positive scale, which it folds into the exponent;
+// TE_FLASH_FWD=wgmma_classic: the kernel before it, wgmma_k2: that one with K two blocks ahead (measured
+// the same, v7); grid order by lpt_order; else mma.sync.
 template <typename T, int D, int DV>
 cudaError_t launch_flash_fwd(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (FlashFwdWgmmaShape<T, D>::kTakes && D == DV) {
     if (!env_is("TE_FLASH_FWD", "mma") && wgmma_usable(a)) {
-      if (env_is("TE_FLASH_FWD", "wgmma_lean") && a.scale > 0.f)
-        return lpt_order("TE_FLASH_FWD", a.causal != 0) ? launch_flash_fwd_wgmma<T, D, 1, true, true>(a, stream)
-                                                    : launch_flash_fwd_wgmma<T, D, 1, false, true>(a, stream);
-      return env_is("TE_FLASH_FWD", "wgmma_k2")       ? launch_flash_fwd_wgmma<T, D, 2, false>(a, stream)
-             : lpt_order("TE_FLASH_FWD", a.causal != 0) ? launch_flash_fwd_wgmma<T, D, 1, true>(a, stream)
-                                                     : launch_flash_fwd_wgmma<T, D, 1, false>(a, stream);
+      const bool lpt = lpt_order("TE_FLASH_FWD", a.causal != 0);
+      if (env_is("TE_FLASH_FWD", "wgmma_k2")) return launch_flash_fwd_wgmma<T, D, 2, false>(a, stream);
+      if (!env_is("TE_FLASH_FWD", "wgmma_classic") && a.scale > 0.f)
+        return lpt ? launch_flash_fwd_wgmma<T, D, 1, true, true>(a, stream)
+                   : launch_flash_fwd_wgmma<T, D, 1, false, true>(a, stream);
+      return lpt ? launch_flash_fwd_wgmma<T, D, 1, true>(a, stream) : launch_flash_fwd_wgmma<T, D, 1, false>(a, stream);
     }
   }
   using Tile = FwdTile<D>;
@@ -161,17 +162,17 @@ cudaError_t launch_bwd_wgmma(const AttentionArgs& a, bool atomic_dq, cudaStream_
 }
 
 // The dK/dV(/atomic dQ) kernel: wgmma (flash_bwd_wgmma_kernel.cuh) where usable, with the next two
-// query blocks' Q/dO in flight (one measured ~1% slower, PERF_NOTES.md v8; TE_FLASH_BWD=wgmma_lean: the
-// kLean kernel, v11), else mma.sync with 64 x 128 tiles (flash_bwd_wide_kernel.cuh) where its shape
-// takes the head dims, the shared memory fits and the call has no bias/ALiBi/dropout (with them it
-// measured slower than 64 x 64 on the H200: test_2 fwd+bwd 2.06 against 1.84 ms), else 64 x 64
-// (flash_bwd_kernel.cuh).
+// query blocks' Q/dO in flight (one measured ~1% slower, PERF_NOTES.md v8), the kLean kernel (v11;
+// TE_FLASH_BWD=wgmma_classic: the one before it), else mma.sync with 64 x 128 tiles
+// (flash_bwd_wide_kernel.cuh) where its shape takes the head dims, the shared memory fits and the call
+// has no bias/ALiBi/dropout (with them it measured slower than 64 x 64 on the H200: test_2 fwd+bwd 2.06
+// against 1.84 ms), else 64 x 64 (flash_bwd_kernel.cuh).
 template <typename T, int D, int DV>
 cudaError_t launch_bwd_dkdv(const AttentionArgs& a, bool extras, bool atomic_dq, cudaStream_t stream) {
   if constexpr (FlashBwdWgmmaShape<T, D, DV, 2>::kTakes) {
     if (!env_is("TE_FLASH_BWD", "mma64x128") && !env_is("TE_FLASH_BWD", "mma64x64") && wgmma_usable(a))
-      return env_is("TE_FLASH_BWD", "wgmma_lean") ? launch_bwd_wgmma<T, D, DV, true>(a, atomic_dq, stream)
-                                                  : launch_bwd_wgmma<T, D, DV, false>(a, atomic_dq, stream);
+      return env_is("TE_FLASH_BWD", "wgmma_classic") ? launch_bwd_wgmma<T, D, DV, false>(a, atomic_dq, stream)
+                                                     : launch_bwd_wgmma<T, D, DV, true>(a, atomic_dq, stream);
   }
   using W = FlashBwdWideShape<T, D, DV>;
   if constexpr (W::kTakes) {
