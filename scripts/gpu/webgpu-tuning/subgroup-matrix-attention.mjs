@@ -1,0 +1,408 @@
+// Prototype: how fast is a forward attention built on Dawn's subgroup matrices (tensor cores through
+// VK_KHR_cooperative_matrix) on this machine, before it is worth a kernel in @te/webgpu? Standalone, no mask,
+// no bias, dense [b*h, s, d] f16 Q/K/V, f32 output, f32 accumulation; b2 h16 s2048 at d64 and d128 (the shapes
+// of issue 9's acceptance), checked against a float64 CPU reference on sampled rows and timed.
+//
+// Two passes over the keys per query block, so that no accumulator in a subgroup matrix ever needs a per-row
+// rescale (subgroup matrices offer only whole-matrix scalar ops, and an online-softmax rescale of O would
+// mean a round trip through workgroup memory per tile):
+//   pass 1: S = Q K^T on the matrices, stored to workgroup memory; lanes keep each row's running max and sum;
+//   pass 2: S again, P = exp(S * scale - max) / sum written as f16, O += P V on the matrices, O stored as is.
+// That is 3 GEMMs' worth of matrix work instead of 2 (reported TFLOP/s count the usual 4 b h s^2 d).
+// Layout: a workgroup of SGW subgroups owns 16 * SGW query rows (one 16-row fragment per subgroup), K/V tiles of
+// BKV keys are staged in workgroup memory as f16. The fragment offsets depend on the subgroup's index
+// (local_invocation_index / subgroup size), hence the uniformity diagnostic is turned off.
+//
+// `node subgroup-matrix-attention.mjs [out.json]` where `webgpu` resolves (the GPU bundle; or TE_WEBGPU_MODULE).
+// Needs an adapter with shader-f16 and an f16 x f16 -> f32 16x16x16 subgroup-matrix configuration (on the H200:
+// Dawn toggles allow_unsafe_apis + vulkan_enable_f16_on_nvidia, see subgroup-matrix-probe.mjs); records why not.
+import { writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const outPath = process.argv[2];
+const out = { started: new Date().toISOString(), runs: [] };
+const save = () => outPath && writeFileSync(outPath, JSON.stringify(out, null, 1));
+const log = (...a) => console.error("[attn]", ...a);
+
+async function loadDawn() {
+  for (const t of [
+    process.env.TE_WEBGPU_MODULE,
+    "webgpu",
+    join(process.cwd(), "packages/webgpu/node_modules/webgpu/index.js"),
+  ]) {
+    if (!t) continue;
+    try {
+      return t === "webgpu" ? await import("webgpu") : createRequire(import.meta.url)(t);
+    } catch (e) {
+      out.loadErrors = [...(out.loadErrors ?? []), `${t}: ${e.message}`];
+    }
+  }
+  throw new Error("webgpu package not found");
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// f16 bits of x (round to nearest even; normal range only, which is all the data here needs).
+function f16Bits(x) {
+  const f = new Float32Array([x]);
+  const b = new Uint32Array(f.buffer)[0];
+  const sign = (b >>> 16) & 0x8000;
+  const e = ((b >>> 23) & 0xff) - 112;
+  if (e <= 0) return sign;
+  let h = (e << 10) | ((b & 0x7fffff) >>> 13);
+  const rem = b & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+function f16Value(h) {
+  const e = (h >>> 10) & 0x1f;
+  const v = e === 0 ? (h & 0x3ff) * 2 ** -24 : (1 + (h & 0x3ff) / 1024) * 2 ** (e - 15);
+  return h & 0x8000 ? -v : v;
+}
+
+function kernel({ d, bkv, sgw, sg }) {
+  const threads = sg * sgw;
+  const dk = d / 16;
+  const nj = bkv / 16;
+  const L = "subgroup_matrix_left<f16, 16, 16>";
+  const R = "subgroup_matrix_right<f16, 16, 16>";
+  const Acc = "subgroup_matrix_result<f32, 16, 16>";
+  const rep = (n, f) => Array.from({ length: n }, (_, i) => f(i)).join("\n    ");
+  // S fragments for the current K tile -> sS (this subgroup's 16 x BKV block, row-major).
+  const scores = `${rep(nj, (j) => `var s${j}: ${Acc};`)}
+    ${rep(
+      nj * dk,
+      (x) =>
+        `s${Math.floor(x / dk)} = subgroupMatrixMultiplyAccumulate(q${x % dk}, subgroupMatrixLoad<${R}, col_major>(&sK, ${Math.floor(x / dk) * 16 * d + (x % dk) * 16}u, ${d}u), s${Math.floor(x / dk)});`,
+    )}
+    ${rep(nj, (j) => `subgroupMatrixStore<row_major>(&sS, sub * ${16 * bkv}u + ${j * 16}u, s${j}, ${bkv}u);`)}`;
+  const copy = (dst, src) => `for (var i = li; i < ${(bkv * d) / 8}u; i += ${threads}u) {
+      let w = ${src}[(base + kv0 * ${d}u) / 8u + i];
+      let o = i * 8u;
+      let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
+      let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
+      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y;
+      ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y;
+    }`;
+  const half = bkv / 2;
+  return `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+struct P { s: u32, pad0: u32, scale: f32, pad1: u32 }
+@group(0) @binding(0) var<storage, read> Qh: array<f16>;
+@group(0) @binding(1) var<storage, read> K: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> V: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+var<workgroup> sK: array<f16, ${bkv * d}>;
+var<workgroup> sV: array<f16, ${bkv * d}>;
+var<workgroup> sS: array<f32, ${sgw * 16 * bkv}>;
+var<workgroup> sP: array<f16, ${sgw * 16 * bkv}>;
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+  let sub = li / ${sg}u;
+  let base = wg.y * p.s * ${d}u;              // this (batch, head)'s rows
+  let row0 = wg.x * ${16 * sgw}u + sub * 16u; // this subgroup's first query row
+  ${Array.from({ length: dk }, (_, k) => `let q${k} = subgroupMatrixLoad<${L}, row_major>(&Qh, base + row0 * ${d}u + ${k * 16}u, ${d}u);`).join("\n  ")}
+  // Softmax lanes: two per row, each over half of the tile's columns.
+  let r = lane / 2u;
+  let c0 = (lane % 2u) * ${half}u;
+  let srow = sub * ${16 * bkv}u + r * ${bkv}u + c0;
+  var m = -3.0e38;
+  var l = 0.0;
+  for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
+    workgroupBarrier();
+    ${copy("sK", "K")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    var mx = -3.0e38;
+    for (var c = 0u; c < ${half}u; c++) { mx = max(mx, sS[srow + c]); }
+    mx = max(mx, subgroupShuffleXor(mx, 1u)) * p.scale;
+    let mn = max(m, mx);
+    var sum = 0.0;
+    for (var c = 0u; c < ${half}u; c++) { sum += exp(sS[srow + c] * p.scale - mn); }
+    sum += subgroupShuffleXor(sum, 1u);
+    l = l * exp(m - mn) + sum;
+    m = mn;
+  }
+  let inv = 1.0 / l;
+  ${rep(dk, (n) => `var o${n}: ${Acc};`)}
+  for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
+    workgroupBarrier();
+    ${copy("sK", "K")}
+    ${copy("sV", "V")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    for (var c = 0u; c < ${half}u; c++) { sP[srow + c] = f16(exp(sS[srow + c] * p.scale - m) * inv); }
+    workgroupBarrier();
+    ${rep(nj, (j) => `let p${j} = subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${16 * bkv}u + ${j * 16}u, ${bkv}u);`)}
+    ${rep(
+      nj * dk,
+      (x) =>
+        `o${x % dk} = subgroupMatrixMultiplyAccumulate(p${Math.floor(x / dk)}, subgroupMatrixLoad<${R}, row_major>(&sV, ${Math.floor(x / dk) * 16 * d + (x % dk) * 16}u, ${d}u), o${x % dk});`,
+    )}
+  }
+  ${Array.from({ length: dk }, (_, n) => `subgroupMatrixStore<row_major>(&O, base + row0 * ${d}u + ${n * 16}u, o${n}, ${d}u);`).join("\n  ")}
+}`;
+}
+
+// The older, deprecated spelling of the loads/stores (layout as a bool argument), tried when this Dawn rejects
+// the current one (subgroup-matrix-probe.mjs tries both too).
+const boolSyntax = (code) =>
+  code
+    .replace(
+      /subgroupMatrixLoad<(subgroup_matrix_\w+<[^>]*>), (row|col)_major>\(([^,]+), ([^,]+), ([^,()]+)\)/g,
+      (_, t, major, ptr, off, stride) =>
+        `subgroupMatrixLoad<${t}>(${ptr}, ${off}, ${major === "col"}, ${stride})`,
+    )
+    .replace(
+      /subgroupMatrixStore<row_major>\(([^,]+), ([^,]+), ([^,]+), ([^,()]+)\)/g,
+      (_, ptr, off, value, stride) => `subgroupMatrixStore(${ptr}, ${off}, ${value}, false, ${stride})`,
+    );
+
+if (process.env.TE_ATTN_DUMP) {
+  if (process.env.TE_ATTN_DUMP === "bool") {
+    console.log(boolSyntax(kernel({ d: 64, bkv: 64, sgw: 4, sg: 32 })));
+    process.exit(0);
+  }
+  console.log(kernel({ d: 64, bkv: 64, sgw: 4, sg: 32 }));
+  process.exit(0);
+}
+
+const dawn = await loadDawn();
+for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) globalThis[name] = value;
+const toggles = ["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"];
+const gpu = dawn.create(toggles); // kept referenced: a collected instance takes its devices with it
+let device;
+let sg = 32;
+try {
+  const adapter = await withTimeout(
+    gpu.requestAdapter({ powerPreference: "high-performance" }),
+    15000,
+    "adapter",
+  );
+  const configs = [...(adapter.info.subgroupMatrixConfigs ?? [])].map(
+    (c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`,
+  );
+  out.adapter = {
+    description: adapter.info.description,
+    configs,
+    subgroupMaxSize: adapter.info.subgroupMaxSize,
+  };
+  sg = adapter.info.subgroupMaxSize || 32;
+  const want = ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"];
+  const missing = want.filter((f) => !adapter.features.has(f));
+  if (missing.length) throw new Error(`adapter lacks ${missing}`);
+  if (!configs.includes("f16->f32 16x16x16"))
+    throw new Error(`no f16->f32 16x16x16 configuration (${configs})`);
+  // The softmax lanes are laid out two per row of a 16-row fragment: 32-lane subgroups only.
+  if (sg !== 32) throw new Error(`subgroup size ${sg}, the prototype needs 32`);
+  device = await withTimeout(
+    adapter.requestDevice({
+      requiredFeatures: want,
+      requiredLimits: {
+        maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxBufferSize: adapter.limits.maxBufferSize,
+      },
+    }),
+    15000,
+    "device",
+  );
+  device.lost.then((x) => {
+    out.deviceLost = `${x.reason}: ${x.message}`;
+    save();
+  });
+} catch (e) {
+  out.skipped = String(e?.message ?? e);
+}
+
+// Random f16 data from a table of 4096 values uniform in [-1, 1], so that generating 25M elements is cheap.
+const table = Uint16Array.from({ length: 4096 }, (_, i) => f16Bits((i + 0.5) / 2048 - 1));
+const tableValue = Float64Array.from(table, f16Value);
+let seed = 2026;
+function tensor(n) {
+  const idx = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    idx[i] = seed >>> 20;
+  }
+  return { bits: Uint16Array.from(idx, (i) => table[i]), idx };
+}
+
+function buffer(data, usage) {
+  const buf = device.createBuffer({
+    size: Math.ceil(data.byteLength / 16) * 16,
+    usage,
+    mappedAtCreation: true,
+  });
+  new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  buf.unmap();
+  return buf;
+}
+
+let syntaxes = ["template", "bool"];
+async function run(shape, variant) {
+  const { bh, s, d } = shape;
+  const rec = { ...shape, ...variant };
+  out.runs.push(rec);
+  const t0 = performance.now();
+  try {
+    let pipeline;
+    for (const syntax of syntaxes) {
+      const code =
+        syntax === "bool" ? boolSyntax(kernel({ d, ...variant, sg })) : kernel({ d, ...variant, sg });
+      const module = device.createShaderModule({ code });
+      const info = await module.getCompilationInfo();
+      rec.messages = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).slice(0, 6);
+      device.pushErrorScope("validation");
+      pipeline = await withTimeout(
+        device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } }),
+        20000,
+        "pipeline",
+      ).catch((e) => {
+        rec.pipelineError = String(e?.message ?? e);
+      });
+      const scoped = await device.popErrorScope();
+      if (scoped) rec.pipelineError = `${rec.pipelineError ?? ""} ${scoped.message}`.trim();
+      if (pipeline) {
+        rec.syntax = syntax;
+        syntaxes = [syntax]; // the later variants use what compiled
+        break;
+      }
+    }
+    if (!pipeline) throw new Error(`pipeline: ${rec.pipelineError}`);
+    const n = bh * s * d;
+    const [q, k, v] = [tensor(n), tensor(n), tensor(n)];
+    const S = GPUBufferUsage.STORAGE;
+    const bufs = [q, k, v].map((t) => buffer(t.bits, S));
+    const o = device.createBuffer({ size: n * 4, usage: S | GPUBufferUsage.COPY_SRC });
+    const scale = 1 / Math.sqrt(d);
+    const params = new ArrayBuffer(16);
+    new Uint32Array(params, 0, 1)[0] = s;
+    new Float32Array(params, 8, 1)[0] = scale;
+    const u = buffer(new Uint8Array(params), GPUBufferUsage.UNIFORM);
+    const bind = device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [...bufs, o, u].map((b, binding) => ({ binding, resource: { buffer: b } })),
+    });
+    const dispatch = (count) => {
+      const enc = device.createCommandEncoder();
+      for (let i = 0; i < count; i++) {
+        const pass = enc.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, bind);
+        pass.dispatchWorkgroups(s / (16 * variant.sgw), bh);
+        pass.end();
+      }
+      device.queue.submit([enc.finish()]);
+      return device.queue.onSubmittedWorkDone();
+    };
+    device.pushErrorScope("validation");
+    await withTimeout(dispatch(1), 10000, "first dispatch");
+    const err = await device.popErrorScope();
+    if (err) throw new Error(`dispatch: ${err.message}`);
+    const read = device.createBuffer({
+      size: n * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = device.createCommandEncoder();
+    enc.copyBufferToBuffer(o, 0, read, 0, n * 4);
+    device.queue.submit([enc.finish()]);
+    await withTimeout(read.mapAsync(GPUMapMode.READ), 10000, "read back");
+    const got = new Float32Array(read.getMappedRange().slice(0));
+    read.destroy();
+    // float64 reference on 48 sampled rows (and the last one)
+    let maxErr = 0;
+    let bad = 0;
+    const rows = [...Array.from({ length: 48 }, (_, i) => (i * 7919 * 13) % (bh * s)), bh * s - 1];
+    const sc = new Float64Array(s);
+    for (const row of rows) {
+      const head = Math.floor(row / s);
+      const kb = head * s * d;
+      let mx = -Infinity;
+      for (let j = 0; j < s; j++) {
+        let acc = 0;
+        for (let x = 0; x < d; x++) acc += tableValue[q.idx[row * d + x]] * tableValue[k.idx[kb + j * d + x]];
+        sc[j] = acc * scale;
+        if (sc[j] > mx) mx = sc[j];
+      }
+      let sum = 0;
+      for (let j = 0; j < s; j++) {
+        sc[j] = Math.exp(sc[j] - mx);
+        sum += sc[j];
+      }
+      for (let x = 0; x < d; x++) {
+        let acc = 0;
+        for (let j = 0; j < s; j++) acc += sc[j] * tableValue[v.idx[kb + j * d + x]];
+        const e = Math.abs(got[row * d + x] - acc / sum);
+        if (!(e <= 2e-3)) bad++;
+        if (!(e <= maxErr)) maxErr = e;
+      }
+    }
+    Object.assign(rec, { rowsChecked: rows.length, bad, maxErr, ok: bad === 0 });
+    await dispatch(1);
+    const times = [];
+    for (let t = 0; t < 3; t++) {
+      const t1 = performance.now();
+      await withTimeout(dispatch(5), 10000, "timing");
+      times.push((performance.now() - t1) / 5);
+    }
+    rec.ms = +Math.min(...times).toFixed(3);
+    rec.tflops = +((4 * bh * s * s * d) / (rec.ms * 1e-3) / 1e12).toPrecision(3);
+    for (const b of [...bufs, o, u]) b.destroy();
+  } catch (e) {
+    rec.ok = false;
+    rec.error = String(e?.message ?? e);
+  }
+  rec.sec = +((performance.now() - t0) / 1000).toFixed(2);
+  log(JSON.stringify(rec));
+  save();
+}
+
+if (device) {
+  const bh = 32; // b2 h16
+  const s = Number(process.env.TE_ATTN_SEQ || 2048);
+  for (const [d, variants] of [
+    [
+      64,
+      [
+        { bkv: 64, sgw: 4 },
+        { bkv: 32, sgw: 4 },
+        { bkv: 64, sgw: 1 },
+      ],
+    ],
+    [
+      128,
+      [
+        { bkv: 32, sgw: 4 },
+        { bkv: 32, sgw: 2 },
+        { bkv: 32, sgw: 1 },
+      ],
+    ],
+  ])
+    for (const variant of variants) await run({ bh, s, d }, variant);
+}
+out.finished = new Date().toISOString();
+save();
+if (out.skipped) console.log(`attention skipped: ${out.skipped}`);
+for (const r of out.runs)
+  console.log(
+    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
+  );
+if (out.deviceLost) console.log(`device lost: ${out.deviceLost}`);
+device?.destroy();
+process.exit(0);
