@@ -9,6 +9,8 @@
 //   pass 1: S = Q K^T on the matrices, stored to workgroup memory; lanes keep each row's running max and sum;
 //   pass 2: S again, P = exp(S * scale - max) / sum written as f16, O += P V on the matrices, O stored as is.
 // That is 3 GEMMs' worth of matrix work instead of 2 (reported TFLOP/s count the usual 4 b h s^2 d).
+// The "online" variants do one pass instead, with the round trip: per tile, O's fragments are stored to
+// workgroup memory, lanes rescale their rows by exp(m_old - m_new), and the fragments are loaded back.
 // Layout: a workgroup of SGW subgroups owns 16 * SGW query rows (one 16-row fragment per subgroup), K/V tiles of
 // BKV keys are staged in workgroup memory as f16. The fragment offsets depend on the subgroup's index
 // (local_invocation_index / subgroup size), hence the uniformity diagnostic is turned off.
@@ -69,7 +71,7 @@ function f16Value(h) {
   return h & 0x8000 ? -v : v;
 }
 
-function kernel({ d, bkv, sgw, sg }) {
+function kernel({ d, bkv, sgw, sg, online }) {
   const threads = sg * sgw;
   const dk = d / 16;
   const nj = bkv / 16;
@@ -108,6 +110,7 @@ var<workgroup> sK: array<f16, ${bkv * d}>;
 var<workgroup> sV: array<f16, ${bkv * d}>;
 var<workgroup> sS: array<f32, ${sgw * 16 * bkv}>;
 var<workgroup> sP: array<f16, ${sgw * 16 * bkv}>;
+${online ? `var<workgroup> sO: array<f32, ${sgw * 16 * d}>;` : ""}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -119,6 +122,53 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let r = lane / 2u;
   let c0 = (lane % 2u) * ${half}u;
   let srow = sub * ${16 * bkv}u + r * ${bkv}u + c0;
+${
+  online
+    ? `
+  var m = -3.0e38;
+  var l = 0.0;
+  ${rep(dk, (n) => `var o${n}: ${Acc};`)}
+  // This subgroup's rows of O in sO, for the per-row rescale: lanes as in the softmax, halves of d.
+  let orow = sub * ${16 * d}u + r * ${d}u + (lane % 2u) * ${d / 2}u;
+  for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
+    workgroupBarrier();
+    ${copy("sK", "K")}
+    ${copy("sV", "V")}
+    workgroupBarrier();
+    ${scores}
+    ${rep(dk, (n) => `subgroupMatrixStore<row_major>(&sO, sub * ${16 * d}u + ${n * 16}u, o${n}, ${d}u);`)}
+    workgroupBarrier();
+    var mx = -3.0e38;
+    for (var c = 0u; c < ${half}u; c++) { mx = max(mx, sS[srow + c]); }
+    mx = max(mx, subgroupShuffleXor(mx, 1u)) * p.scale;
+    let mn = max(m, mx);
+    let alpha = exp(m - mn);
+    var sum = 0.0;
+    for (var c = 0u; c < ${half}u; c++) {
+      let e = exp(sS[srow + c] * p.scale - mn);
+      sum += e;
+      sP[srow + c] = f16(e);
+    }
+    sum += subgroupShuffleXor(sum, 1u);
+    l = l * alpha + sum;
+    m = mn;
+    for (var c = 0u; c < ${d / 2}u; c++) { sO[orow + c] *= alpha; }
+    workgroupBarrier();
+    ${rep(dk, (n) => `o${n} = subgroupMatrixLoad<${Acc}, row_major>(&sO, sub * ${16 * d}u + ${n * 16}u, ${d}u);`)}
+    ${rep(nj, (j) => `let p${j} = subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${16 * bkv}u + ${j * 16}u, ${bkv}u);`)}
+    ${rep(
+      nj * dk,
+      (x) =>
+        `o${x % dk} = subgroupMatrixMultiplyAccumulate(p${Math.floor(x / dk)}, subgroupMatrixLoad<${R}, row_major>(&sV, ${Math.floor(x / dk) * 16 * d + (x % dk) * 16}u, ${d}u), o${x % dk});`,
+    )}
+  }
+  workgroupBarrier();
+  ${rep(dk, (n) => `subgroupMatrixStore<row_major>(&sO, sub * ${16 * d}u + ${n * 16}u, o${n}, ${d}u);`)}
+  workgroupBarrier();
+  let inv = 1.0 / l;
+  for (var c = 0u; c < ${d / 2}u; c++) { O[base + (row0 + r) * ${d}u + (lane % 2u) * ${d / 2}u + c] = sO[orow + c] * inv; }
+`
+    : `
   var m = -3.0e38;
   var l = 0.0;
   for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
@@ -156,6 +206,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     )}
   }
   ${Array.from({ length: dk }, (_, n) => `subgroupMatrixStore<row_major>(&O, base + row0 * ${d}u + ${n * 16}u, o${n}, ${d}u);`).join("\n  ")}
+`
+}
 }`;
 }
 
@@ -178,8 +230,51 @@ if (process.env.TE_ATTN_DUMP) {
     console.log(boolSyntax(kernel({ d: 64, bkv: 64, sgw: 4, sg: 32 })));
     process.exit(0);
   }
+  if (process.env.TE_ATTN_DUMP === "online") {
+    console.log(kernel({ d: 64, bkv: 32, sgw: 4, sg: 32, online: true }));
+    process.exit(0);
+  }
   console.log(kernel({ d: 64, bkv: 64, sgw: 4, sg: 32 }));
   process.exit(0);
+}
+
+// TE_ATTN_SELFTEST=1 (any adapter, e.g. SwiftShader with TE_ATTN_SEQ=128): every variant runs a plain f32
+// one-row-per-lane attention with the same bindings and grid instead, which checks this file's host side
+// (data, buffers, grid, reference, timing) where no subgroup matrices exist.
+const selfTest = process.env.TE_ATTN_SELFTEST === "1";
+function naiveKernel(d, sgw) {
+  return `struct P { s: u32, pad0: u32, scale: f32, pad1: u32 }
+@group(0) @binding(0) var<storage, read> Qh: array<u32>;
+@group(0) @binding(1) var<storage, read> K: array<u32>;
+@group(0) @binding(2) var<storage, read> V: array<u32>;
+@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+fn h(a: u32, e: u32) -> f32 {
+  let w = select(Qh[e / 2u], select(K[e / 2u], V[e / 2u], a == 2u), a != 0u);
+  let v = unpack2x16float(w);
+  return select(v.x, v.y, (e & 1u) == 1u);
+}
+@compute @workgroup_size(${16 * sgw})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let base = wg.y * p.s * ${d}u;
+  let row = wg.x * ${16 * sgw}u + li;
+  var m = -3.0e38;
+  for (var j = 0u; j < p.s; j++) {
+    var acc = 0.0;
+    for (var x = 0u; x < ${d}u; x++) { acc += h(0u, base + row * ${d}u + x) * h(1u, base + j * ${d}u + x); }
+    m = max(m, acc * p.scale);
+  }
+  var l = 0.0;
+  var o: array<f32, ${d}>;
+  for (var j = 0u; j < p.s; j++) {
+    var acc = 0.0;
+    for (var x = 0u; x < ${d}u; x++) { acc += h(0u, base + row * ${d}u + x) * h(1u, base + j * ${d}u + x); }
+    let e = exp(acc * p.scale - m);
+    l += e;
+    for (var x = 0u; x < ${d}u; x++) { o[x] += e * h(2u, base + j * ${d}u + x); }
+  }
+  for (var x = 0u; x < ${d}u; x++) { O[base + row * ${d}u + x] = o[x] / l; }
+}`;
 }
 
 const dawn = await loadDawn();
@@ -203,10 +298,11 @@ try {
     subgroupMaxSize: adapter.info.subgroupMaxSize,
   };
   sg = adapter.info.subgroupMaxSize || 32;
-  const want = ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"];
+  const want = selfTest ? [] : ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"];
   const missing = want.filter((f) => !adapter.features.has(f));
   if (missing.length) throw new Error(`adapter lacks ${missing}`);
-  if (!configs.includes("f16->f32 16x16x16"))
+  if (selfTest) sg = 32;
+  if (!selfTest && !configs.includes("f16->f32 16x16x16"))
     throw new Error(`no f16->f32 16x16x16 configuration (${configs})`);
   // The softmax lanes are laid out two per row of a 16-row fragment: 32-lane subgroups only.
   if (sg !== 32) throw new Error(`subgroup size ${sg}, the prototype needs 32`);
@@ -255,6 +351,7 @@ function buffer(data, usage) {
 }
 
 let syntaxes = ["template", "bool"];
+const inputs = {};
 async function run(shape, variant) {
   const { bh, s, d } = shape;
   const rec = { ...shape, ...variant };
@@ -263,8 +360,11 @@ async function run(shape, variant) {
   try {
     let pipeline;
     for (const syntax of syntaxes) {
-      const code =
-        syntax === "bool" ? boolSyntax(kernel({ d, ...variant, sg })) : kernel({ d, ...variant, sg });
+      const code = selfTest
+        ? naiveKernel(d, variant.sgw)
+        : syntax === "bool"
+          ? boolSyntax(kernel({ d, ...variant, sg }))
+          : kernel({ d, ...variant, sg });
       const module = device.createShaderModule({ code });
       const info = await module.getCompilationInfo();
       rec.messages = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).slice(0, 6);
@@ -286,7 +386,10 @@ async function run(shape, variant) {
     }
     if (!pipeline) throw new Error(`pipeline: ${rec.pipelineError}`);
     const n = bh * s * d;
-    const [q, k, v] = [tensor(n), tensor(n), tensor(n)];
+    // The same inputs for every variant of a shape (generating them is most of a run's host time).
+    const key = `${bh} ${s} ${d}`;
+    if (inputs.key !== key) Object.assign(inputs, { key, qkv: [tensor(n), tensor(n), tensor(n)] });
+    const [q, k, v] = inputs.qkv;
     const S = GPUBufferUsage.STORAGE;
     const bufs = [q, k, v].map((t) => buffer(t.bits, S));
     const o = device.createBuffer({ size: n * 4, usage: S | GPUBufferUsage.COPY_SRC });
@@ -383,6 +486,8 @@ if (device) {
         { bkv: 64, sgw: 4 },
         { bkv: 32, sgw: 4 },
         { bkv: 64, sgw: 1 },
+        { bkv: 32, sgw: 4, online: true },
+        { bkv: 64, sgw: 2, online: true },
       ],
     ],
     [
@@ -391,6 +496,7 @@ if (device) {
         { bkv: 32, sgw: 4 },
         { bkv: 32, sgw: 2 },
         { bkv: 32, sgw: 1 },
+        { bkv: 32, sgw: 2, online: true },
       ],
     ],
   ])
@@ -401,7 +507,7 @@ save();
 if (out.skipped) console.log(`attention skipped: ${out.skipped}`);
 for (const r of out.runs)
   console.log(
-    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
+    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}${r.online ? " online" : " two-pass"}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
   );
 if (out.deviceLost) console.log(`device lost: ${out.deviceLost}`);
 device?.destroy();
