@@ -610,5 +610,5 @@ for (const s of out.steps.filter((x) => x.name.includes("gemm " + size)))
     `${s.name}: ${s.ok ? "ok" : "FAIL"} ${s.ms ?? "-"} ms ${s.tflops ?? "-"} TFLOP/s bad ${s.bad ?? "-"}/${s.checked ?? "-"} maxErr ${s.maxErr ?? "-"} ${s.error ?? ""} ${s.messages ? JSON.stringify(s.messages).slice(0, 400) : ""}`,
   );
 if (out.deviceLost) console.log(`device lost: ${out.deviceLost}`);
-device?.destroy();
+// No device.destroy(): it waits for queued work, which a timed-out step may have left running.
 process.exit(0);
