@@ -14,7 +14,8 @@ target_sources(te_native_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/../cudnn/cudnn_family.cu
   ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_sdpa_graph.cpp
   ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_attention.cu
-  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_cast.cu)
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_cast.cu
+  ${CMAKE_CURRENT_LIST_DIR}/../cudnn/fp8_recipe_state.cu)
 # cuda.cudnn loads cuDNN with dlopen (native/cudnn/cudnn_library.cpp).
 target_link_libraries(te_native_core PUBLIC ${CMAKE_DL_LIBS})
 # Each family registers itself from a static initializer; a static library drops objects nothing
@@ -26,4 +27,5 @@ target_link_options(te_native_core INTERFACE
   # The addon refers to the FP8 entry points weakly (CPU builds have none), and a weak reference does
   # not pull an object out of a static library: these do.
   "LINKER:--undefined=te_cudnn_fp8_forward"
-  "LINKER:--undefined=te_fp8_quantize")
+  "LINKER:--undefined=te_fp8_quantize"
+  "LINKER:--undefined=te_fp8_state_update")

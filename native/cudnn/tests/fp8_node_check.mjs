@@ -8,6 +8,11 @@
 // - NVTE_FP8_DPA_BWD=0: gradients equal the F16 backward's (bf16 tolerance).
 // - fp8_mha: FP8 tensors in and out (the module's state quantises them).
 // - refusals: FP8 training with d=64 (backward needs d = 128 on sm90) names the rule; inference runs.
+// - recipe kernels: the device-resident DelayedScaling state (native/cudnn/fp8_recipe_state.cu) against
+//   core's host recipe over many steps (amax 0, NaN, inf and tiny amaxes included; "max" and
+//   "most_recent"; integer and fractional margins; histories of 1024, 5 and 300 entries): after every
+//   record and update the downloaded state must equal core's bit for bit, and the scaling block a
+//   call gets (prepare) must be core's scales rounded to fp32 (kernelScaleOfS for S, q's for k and v).
 // The selection log (NVTE_DEBUG=1) shows the sub-backend.
 //   node fp8_node_check.mjs BUNDLE_DIR > log   (BUNDLE_DIR has node_modules/@te/{core,native})
 import path from "node:path";
@@ -27,8 +32,15 @@ const {
   fp8ReferenceBackward,
   FP8_ATTENTION_TOLERANCE,
   fp8KvGradientTolerance,
+  readFp8Meta,
+  createFp8Meta,
+  recordSharedAmax,
+  updateAttentionFp8Scales,
+  kernelScaleOfS,
+  FP8_FORWARD_TENSORS,
+  FP8_BACKWARD_TENSORS,
 } = core;
-const { cudaTensors } = native;
+const { cudaTensors, loadBinding, DeviceFp8State, FP8_TENSORS, FP8_META_FLOATS, fp8SlotOf } = native;
 
 let failures = 0;
 const report = (ok, what, detail = "") => {
@@ -102,7 +114,8 @@ async function checkDpa(cfg) {
   const recipe = delayedScaling({ fp8Dpa: true });
   const fp8 = module(recipe);
   for (let step = 1; step <= 3; step++) {
-    const before = structuredClone(fp8.fp8Meta);
+    // The module's state lives on the device: read it back before copying it for the emulation.
+    const before = structuredClone(readFp8Meta(fp8.fp8Meta));
     const r = await fp8.forward(q, k, v, opts);
     const g = await r.backward(dO);
     const got = { o: await host(r.output), dq: await host(g.dq), dk: await host(g.dk), dv: await host(g.dv) };
@@ -143,7 +156,7 @@ async function checkDpa(cfg) {
         .map(([n, x]) => `${n} ${fmt(x)}`)
         .join(", ")}`,
     );
-    const m = fp8.fp8Meta;
+    const m = readFp8Meta(fp8.fp8Meta);
     console.log(
       `     state after step: scale q ${m.q.scale.toFixed(2)} s ${m.s.scale.toFixed(1)} o ${m.o.scale.toFixed(2)} dO ${m.dO.scale.toFixed(1)} dP ${m.dP.scale.toExponential(2)} dQ ${m.dQ.scale.toFixed(1)}; amax hist[1] q ${m.q.amaxHistory[1].toFixed(3)} s ${m.s.amaxHistory[1].toFixed(3)} o ${m.o.amaxHistory[1].toFixed(3)} dP ${m.dP.amaxHistory[1].toExponential(2)} dQKV ${m.dQ.amaxHistory[1].toFixed(3)}`,
     );
@@ -172,9 +185,10 @@ async function checkDpa(cfg) {
   );
   // fp8_mha: FP8 q, k, v quantised with the module's current QKV scale.
   const mha = module(delayedScaling({ fp8Dpa: true, fp8Mha: true }));
-  const st = mha.fp8Meta;
-  st.q.scale = st.k.scale = st.v.scale = fp8.fp8Meta.q.scale;
-  st.q.scaleInv = st.k.scaleInv = st.v.scaleInv = fp8.fp8Meta.q.scaleInv;
+  const st = mha.fp8Meta; // host-owned until its first call uploads it, so these edits are taken
+  const dpaState = readFp8Meta(fp8.fp8Meta);
+  st.q.scale = st.k.scale = st.v.scale = dpaState.q.scale;
+  st.q.scaleInv = st.k.scaleInv = st.v.scaleInv = dpaState.q.scaleInv;
   const [q8, k8, v8] = await Promise.all(
     [hq, hk, hv].map((t) => cudaTensors.fromHost(quantizeFp8(t, "fp8e4m3", st.q.scale))),
   );
@@ -220,6 +234,124 @@ async function checkRefusals() {
   }
 }
 
+/** Whether two host records hold the same values (Object.is: NaN equals NaN, bits of doubles). */
+function stateDiffs(a, b) {
+  const out = [];
+  for (const t of FP8_TENSORS) {
+    if (!Object.is(a[t].scale, b[t].scale)) out.push(`${t}.scale ${a[t].scale} vs ${b[t].scale}`);
+    if (!Object.is(a[t].scaleInv, b[t].scaleInv))
+      out.push(`${t}.scaleInv ${a[t].scaleInv} vs ${b[t].scaleInv}`);
+    for (let i = 0; i < a[t].amaxHistory.length; i++)
+      if (!Object.is(a[t].amaxHistory[i], b[t].amaxHistory[i]))
+        out.push(`${t}.amaxHistory[${i}] ${a[t].amaxHistory[i]} vs ${b[t].amaxHistory[i]}`);
+  }
+  return out;
+}
+
+/** The scaling block core's values give a call (the layout fp8_attention.h reads), fp32-rounded. */
+function expectedBlock(host, pass, into) {
+  const shared = { k: "q", v: "q", dK: "dQ", dV: "dQ" };
+  for (const t of pass === "forward" ? FP8_FORWARD_TENSORS : FP8_BACKWARD_TENSORS) {
+    const i = fp8SlotOf(t);
+    const from = host[shared[t] ?? t];
+    const scale = t === "s" ? kernelScaleOfS(from) : from.scale;
+    into[3 * i] = scale;
+    into[3 * i + 1] = t === "s" ? 1 / scale : from.scaleInv;
+    into[3 * i + 2] = 0;
+  }
+  return into;
+}
+
+async function checkRecipeKernels() {
+  const binding = loadBinding();
+  const recipes = [
+    { name: "HYBRID max margin 0 len 1024", r: delayedScaling({ fp8Dpa: true }) },
+    {
+      name: "E4M3 most_recent margin 1 len 5",
+      r: delayedScaling({
+        fp8Dpa: true,
+        fp8Format: "E4M3",
+        amaxComputeAlgo: "most_recent",
+        margin: 1,
+        amaxHistoryLen: 5,
+      }),
+    },
+    {
+      name: "E5M2 max margin 0.5 len 300",
+      r: delayedScaling({ fp8Dpa: true, fp8Format: "E5M2", margin: 0.5, amaxHistoryLen: 300 }),
+    },
+  ];
+  let rnd = 7;
+  const next = () => {
+    rnd = (Math.imul(rnd, 1664525) + 1013904223) >>> 0;
+    return rnd / 2 ** 32;
+  };
+  // Amaxes as the kernels report them (fp32): mostly ordinary, with the recipe's edge cases at fixed steps.
+  const amaxAt = (step, i) => {
+    if (step === 3) return 0; // a step with nothing recorded: the scale is kept (most_recent) or the history max used
+    if (step === 5 && i === 1) return Number.NaN;
+    if (step === 7 && i === 2) return Number.POSITIVE_INFINITY;
+    if (step === 9 && i === 0) return 1e-40; // a denormal amax: fp8_max / amax overflows fp32, not double
+    return Math.fround((next() * 2 - 0.5) * 10 ** Math.floor(next() * 6 - 3)); // negatives too (|amax| recorded)
+  };
+  for (const { name, r } of recipes) {
+    const host = createFp8Meta(r);
+    host.q.scale = 3; // a state that does not start at 1
+    host.q.scaleInv = 1 / 3;
+    const device = new DeviceFp8State(binding, "fp8_node_check", host);
+    const block = new binding.DeviceTensor(4 * FP8_META_FLOATS, 0);
+    const problems = [];
+    try {
+      for (let step = 0; step < 14 && problems.length === 0; step++) {
+        for (const pass of ["forward", "backward"]) {
+          // prepare: the block a call gets from the state
+          device.prepare(block, pass);
+          const got = block.download(new Float32Array(FP8_META_FLOATS));
+          const want = expectedBlock(host, pass, got.slice());
+          for (let i = 0; i < FP8_META_FLOATS; i++)
+            if (!Object.is(got[i], want[i]))
+              problems.push(`step ${step} ${pass} prepare slot ${i}: ${got[i]} vs ${want[i]}`);
+          // record: the amaxes a call reported (fp8_mha-like subsets on odd steps)
+          const names =
+            pass === "forward"
+              ? step % 2
+                ? ["s", "o"]
+                : ["q", "k", "s", "o"]
+              : step % 2
+                ? ["dP", "dQ", "dV"]
+                : ["dO", "dP", "dQ", "dK", "dV"];
+          const m = new Float32Array(FP8_META_FLOATS);
+          const amaxes = {};
+          names.forEach((t, i) => {
+            m[3 * fp8SlotOf(t) + 2] = amaxAt(step, i);
+            amaxes[t] = m[3 * fp8SlotOf(t) + 2];
+          });
+          // Slots of tensors not recorded hold values the record must ignore.
+          for (const t of FP8_TENSORS) if (!names.includes(t)) m[3 * fp8SlotOf(t) + 2] = 12345;
+          block.upload(m);
+          device.record(block, names);
+          recordSharedAmax(host, amaxes);
+          device.update(r, pass);
+          updateAttentionFp8Scales(host, r, pass);
+          const dev = createFp8Meta(r);
+          device.download(dev);
+          for (const d of stateDiffs(dev, host)) problems.push(`step ${step} ${pass}: ${d}`);
+        }
+      }
+    } catch (e) {
+      problems.push(`${e.code ?? ""} ${e.message}`);
+    } finally {
+      block.dispose();
+      device.dispose();
+    }
+    report(
+      problems.length === 0,
+      `recipe kernels equal core's recipe (${name}, 14 steps of record + update, prepare)`,
+      problems.slice(0, 4).join("; "),
+    );
+  }
+}
+
 const configs = [
   { name: "causal_b2h4s256d128", b: 2, h: 4, hg: 4, d: 128, s: 256, mask: "causal", emulate: true },
   { name: "gqa_nomask_b2h8g2s512d128", b: 2, h: 8, hg: 2, d: 128, s: 512, mask: "no_mask", emulate: false },
@@ -232,5 +364,10 @@ for (const c of configs) {
   }
 }
 await checkRefusals();
+try {
+  await checkRecipeKernels();
+} catch (e) {
+  report(false, "recipe kernels", `${e.name} ${e.code ?? ""} ${e.message}`);
+}
 console.log(`${failures} failure(s)`);
 process.exit(failures === 0 ? 0 : 1);

@@ -9,7 +9,7 @@ CXXFLAGS = -std=c++17 -O3 $(INC) -fopenmp
 B = build/fp8
 CORE = ../../src/status.cpp ../../src/registry.cpp ../../cpu/call_geometry.cpp ../../cpu/cpu_attention.cpp
 CUDNN_CPP = ../cudnn_library.cpp ../operation_graph.cpp ../sdpa_graph.cpp ../fp8_sdpa_graph.cpp
-CUDNN_CU = ../row_fixup.cu ../cudnn_family.cu ../fp8_attention.cu ../fp8_cast.cu
+CUDNN_CU = ../row_fixup.cu ../cudnn_family.cu ../fp8_attention.cu ../fp8_cast.cu ../fp8_recipe_state.cu
 OBJ = $(patsubst ../../%.cpp,$(B)/core/%.o,$(CORE)) $(patsubst ../%.cpp,$(B)/%.o,$(CUDNN_CPP)) \
       $(patsubst ../%.cu,$(B)/%.o,$(CUDNN_CU)) $(B)/fp8_test.o
 

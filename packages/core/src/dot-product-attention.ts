@@ -4,6 +4,7 @@ import type { Env } from "./env.js";
 import { ArgumentError, TeError } from "./errors.js";
 import { createFp8Meta, type DelayedScaling, type Fp8MetaState } from "./fp8.js";
 import { updateAttentionFp8Scales } from "./fp8-attention.js";
+import { fp8DeviceStateOf, releaseFp8Meta } from "./fp8-residency.js";
 import type { QkvFormat } from "./layout.js";
 import type { MaskType } from "./mask.js";
 import type { AttentionParams } from "./params.js";
@@ -116,7 +117,9 @@ export class DotProductAttention {
   /**
    * The DelayedScaling state of the module's FP8 attention (TE's fp8_meta), when fp8Recipe asks for
    * fp8_dpa or fp8_mha: backends scale with it and record amaxes into it; after each forward (and
-   * each FP8 backward) the pass's scales are updated from the amax history, as TE does.
+   * each FP8 backward) the pass's scales are updated from the amax history, as TE does. A backend may
+   * hold it in device memory (cuda.cudnn does): read it with readFp8Meta(module.fp8Meta) before
+   * inspecting it (fp8-residency.ts); dispose() frees the device copy.
    */
   readonly fp8Meta: Fp8MetaState | null;
 
@@ -154,6 +157,14 @@ export class DotProductAttention {
     this.config = { ...config };
     const recipe = config.fp8Recipe;
     this.fp8Meta = recipe && (recipe.fp8Dpa || recipe.fp8Mha) ? createFp8Meta(recipe) : null;
+  }
+
+  /**
+   * Frees what backends hold for the module (the device copy of fp8Meta, downloaded into it first).
+   * The module stays usable: a later FP8 call uploads the state again.
+   */
+  dispose(): void {
+    if (this.fp8Meta) releaseFp8Meta(this.fp8Meta);
   }
 
   train(on = true): this {
@@ -223,6 +234,10 @@ export class DotProductAttention {
     const backend = selectBackend(p, selectionOptions).backend as AttentionBackend<T>;
     const needsSeed = p.dropout > 0;
     const fp8Meta = p.fp8 !== null ? (options.fp8Meta ?? this.fp8Meta ?? undefined) : undefined;
+    // A state another backend holds on its device comes back to the host first (the selected backend
+    // then reads current values, and uploads them itself if it keeps state on a device).
+    const holder = fp8Meta && fp8DeviceStateOf(fp8Meta);
+    if (fp8Meta && holder && holder.owner !== backend.id) releaseFp8Meta(fp8Meta);
     const result = await backend.forward(
       {
         q,

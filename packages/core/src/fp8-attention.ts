@@ -11,6 +11,7 @@ import {
   recordAmax,
   updateFp8Scale,
 } from "./fp8.js";
+import { fp8DeviceStateOf, releaseFp8Meta } from "./fp8-residency.js";
 import type { Fp8Mode } from "./params.js";
 
 /**
@@ -79,8 +80,12 @@ const SHARED_SCALE_GROUPS: readonly (readonly Fp8TensorName[])[] = [
   ["dQ", "dK", "dV"],
 ];
 
-/** Records the amax of tensors that share a scale in TE (q/k/v, dQ/dK/dV) into every entry of the group. */
+/**
+ * Records the amax of tensors that share a scale in TE (q/k/v, dQ/dK/dV) into every entry of the group
+ * (mirrored on the device by native/cudnn/fp8_recipe_state.cu's te_fp8_state_record).
+ */
 export function recordSharedAmax(state: Fp8MetaState, amaxes: Partial<Record<Fp8TensorName, number>>): void {
+  releaseFp8Meta(state);
   const names = Object.keys(amaxes) as Fp8TensorName[];
   for (const group of SHARED_SCALE_GROUPS) {
     const inGroup = names.filter((n) => group.includes(n));
@@ -93,12 +98,17 @@ export function recordSharedAmax(state: Fp8MetaState, amaxes: Partial<Record<Fp8
   }
 }
 
-/** Scale updates of one pass's entries (TE updates forward and backward metas after their pass). */
+/**
+ * Scale updates of one pass's entries (TE updates forward and backward metas after their pass): queued
+ * on the device when a backend holds the state there and can run the recipe's algo, else on the host.
+ */
 export function updateAttentionFp8Scales(
   state: Fp8MetaState,
   recipe: DelayedScaling,
   pass: "forward" | "backward",
 ): void {
+  if (fp8DeviceStateOf(state)?.update(recipe, pass)) return;
+  releaseFp8Meta(state);
   const names: readonly Fp8TensorName[] = pass === "forward" ? FP8_FORWARD_TENSORS : FP8_BACKWARD_TENSORS;
   for (const n of names) updateFp8Scale(state[n] as Fp8TensorMeta, recipe);
 }

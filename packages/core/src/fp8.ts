@@ -1,5 +1,6 @@
 import { FP8_E4M3, FP8_E5M2 } from "./codec.js";
 import { ArgumentError } from "./errors.js";
+import { fp8DeviceStateOf, releaseFp8Meta, releaseFp8MetaOfEntry } from "./fp8-residency.js";
 import { decodeValue, encodeValue } from "./reference/host-values.js";
 import { type HostTensor, hostTensor, numel } from "./tensor.js";
 
@@ -7,6 +8,11 @@ import { type HostTensor, hostTensor, numel } from "./tensor.js";
  * TE's DelayedScaling FP8 recipe and the per-tensor scaling state it drives: each FP8 tensor has a
  * scale (values are multiplied by it before the cast), its inverse (applied after reading back), and
  * a history of absolute maxima from which the next scale is computed.
+ *
+ * These functions are the reference of the recipe. A backend may keep a state in device memory
+ * (fp8-residency.ts); the device code then mirrors recordAmax, amaxOfHistory and updateFp8Scale
+ * (cuda.cudnn: native/cudnn/fp8_recipe_state.cu), and the functions here release such a state to the
+ * host before they touch it.
  */
 
 /** HYBRID: E4M3 in the forward pass, E5M2 for gradients (TE's default). */
@@ -105,6 +111,7 @@ export function createFp8Meta(recipe: DelayedScaling): Fp8MetaState {
 
 /** Records a tensor's amax for the current step (the max of what was recorded this step). */
 export function recordAmax(meta: Fp8TensorMeta, amax: number): void {
+  releaseFp8MetaOfEntry(meta);
   // Math.max keeps NaN and inf, so the update sees them and keeps the old scale.
   meta.amaxHistory[0] = Math.max(meta.amaxHistory[0], Math.abs(amax));
 }
@@ -121,6 +128,7 @@ export function amaxOfHistory(history: Float64Array, algo: DelayedScaling["amaxC
  * not finite; scale_inv = 1 / scale. Then the history rolls one step (slot 0 starts the next step at 0).
  */
 export function updateFp8Scale(meta: Fp8TensorMeta, recipe: DelayedScaling): void {
+  releaseFp8MetaOfEntry(meta);
   const amax = amaxOfHistory(meta.amaxHistory, recipe.amaxComputeAlgo);
   const fp8Max = fp8MaxOf(meta.dtype);
   let scale = meta.scale;
@@ -137,8 +145,10 @@ export function updateFp8Scale(meta: Fp8TensorMeta, recipe: DelayedScaling): voi
   meta.amaxHistory[0] = 0;
 }
 
-/** Updates the scales of every tensor in the state (after a step). */
+/** Updates the scales of every tensor in the state (after a step); on the device when it holds the state. */
 export function updateFp8Meta(state: Fp8MetaState, recipe: DelayedScaling): void {
+  if (fp8DeviceStateOf(state)?.update(recipe, "both")) return;
+  releaseFp8Meta(state);
   for (const meta of Object.values(state)) updateFp8Scale(meta, recipe);
 }
 

@@ -12,6 +12,7 @@ export * from "./env.js";
 export * from "./errors.js";
 export * from "./fp8.js";
 export * from "./fp8-attention.js";
+export * from "./fp8-residency.js";
 export * from "./full-mask.js";
 export * from "./layout.js";
 export * from "./layout-detect.js";

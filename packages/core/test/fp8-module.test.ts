@@ -54,7 +54,18 @@ const emulation: AttentionBackend<Boxed> = {
     const state = inputs.fp8Meta;
     if (!state) throw new Error("the module passes its fp8 state");
     calls.push({ pass: "forward", qScale: state.q.scale, dOScale: state.dO.scale });
-    const r = fp8ReferenceForward({ ...inputs, q: inputs.q.box, k: inputs.k.box, v: inputs.v.box }, p, state);
+    const r = fp8ReferenceForward(
+      {
+        ...inputs,
+        bias: undefined,
+        softmaxOffset: undefined,
+        q: inputs.q.box,
+        k: inputs.k.box,
+        v: inputs.v.box,
+      },
+      p,
+      state,
+    );
     // The state travels with the saved forward, as the GPU backend keeps it.
     const saved = Object.assign(new EmulationSaved(r.saved), { state });
     return { o: { box: r.o }, lse: { box: r.lse }, saved };

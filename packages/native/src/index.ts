@@ -28,6 +28,18 @@ export {
   fusedSubBackend,
   isFp8Attention,
 } from "./backends/cudnn-rules.js";
+// The device copy of an FP8 recipe state (cuda.cudnn): exported for the GPU checks against core's recipe.
+export {
+  DeviceFp8State,
+  decodeFp8State,
+  deviceStateFor,
+  encodeFp8State,
+  FP8_TENSORS,
+  fp8StateBytes,
+  hasFp8StateBinding,
+  META_FLOATS as FP8_META_FLOATS,
+  slotOf as fp8SlotOf,
+} from "./backends/fp8-device-state.js";
 export type * from "./binding.js";
 export * from "./cp/index.js";
 export { createNativeCpuBackend, NATIVE_CPU_ID, NATIVE_CPU_RULES, nativeCpuBackend } from "./cpu-backend.js";

@@ -1,30 +1,48 @@
 import {
   createFp8Meta,
   delayedScaling,
+  FP8_BACKWARD_TENSORS,
+  FP8_FORWARD_TENSORS,
   type Fp8MetaState,
+  type Fp8TensorName,
+  fp8DeviceStateOf,
+  kernelScaleOfS,
   makeParams,
+  readFp8Meta,
+  recordSharedAmax,
+  releaseFp8Meta,
   updateAttentionFp8Scales,
 } from "@te/core";
 import { describe, expect, it } from "vitest";
 import { createCudnnBackend } from "../src/backends/cudnn-backend.js";
+import { decodeFp8State, encodeFp8State, FP8_TENSORS } from "../src/backends/fp8-device-state.js";
 import type { NativeBinding, NativeDeviceTensor } from "../src/binding.js";
 import type { CudaTensor } from "../src/device.js";
 
-/** Device memory faked on the host: bytes that upload/download copy. */
+/** Device memory faked on the host: bytes that upload/download copy (counted: each one waits for a GPU). */
 class FakeDeviceTensor implements NativeDeviceTensor {
+  static transfers = 0;
   bytes: Uint8Array;
   disposed = false;
   readonly device = 0;
+  static created: number[] = [];
   constructor(byteLength: number) {
+    FakeDeviceTensor.created.push(byteLength);
     this.bytes = new Uint8Array(byteLength);
   }
   get byteLength() {
     return this.bytes.byteLength;
   }
   upload(src: ArrayBufferView) {
+    FakeDeviceTensor.transfers++;
+    this.write(src);
+  }
+  /** What a kernel writes (no host transfer). */
+  write(src: ArrayBufferView) {
     this.bytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
   }
   download<A extends ArrayBufferView>(dst: A): A {
+    FakeDeviceTensor.transfers++;
     new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(this.bytes.subarray(0, dst.byteLength));
     return dst;
   }
@@ -56,8 +74,19 @@ function fp8Binding(reason = "") {
   const writeAmax = (meta: FakeDeviceTensor, values: Record<number, number>) => {
     const m = meta.floats();
     for (const [t, a] of Object.entries(values)) m[META(Number(t)).amax] = a;
-    meta.upload(m);
+    meta.write(m);
   };
+  // The recipe-state kernels (native/cudnn/fp8_recipe_state.cu) modelled with core's host functions,
+  // which they mirror: the state decoded into a host record, changed, encoded back.
+  const onState = (state: FakeDeviceTensor, len: number, f: (host: Fp8MetaState) => void) => {
+    const host = createFp8Meta(delayedScaling({ fp8Dpa: true, amaxHistoryLen: len }));
+    decodeFp8State(state.bytes, len, host);
+    f(host);
+    state.write(encodeFp8State(host, len));
+  };
+  const passTensors = (pass: number): readonly Fp8TensorName[] =>
+    pass === 0 ? FP8_FORWARD_TENSORS : FP8_BACKWARD_TENSORS;
+  const shared: Partial<Record<Fp8TensorName, Fp8TensorName>> = { k: "q", v: "q", dK: "dQ", dV: "dQ" };
   const binding = {
     explain: (backend: string) => {
       calls.push({ name: `explain:${backend}`, args: [] });
@@ -105,10 +134,57 @@ function fp8Binding(reason = "") {
       const t = args[8] as number;
       const m = meta.floats();
       m[META(t).amax] = Math.max(m[META(t).amax], t === DO ? 7 : 2);
-      meta.upload(m);
+      meta.write(m);
     },
     fp8Dequantize: (...args: unknown[]) => {
       calls.push({ name: "fp8Dequantize", args });
+    },
+    fp8StatePrepare: (
+      state: FakeDeviceTensor,
+      len: number,
+      _fwd: number,
+      pass: number,
+      meta: FakeDeviceTensor,
+    ) => {
+      calls.push({ name: "fp8StatePrepare", args: [len, pass] });
+      const m = meta.floats();
+      onState(state, len, (host) => {
+        for (const t of passTensors(pass)) {
+          const i = FP8_TENSORS.indexOf(t);
+          const from = host[shared[t] ?? t];
+          const scale = t === "s" ? kernelScaleOfS(from) : from.scale;
+          m[META(i).scale] = scale;
+          m[META(i).scaleInv] = t === "s" ? 1 / scale : from.scaleInv;
+          m[META(i).amax] = 0;
+        }
+      });
+      meta.write(m);
+    },
+    fp8StateRecord: (state: FakeDeviceTensor, len: number, meta: FakeDeviceTensor, bits: number) => {
+      calls.push({ name: "fp8StateRecord", args: [len, bits] });
+      const m = meta.floats();
+      const amaxes = Object.fromEntries(
+        FP8_TENSORS.flatMap((t, i) => (bits & (1 << i) ? [[t, m[META(i).amax]]] : [])),
+      );
+      onState(state, len, (host) => recordSharedAmax(host, amaxes));
+    },
+    fp8StateUpdate: (
+      state: FakeDeviceTensor,
+      len: number,
+      _fwd: number,
+      _bwd: number,
+      pass: number,
+      algo: number,
+      marginScale: number,
+    ) => {
+      calls.push({ name: "fp8StateUpdate", args: [len, pass, algo, marginScale] });
+      const recipe = delayedScaling({
+        margin: Math.log2(marginScale),
+        amaxComputeAlgo: algo === 0 ? "max" : "most_recent",
+      });
+      onState(state, len, (host) =>
+        updateAttentionFp8Scales(host, recipe, pass === 0 ? "forward" : "backward"),
+      );
     },
   };
   return { binding, calls };
@@ -179,6 +255,10 @@ describe("cuda.cudnn FP8 (sub-backend 2) on a fake addon", () => {
     const fwd = calls.find((c) => c.name === "fp8Forward");
     const m = fwd?.meta as Float32Array;
     expect([m[META(K).scale], m[META(V).scaleInv]]).toEqual([100, Math.fround(0.01)]);
+    // The state is on the device: the host record is as it was until it is read back.
+    expect(fp8DeviceStateOf(state)?.owner).toBe("cuda.cudnn");
+    expect(state.q.amaxHistory[0]).toBe(0);
+    readFp8Meta(state);
     expect(state.q.amaxHistory[0]).toBe(2);
     expect(state.v.amaxHistory[0]).toBe(2);
     expect(state.s.amaxHistory[0]).toBe(0.5);
@@ -227,9 +307,11 @@ describe("cuda.cudnn FP8 (sub-backend 2) on a fake addon", () => {
       { q: tensor("bf16", shape), k: tensor("bf16", shape), v: tensor("bf16", shape), fp8Meta: state },
       p,
     );
-    updateAttentionFp8Scales(state, recipe, "forward");
-    expect(state.q.scaleInv).toBeCloseTo(2 / 448);
+    updateAttentionFp8Scales(state, recipe, "forward"); // queued on the device copy
+    expect(calls.filter((c) => c.name === "fp8StateUpdate").map((c) => c.args)).toEqual([[1024, 0, 0, 1]]);
+    expect(readFp8Meta(state).q.scaleInv).toBeCloseTo(2 / 448);
     const grads = await b.backward(out.saved, tensor("bf16", shape), p);
+    readFp8Meta(state);
     const bwd = calls.find((c) => c.name === "fp8Backward");
     const m = bwd?.meta as Float32Array;
     expect(m[META(Q).scaleInv]).toBe(1); // as the forward ran
@@ -255,5 +337,112 @@ describe("cuda.cudnn FP8 (sub-backend 2) on a fake addon", () => {
     const f16 = calls.find((c) => c.name === "f16Backward");
     expect(f16?.args[0]).toBe("cuda.cudnn");
     expect((f16?.args[1] as { dtype: number } | undefined)?.dtype).toBe(2);
+  });
+
+  it("keeps the recipe state on the device: one upload, then no host transfer per step", async () => {
+    const { binding, calls } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const recipe = delayedScaling({ fp8Dpa: true, amaxHistoryLen: 4 });
+    const state = createFp8Meta(recipe);
+    const shape = [2, 256, 4, 128];
+    const p = fp8Params();
+    const q = tensor("bf16", shape);
+    const [k, v, dO] = [tensor("bf16", shape), tensor("bf16", shape), tensor("bf16", shape)];
+    const before = FakeDeviceTensor.transfers;
+    FakeDeviceTensor.created = [];
+    for (let step = 0; step < 3; step++) {
+      // As DotProductAttention does: forward, forward update, backward, backward update.
+      const out = await b.forward({ q, k, v, fp8Meta: state }, p);
+      updateAttentionFp8Scales(state, recipe, "forward");
+      await b.backward(out.saved, dO, p);
+      updateAttentionFp8Scales(state, recipe, "backward");
+    }
+    expect(FakeDeviceTensor.transfers - before).toBe(1); // the state's first upload
+    // One scaling block of TE_FP8_META_FLOATS fp32, reused by every step.
+    expect(FakeDeviceTensor.created.filter((n) => n === 120)).toHaveLength(1);
+    // Order per pass: prepare, record (after the graph), update.
+    const order = calls.map((c) => c.name).filter((n) => n.startsWith("fp8State") || n === "fp8Forward");
+    expect(order.slice(0, 5)).toEqual([
+      "fp8StatePrepare",
+      "fp8Forward",
+      "fp8StateRecord",
+      "fp8StateUpdate",
+      "fp8StatePrepare",
+    ]);
+    // The same steps on the host with core's functions and the amaxes the fake kernels report.
+    const host = createFp8Meta(recipe);
+    for (let step = 0; step < 3; step++) {
+      recordSharedAmax(host, { q: 2, s: 0.5, o: 3 });
+      updateAttentionFp8Scales(host, recipe, "forward");
+      recordSharedAmax(host, { dO: 7, dP: Math.fround(0.01), dQ: 4, dK: 5, dV: 6 });
+      updateAttentionFp8Scales(host, recipe, "backward");
+    }
+    expect(readFp8Meta(state)).toEqual(host);
+    expect(FakeDeviceTensor.transfers - before).toBe(2); // the explicit read
+  });
+
+  it("releaseFp8Meta hands the state back to the host; the next call uploads it again", async () => {
+    const { binding } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const recipe = delayedScaling({ fp8Dpa: true, amaxHistoryLen: 2 });
+    const state = createFp8Meta(recipe);
+    const shape = [2, 256, 4, 128];
+    const inputs = {
+      q: tensor("bf16", shape),
+      k: tensor("bf16", shape),
+      v: tensor("bf16", shape),
+      fp8Meta: state,
+    };
+    (await b.forward(inputs, fp8Params())).saved.release();
+    releaseFp8Meta(state);
+    expect(fp8DeviceStateOf(state)).toBeUndefined();
+    expect(state.o.amaxHistory[0]).toBe(3);
+    state.q.scale = 4; // a host edit, taken by the next call's upload
+    state.q.scaleInv = 0.25;
+    const out = await b.forward(inputs, fp8Params());
+    expect(fp8DeviceStateOf(state)?.owner).toBe("cuda.cudnn");
+    out.saved.release();
+    expect(readFp8Meta(state).o.amaxHistory[0]).toBe(3); // max of the two calls' 3
+  });
+
+  it("a function-valued amax_compute_algo runs on the host (the state is released first)", async () => {
+    const { binding, calls } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const recipe = delayedScaling({ fp8Dpa: true, amaxHistoryLen: 2, amaxComputeAlgo: (h) => 2 * h[0] });
+    const state = createFp8Meta(recipe);
+    const shape = [2, 256, 4, 128];
+    const out = await b.forward(
+      { q: tensor("bf16", shape), k: tensor("bf16", shape), v: tensor("bf16", shape), fp8Meta: state },
+      fp8Params(),
+    );
+    updateAttentionFp8Scales(state, recipe, "forward");
+    expect(calls.some((c) => c.name === "fp8StateUpdate")).toBe(false);
+    expect(fp8DeviceStateOf(state)).toBeUndefined();
+    expect(state.o.scale).toBe(448 / 6);
+    out.saved.release();
+  });
+
+  it("uploads padding lengths only when they change", async () => {
+    const { binding } = fp8Binding();
+    const b = createCudnnBackend(binding);
+    const shape = [2, 256, 4, 128];
+    const p = { ...fp8Params(), maskType: "padding" as const };
+    const lengths = new Int32Array([0, 100, 356]);
+    const inputs = {
+      q: tensor("bf16", shape),
+      k: tensor("bf16", shape),
+      v: tensor("bf16", shape),
+      cuSeqlensQ: lengths,
+      cuSeqlensKv: lengths,
+    };
+    (await b.forward(inputs, p)).saved.release();
+    const before = FakeDeviceTensor.transfers;
+    (await b.forward(inputs, p)).saved.release();
+    expect(FakeDeviceTensor.transfers).toBe(before);
+    (await b.forward({ ...inputs, cuSeqlensQ: new Int32Array([0, 50, 300]) }, p)).saved.release();
+    expect(FakeDeviceTensor.transfers).toBe(before + 1);
+    await expect(b.forward({ ...inputs, cuSeqlensKv: new Int32Array([0, 1]) }, p)).rejects.toThrow(
+      /cuSeqlensKv/,
+    );
   });
 });

@@ -2,6 +2,7 @@ import type { AttentionInputs, Gradients } from "../backend.js";
 import { ArgumentError } from "../errors.js";
 import { amaxOf, dequantizeFp8, type Fp8MetaState, type Fp8TensorMeta, quantizeFp8 } from "../fp8.js";
 import { kernelScaleOfS, recordSharedAmax } from "../fp8-attention.js";
+import { releaseFp8Meta } from "../fp8-residency.js";
 import type { AttentionParams } from "../params.js";
 import type { HostTensor } from "../tensor.js";
 import { attentionBackward, attentionForward, type IntermediateRounding } from "./attention.js";
@@ -73,6 +74,7 @@ export function fp8ReferenceForward(
   p: AttentionParams,
   state: Fp8MetaState,
 ): Fp8ReferenceForward {
+  releaseFp8Meta(state); // the host emulation reads and records the current values
   const mode = fp8ModeOf(p);
   const q8 = asFp8("q", inputs.q, state.q);
   const k8 = asFp8("k", inputs.k, state.k);
@@ -131,6 +133,7 @@ export async function fp8ReferenceBackward(
   p: AttentionParams,
   state: Fp8MetaState,
 ): Promise<Gradients<HostTensor>> {
+  releaseFp8Meta(state);
   const mode = fp8ModeOf(p);
   const oValues = dequantized(saved.o8, state.o);
   if (!mode.backward) {

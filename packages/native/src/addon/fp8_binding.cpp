@@ -1,5 +1,6 @@
 // FP8 attention through cuDNN to JS (native/cudnn/fp8_attention.h): fp8Explain, fp8Forward,
-// fp8Backward, fp8Quantize, fp8Dequantize. Everything is queued on the JS thread, as enqueueForward
+// fp8Backward, fp8Quantize, fp8Dequantize, and the device-resident recipe state's fp8StatePrepare,
+// fp8StateRecord, fp8StateUpdate (native/cudnn/fp8_recipe_state.h). Everything is queued on the JS thread, as enqueueForward
 // is. Tensors are DeviceTensors with element offsets of their own dtype (one byte for FP8, so the
 // views are read here rather than with marshal.cpp's 16-bit readers). The C functions exist only in
 // CUDA builds, hence weak: CPU builds answer every call with a reason or TE_ERR_NO_CUDA.
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "../../../../native/cudnn/fp8_attention.h"
+#include "../../../../native/cudnn/fp8_recipe_state.h"
 #include "device_tensor.h"
 #include "marshal.h"
 
@@ -22,6 +24,10 @@ te_status te_fp8_quantize(te_dtype, const void*, int64_t, te_fp8_format, void*, 
     __attribute__((weak));
 te_status te_fp8_dequantize(te_fp8_format, const void*, int64_t, te_dtype, void*, const float*, te_fp8_tensor, void*)
     __attribute__((weak));
+te_status te_fp8_state_prepare(const void*, te_fp8_format, te_fp8_pass, float*, void*) __attribute__((weak));
+te_status te_fp8_state_record(void*, int64_t, const float*, uint32_t, void*) __attribute__((weak));
+te_status te_fp8_state_update(void*, int64_t, te_fp8_format, te_fp8_format, te_fp8_pass, te_fp8_amax_algo, double,
+                              void*) __attribute__((weak));
 }
 
 namespace te_addon {
@@ -200,6 +206,59 @@ Napi::Value Fp8Dequantize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+constexpr int64_t kMaxHistory = int64_t(1) << 30;
+
+// The recipe state argument: a live DeviceTensor of TE_FP8_STATE_BYTES(historyLen) bytes at least.
+void* stateArg(const Napi::CallbackInfo& info, size_t i, int64_t len) {
+  int64_t bytes = 0;
+  void* p = deviceAt(info.Env(), info[i], "state", 0, 1, &bytes);
+  if (bytes < int64_t(TE_FP8_STATE_BYTES(len)))
+    throw argError(info.Env(), "state", "a DeviceTensor of TE_FP8_STATE_BYTES(historyLen) = " +
+                                            std::to_string(TE_FP8_STATE_BYTES(len)) + " bytes");
+  return p;
+}
+
+te_fp8_pass passArg(const Napi::CallbackInfo& info, size_t i) {
+  return te_fp8_pass(intOf(info.Env(), info[i], "pass", TE_FP8_PASS_FORWARD, TE_FP8_PASS_BACKWARD));
+}
+
+// fp8StatePrepare(state, historyLen, fwdFormat, pass, meta)
+Napi::Value Fp8StatePrepare(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (te_fp8_state_prepare == nullptr) throw status_error(env, TE_ERR_NO_CUDA, kNoCuda);
+  const int64_t len = intOf(env, info[1], "historyLen", 1, kMaxHistory);
+  checked(env,
+          te_fp8_state_prepare(stateArg(info, 0, len), formatArg(info, 2, "fwdFormat"), passArg(info, 3),
+                               metaArg(info, 4), nullptr),
+          "fp8StatePrepare");
+  return env.Undefined();
+}
+
+// fp8StateRecord(state, historyLen, meta, tensors): tensors = bits of te_fp8_tensor
+Napi::Value Fp8StateRecord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (te_fp8_state_record == nullptr) throw status_error(env, TE_ERR_NO_CUDA, kNoCuda);
+  const int64_t len = intOf(env, info[1], "historyLen", 1, kMaxHistory);
+  const auto tensors = uint32_t(intOf(env, info[3], "tensors", 0, (1 << TE_FP8_TENSORS) - 1));
+  checked(env, te_fp8_state_record(stateArg(info, 0, len), len, metaArg(info, 2), tensors, nullptr), "fp8StateRecord");
+  return env.Undefined();
+}
+
+// fp8StateUpdate(state, historyLen, fwdFormat, bwdFormat, pass, algo (0 max, 1 most_recent), marginScale)
+Napi::Value Fp8StateUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (te_fp8_state_update == nullptr) throw status_error(env, TE_ERR_NO_CUDA, kNoCuda);
+  const int64_t len = intOf(env, info[1], "historyLen", 1, kMaxHistory);
+  const auto algo = te_fp8_amax_algo(intOf(env, info[5], "algo", TE_FP8_AMAX_MAX, TE_FP8_AMAX_MOST_RECENT));
+  if (!info[6].IsNumber()) throw argError(env, "marginScale", "2^margin, a number");
+  checked(env,
+          te_fp8_state_update(stateArg(info, 0, len), len, formatArg(info, 2, "fwdFormat"),
+                              formatArg(info, 3, "bwdFormat"), passArg(info, 4), algo,
+                              info[6].As<Napi::Number>().DoubleValue(), nullptr),
+          "fp8StateUpdate");
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerFp8(Napi::Env env, Napi::Object exports) {
@@ -208,6 +267,9 @@ void registerFp8(Napi::Env env, Napi::Object exports) {
   exports.Set("fp8Backward", Napi::Function::New(env, Fp8Backward));
   exports.Set("fp8Quantize", Napi::Function::New(env, Fp8Quantize));
   exports.Set("fp8Dequantize", Napi::Function::New(env, Fp8Dequantize));
+  exports.Set("fp8StatePrepare", Napi::Function::New(env, Fp8StatePrepare));
+  exports.Set("fp8StateRecord", Napi::Function::New(env, Fp8StateRecord));
+  exports.Set("fp8StateUpdate", Napi::Function::New(env, Fp8StateUpdate));
 }
 
 }  // namespace te_addon

@@ -1,5 +1,6 @@
 // FP8 attention through cuDNN on the addon (fp8_binding.cpp): adds fp8Explain, fp8Forward, fp8Backward,
-// fp8Quantize and fp8Dequantize to the module's exports.
+// fp8Quantize, fp8Dequantize and the recipe state's fp8StatePrepare, fp8StateRecord, fp8StateUpdate to
+// the module's exports.
 #pragma once
 #include <napi.h>
 

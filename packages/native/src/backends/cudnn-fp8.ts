@@ -6,21 +6,25 @@ import {
   createFp8Meta,
   delayedScaling,
   expectedShape,
-  FP8_BACKWARD_TENSORS,
-  FP8_FORWARD_TENSORS,
   type Fp8MetaState,
   type Fp8TensorName,
   type Gradients,
   isFp8,
   isPadding,
-  kernelScaleOfS,
   numel,
-  recordSharedAmax,
   type SavedForBackward,
 } from "@te/core";
 import type { NativeBinding, NativeDesc, NativeDeviceTensor } from "../binding.js";
 import { allocateWith, type CudaTensor } from "../device.js";
 import { DTYPE_CODE, nativeDesc } from "../native-desc.js";
+import {
+  type DeviceFp8State,
+  deviceStateFor,
+  FORMAT_CODE,
+  type Fp8StateBinding,
+  hasFp8StateBinding,
+  slotOf,
+} from "./fp8-device-state.js";
 
 /**
  * FP8 attention of cuda.cudnn (TE's FusedAttention sub-backend 2, native/cudnn/fp8_attention.h) on
@@ -28,24 +32,21 @@ import { DTYPE_CODE, nativeDesc } from "../native-desc.js";
  *
  * - fp8_dpa: F16/BF16 q, k, v are cast to FP8 at the edge with the shared QKV scale (their amax
  *   recorded), O comes back from FP8 with the O scale; fp8_mha: FP8 tensors in and out.
- * - The recipe's state lives on the host (Fp8MetaState); each call uploads the scales it reads into
- *   one device block of TE_FP8_META_FLOATS floats and reads back the amaxes the casts and the graphs
- *   wrote, recording them with TE's shared q/k/v and dQ/dK/dV groups. Scale updates stay the caller's.
- * - The forward's scale_invs are kept with the saved state (as TE keeps them in its context): the
- *   backward descales the saved FP8 q, k, v, O with them even after the forward scales moved on.
+ * - The recipe's state lives on the device (fp8-device-state.ts, as TE keeps fp8_meta on the GPU): the
+ *   first call uploads the Fp8MetaState, each call fills a pooled scaling block of TE_FP8_META_FLOATS
+ *   floats from it on the device, the casts and graphs read it and write their amaxes into it, and a
+ *   kernel records them with TE's shared q/k/v and dQ/dK/dV groups; the module's scale update (core's
+ *   updateAttentionFp8Scales) runs on the device too. No call copies anything to or from the host, so
+ *   none waits for the device. Host reads are explicit: core's readFp8Meta / releaseFp8Meta.
+ * - The forward's block is kept with the saved state (as TE keeps the scale_invs in its context): the
+ *   backward descales the saved FP8 q, k, v, O with it even after the forward scales moved on.
  * - NVTE_FP8_DPA_BWD=0 (p.fp8.backward false): backward in F16 through sub-backend 1 on the F16
  *   q, k, v and the dequantised O, with the forward's lse.
  */
 
-/** te_fp8_format of the C API. */
-const FORMAT_CODE = { fp8e4m3: 0, fp8e5m2: 1 } as const;
 type Fp8DType = keyof typeof FORMAT_CODE;
 const isFp8Storage = (dtype: string): dtype is Fp8DType => dtype === "fp8e4m3" || dtype === "fp8e5m2";
-
-/** te_fp8_tensor: the tensors in the order of core's FP8_FORWARD_TENSORS then FP8_BACKWARD_TENSORS. */
-const TENSORS: readonly Fp8TensorName[] = [...FP8_FORWARD_TENSORS, ...FP8_BACKWARD_TENSORS];
-const slot = (t: Fp8TensorName): number => TENSORS.indexOf(t);
-const META_FLOATS = 3 * TENSORS.length;
+const slot = slotOf;
 
 /** The addon's FP8 entry points (src/addon/fp8_binding.cpp); absent from addons built before them. */
 export interface Fp8Binding {
@@ -81,12 +82,8 @@ export interface Fp8Binding {
   ): void;
 }
 
-export const hasFp8Binding = (b: NativeBinding): b is NativeBinding & Fp8Binding =>
-  typeof (b as Partial<Fp8Binding>).fp8Forward === "function";
-
-/** The recipe state of a call: the one given, or TE's default recipe's fresh state (every scale 1). */
-export const fp8StateOf = (inputs: AttentionInputs<CudaTensor>): Fp8MetaState =>
-  inputs.fp8Meta ?? createFp8Meta(delayedScaling({ fp8Dpa: true }));
+export const hasFp8Binding = (b: NativeBinding): b is NativeBinding & Fp8Binding & Fp8StateBinding =>
+  typeof (b as Partial<Fp8Binding>).fp8Forward === "function" && hasFp8StateBinding(b);
 
 /** The FP8 formats of a state: forward (q's) and backward (dO's). */
 export function fp8Formats(state: Fp8MetaState): { fwd: number; bwd: number } {
@@ -102,25 +99,6 @@ export function fp8Desc(p: AttentionParams): NativeDesc {
   return { ...nativeDesc(p), dtype: edge, biasDtype: edge };
 }
 
-/**
- * The host scaling block: scale and scale_inv of every tensor, amax slots 0. TE's q, k, v share one
- * scale, as do dQ, dK, dV: the block gives k and v q's scale (the casts quantise all three with it)
- * and dK, dV dQ's, so what is quantised with one scale is descaled with its inverse. S goes in at
- * the kernel's scale (core's kernelScaleOfS).
- */
-function hostMeta(state: Fp8MetaState): Float32Array {
-  const m = new Float32Array(META_FLOATS);
-  const shared: Partial<Record<Fp8TensorName, Fp8TensorName>> = { k: "q", v: "q", dK: "dQ", dV: "dQ" };
-  for (const t of TENSORS) {
-    const from = state[shared[t] ?? t];
-    // S: cuDNN quantises the unnormalised probabilities, whose max is 1 (kernelScaleOfS).
-    const scale = t === "s" ? kernelScaleOfS(from) : from.scale;
-    m[3 * slot(t)] = scale;
-    m[3 * slot(t) + 1] = t === "s" ? 1 / scale : from.scaleInv;
-  }
-  return m;
-}
-
 class Fp8Saved implements SavedForBackward {
   constructor(
     public inputs: AttentionInputs<CudaTensor> | null,
@@ -129,8 +107,12 @@ class Fp8Saved implements SavedForBackward {
     /** O in the edge dtype (fp8_dpa) for an F16 backward; null for fp8_mha. */
     public oEdge: CudaTensor | null,
     public lse: CudaTensor | null,
-    /** The scaling block the forward ran with (its scale_invs descale the saved FP8 tensors). */
-    public forwardMeta: Float32Array,
+    /**
+     * The device scaling block the forward ran with (its forward slots descale the saved FP8 tensors);
+     * the backward fills its backward slots. Back to its pool on release.
+     */
+    public block: NativeDeviceTensor | null,
+    private readonly pool: DeviceFp8State,
     /** The recipe state the forward recorded into; backward reads its scales and records into it. */
     public readonly state: Fp8MetaState,
     private readonly owned: CudaTensor[],
@@ -138,6 +120,8 @@ class Fp8Saved implements SavedForBackward {
   release(): void {
     for (const t of this.owned) t.buffer.dispose();
     this.owned.length = 0;
+    if (this.block !== null) this.pool.giveBlock(this.block);
+    this.block = null;
     this.inputs = null;
     this.fp8 = null;
     this.oEdge = null;
@@ -155,10 +139,21 @@ export type F16BackwardFromStats = (
 ) => Promise<Gradients<CudaTensor>>;
 
 export function createFp8Attention(
-  binding: NativeBinding & Fp8Binding,
+  binding: NativeBinding & Fp8Binding & Fp8StateBinding,
   id: string,
   f16: F16BackwardFromStats,
 ) {
+  /**
+   * The state of calls given none: TE's default recipe's (every scale 1). Nothing updates it, so its
+   * scales stay 1 as a fresh state's would; what such calls record is never read.
+   */
+  let defaultState: Fp8MetaState | null = null;
+  const stateOf = (inputs: AttentionInputs<CudaTensor>): Fp8MetaState => {
+    if (inputs.fp8Meta) return inputs.fp8Meta;
+    defaultState ??= createFp8Meta(delayedScaling({ fp8Dpa: true }));
+    return defaultState;
+  };
+
   const fail = (e: unknown): never => {
     const err = e as Error & { code?: string; argument?: string };
     if (err.code === "TE_ERR_INVALID_ARGUMENT")
@@ -184,31 +179,38 @@ export function createFp8Attention(
     return { data: t.buffer, offset: t.offset, b, s, h: st[2], c: st[3] };
   };
 
-  /** Lengths for padding masks, uploaded per call. */
-  const lengths = (inputs: AttentionInputs<CudaTensor>, p: AttentionParams, owned: NativeDeviceTensor[]) => {
+  /**
+   * Lengths for padding masks: one device buffer per argument, uploaded only when the values change
+   * (an upload waits for the device; a training loop passes the same lengths call after call). An
+   * upload is ordered after the queued work that reads the previous values (the legacy stream).
+   */
+  const lengthBuffers = new Map<string, { t: NativeDeviceTensor; values: Int32Array }>();
+  const lengths = (inputs: AttentionInputs<CudaTensor>, p: AttentionParams) => {
     if (!isPadding(p.maskType)) return {};
     const put = (name: string, a: Int32Array | undefined) => {
-      if (a?.length !== p.b + 1)
+      if (!(a instanceof Int32Array) || a.length !== p.b + 1)
         throw new ArgumentError(name, `an Int32Array of b + 1 = ${p.b + 1} lengths`, a);
-      const t = new binding.DeviceTensor(a.byteLength, 0);
-      owned.push(t);
+      const held = lengthBuffers.get(name);
+      if (
+        held &&
+        !held.t.disposed &&
+        held.values.length === a.length &&
+        held.values.every((x, i) => x === a[i])
+      )
+        return held.t;
+      let t = held?.t;
+      if (t === undefined || t.disposed || t.byteLength !== a.byteLength) {
+        t?.dispose();
+        t = new binding.DeviceTensor(a.byteLength, 0);
+      }
       t.upload(a);
+      lengthBuffers.set(name, { t, values: a.slice() });
       return t;
     };
     return {
       cuSeqlensQ: put("cuSeqlensQ", inputs.cuSeqlensQ),
       cuSeqlensKv: put("cuSeqlensKv", inputs.cuSeqlensKv),
     };
-  };
-
-  const uploadMeta = (m: Float32Array): NativeDeviceTensor => {
-    const t = new binding.DeviceTensor(m.byteLength, 0);
-    t.upload(m);
-    return t;
-  };
-  const readAmax = (meta: NativeDeviceTensor, names: readonly Fp8TensorName[]) => {
-    const m = meta.download(new Float32Array(META_FLOATS));
-    return Object.fromEntries(names.map((n) => [n, m[3 * slot(n) + 2]])) as Record<Fp8TensorName, number>;
   };
 
   /** An F16 tensor in FP8 (quantised with `as`'s scale, amax into its slot), or an FP8 one as given. */
@@ -263,15 +265,15 @@ export function createFp8Attention(
   };
 
   async function forward(inputs: AttentionInputs<CudaTensor>, p: AttentionParams) {
-    const state = fp8StateOf(inputs);
+    const state = stateOf(inputs);
     const mode = p.fp8 ?? { dpa: true, mha: isFp8Storage(inputs.q.dtype), backward: true };
-    const { fwd } = fp8Formats(state);
+    const device = deviceStateFor(binding, id, state);
+    const { fwd } = device.formats;
     const edge = isFp8Storage(inputs.q.dtype) ? "bf16" : (inputs.q.dtype as "fp16" | "bf16");
-    const m = hostMeta(state);
-    const meta = uploadMeta(m);
+    const meta = device.takeBlock();
     const owned: CudaTensor[] = [];
-    const uploads: NativeDeviceTensor[] = [];
     try {
+      device.prepare(meta, "forward");
       const cache = new Map<NativeDeviceTensor, CudaTensor>();
       const q8 = toFp8("q", inputs.q, state.q.dtype, "q", meta, owned, cache);
       const k8 = toFp8("k", inputs.k, state.q.dtype, "q", meta, owned, cache);
@@ -289,7 +291,7 @@ export function createFp8Attention(
             v: view("v", v8, p, p.hg, p.dv, true),
             o: view("o", o8, p, p.h, p.dv, false),
             lse: lse.buffer,
-            ...lengths(inputs, p, uploads),
+            ...lengths(inputs, p),
           },
           fwd,
           meta,
@@ -299,28 +301,33 @@ export function createFp8Attention(
       }
       const o = mode.mha ? o8 : fromFp8(o8, edge, "o", meta);
       if (o !== o8) owned.push(o);
-      const amax = readAmax(meta, ["q", "s", "o"]);
-      recordSharedAmax(state, isFp8Storage(inputs.q.dtype) ? { s: amax.s, o: amax.o } : amax);
-      // The caller owns o and lse; the saved state owns the FP8 copies.
+      // fp8_mha: q, k, v came in FP8 (the layer before recorded their amax); the casts wrote none.
+      device.record(meta, isFp8Storage(inputs.q.dtype) ? ["s", "o"] : ["q", "s", "o"]);
+      // The caller owns o and lse; the saved state owns the FP8 copies and the block.
       const mine = owned.filter((t) => t !== o && t !== lse);
       const saved = new Fp8Saved(
         inputs,
         { q: q8, k: k8, v: v8, o: o8 },
         mode.mha ? null : o,
         lse,
-        m,
+        meta,
+        device,
         state,
         mine,
       );
       return { o, lse, saved };
     } catch (e) {
       for (const t of owned) t.buffer.dispose();
+      device.giveBlock(meta);
       throw e;
-    } finally {
-      meta.dispose();
-      for (const t of uploads) t.dispose();
     }
   }
+
+  const liveBlock = (s: Fp8Saved): NativeDeviceTensor => {
+    if (s.block === null)
+      throw new ArgumentError("saved", "saved state that was not released", "a released state");
+    return s.block;
+  };
 
   async function backward(saved: SavedForBackward, dO: CudaTensor, p: AttentionParams) {
     const s = saved as Fp8Saved;
@@ -332,13 +339,13 @@ export function createFp8Attention(
     const edge = isFp8Storage(s.inputs.q.dtype) ? "bf16" : (s.inputs.q.dtype as "fp16" | "bf16");
     if (!mode.backward) return f16Backward(s, dO, p, edge);
     const state = s.state;
-    const { fwd, bwd } = fp8Formats(state);
+    // The state's device copy now (a new upload if it was released to the host since the forward).
+    const device = deviceStateFor(binding, id, state);
+    const { fwd, bwd } = device.formats;
     // Forward slots as the forward ran; backward slots from the current state.
-    const m = hostMeta(state);
-    m.set(s.forwardMeta.subarray(0, 3 * FP8_FORWARD_TENSORS.length));
-    const meta = uploadMeta(m);
+    const meta = liveBlock(s);
+    device.prepare(meta, "backward");
     const owned: CudaTensor[] = [];
-    const uploads: NativeDeviceTensor[] = [];
     try {
       const dO8 = toFp8("dO", dO, state.dO.dtype, "dO", meta, owned, new Map());
       const { q, k, v, o } = s.fp8;
@@ -359,7 +366,7 @@ export function createFp8Attention(
             dq: view("dq", dq8, p, p.h, p.d, false),
             dk: view("dk", dk8, p, p.hg, p.d, true),
             dv: view("dv", dv8, p, p.hg, p.dv, true),
-            ...lengths(s.inputs, p, uploads),
+            ...lengths(s.inputs, p),
           },
           fwd,
           bwd,
@@ -375,11 +382,8 @@ export function createFp8Attention(
             dk: fromFp8(dk8, edge, "dQ", meta),
             dv: fromFp8(dv8, edge, "dQ", meta),
           };
-      const amax = readAmax(meta, ["dO", "dP", "dQ", "dK", "dV"]);
-      recordSharedAmax(
-        state,
-        isFp8Storage(dO.dtype) ? { dP: amax.dP, dQ: amax.dQ, dK: amax.dK, dV: amax.dV } : amax,
-      );
+      device.record(meta, isFp8Storage(dO.dtype) ? ["dP", "dQ", "dK", "dV"] : ["dO", "dP", "dQ", "dK", "dV"]);
+      // Freed in stream order: the queued kernels that read them run first.
       if (!mode.mha) for (const t of owned) t.buffer.dispose();
       else for (const t of owned) if (t !== dq8 && t !== dk8 && t !== dv8) t.buffer.dispose();
       s.release();
@@ -387,9 +391,6 @@ export function createFp8Attention(
     } catch (e) {
       for (const t of owned) t.buffer.dispose();
       throw e;
-    } finally {
-      meta.dispose();
-      for (const t of uploads) t.dispose();
     }
   }
 
@@ -397,7 +398,8 @@ export function createFp8Attention(
   async function f16Backward(s: Fp8Saved, dO: CudaTensor, p: AttentionParams, edge: "fp16" | "bf16") {
     const inputs = s.inputs as AttentionInputs<CudaTensor>;
     const fp8 = s.fp8 as NonNullable<Fp8Saved["fp8"]>;
-    const meta = uploadMeta(s.forwardMeta);
+    // The forward's block: its scale_invs dequantise what the forward quantised.
+    const meta = liveBlock(s);
     const temps: CudaTensor[] = [];
     try {
       const f16Of = (t: CudaTensor, as: Fp8TensorName) => {
@@ -419,14 +421,16 @@ export function createFp8Attention(
       s.release();
       return grads;
     } finally {
-      meta.dispose();
       for (const t of temps) t.buffer.dispose();
     }
   }
 
+  /** TE's default recipe's formats (HYBRID: E4M3 forward, E5M2 backward) for calls given no state. */
+  const DEFAULT_FORMATS = { fwd: FORMAT_CODE.fp8e4m3, bwd: FORMAT_CODE.fp8e5m2 };
+
   /** "" when the C FP8 path can run the call, else why not. */
   function explain(p: AttentionParams, state: Fp8MetaState | undefined): string {
-    const { fwd, bwd } = fp8Formats(state ?? createFp8Meta(delayedScaling({ fp8Dpa: true })));
+    const { fwd, bwd } = state ? fp8Formats(state) : DEFAULT_FORMATS;
     const fp8Backward = p.isTraining && (p.fp8?.backward ?? true);
     return binding.fp8Explain(fp8Desc(p), fwd, bwd, fp8Backward);
   }
