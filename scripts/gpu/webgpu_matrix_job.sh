@@ -7,7 +7,11 @@ cd "$(dirname "$0")/../.."
 dir=${1:-.gpu-jobs/wgmatrix}
 rm -f "$dir/READY" && mkdir -p "$dir"
 bash scripts/gpu/webgpu_bundle.sh "$dir/bundle" > /dev/null
-cp scripts/gpu/webgpu-tuning/subgroup-matrix-probe.mjs scripts/gpu/webgpu-tuning/subgroup-matrix-attention.mjs "$dir/"
+# MATRIX_SCRIPTS: which of the folder's scripts go (default all; the probe's findings are known by now)
+for f in ${MATRIX_SCRIPTS:-subgroup-matrix-probe subgroup-matrix-layout subgroup-matrix-attention}; do
+  cp "scripts/gpu/webgpu-tuning/$f.mjs" "$dir/"
+done
+cp scripts/gpu/webgpu-tuning/matrix-device.mjs "$dir/"
 cp scripts/gpu/webgpu-tuning/matrix-job.sh "$dir/job.sh"
 echo 150 > "$dir/budget"
 du -sh "$dir"

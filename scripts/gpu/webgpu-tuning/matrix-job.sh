@@ -1,8 +1,9 @@
 # GPU job (scripts/gpu/run_jobs.sh): can webgpu.flash use the tensor cores through Dawn? JOB_DIR holds bundle/
 # (scripts/gpu/webgpu_bundle.sh; any file may come xz-compressed) and copies of the probes of
 # scripts/gpu/webgpu-tuning/. Steps, each with its own time limit:
-#   1. subgroup-matrix-probe.mjs: Dawn toggle sets -> shader-f16 / subgroup-matrix feature / matrix configs,
+#   1. subgroup-matrix-probe.mjs (when present): Dawn toggle sets -> shader-f16 / subgroup-matrix feature / matrix configs,
 #      64^3 f16 GEMM correctness per config, 4096^3 GEMM TFLOP/s (subgroup matrices vs plain f32 WGSL);
+#   1b. subgroup-matrix-layout.mjs (when present): exact checks of each subgroup-matrix operation the attention uses;
 #   2. subgroup-matrix-attention.mjs (when present): a standalone forward attention on subgroup matrices,
 #      b2 h16 s2048 d64/d128, checked against a CPU reference on sampled rows, timed;
 #   3. the same-call reference: webgpu.flash (defaults) and tfjs-webgpu forward at s2048 d64/d128.
@@ -14,11 +15,20 @@ find $b -name '*.xz' | while read -r f; do [[ -f ${f%.xz} ]] || xz -dk "$f"; don
 echo "commit $(cat $b/commit.txt); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -1) [$(el)]" >> $s
 # The probes import `webgpu`: copied next to the bundle's node_modules so that it resolves.
 cp $JOB_DIR/*.mjs $b/
-echo "== subgroup-matrix probe" >> $s
-timeout 60 node $b/subgroup-matrix-probe.mjs $o/probe.json > $o/probe.txt 2> $o/probe.err
-echo "probe rc $? [$(el)]" >> $s
-cat $o/probe.txt >> $s
-tail -3 $o/probe.err | grep -v '^\[probe\]' >> $s
+if [[ -f $b/subgroup-matrix-probe.mjs ]]; then
+  echo "== subgroup-matrix probe" >> $s
+  timeout 60 node $b/subgroup-matrix-probe.mjs $o/probe.json > $o/probe.txt 2> $o/probe.err
+  echo "probe rc $? [$(el)]" >> $s
+  cat $o/probe.txt >> $s
+  tail -3 $o/probe.err | grep -v '^\[probe\]' >> $s
+fi
+if [[ -f $b/subgroup-matrix-layout.mjs ]]; then
+  echo "== subgroup-matrix layout checks" >> $s
+  timeout 40 node $b/subgroup-matrix-layout.mjs $o/layout.json > $o/layout.txt 2> $o/layout.err
+  echo "layout rc $? [$(el)]" >> $s
+  cat $o/layout.txt >> $s
+  tail -3 $o/layout.err >> $s
+fi
 if [[ -f $b/subgroup-matrix-attention.mjs ]]; then
   echo "== subgroup-matrix attention" >> $s
   timeout 40 node $b/subgroup-matrix-attention.mjs $o/attention.json > $o/attention.txt 2> $o/attention.err

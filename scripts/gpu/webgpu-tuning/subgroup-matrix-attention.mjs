@@ -19,81 +19,45 @@
 // Needs an adapter with shader-f16 and an f16 x f16 -> f32 16x16x16 subgroup-matrix configuration (on the H200:
 // Dawn toggles allow_unsafe_apis + vulkan_enable_f16_on_nvidia, see subgroup-matrix-probe.mjs); records why not.
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
+import { f16Bits, f16Value, openMatrixDevice, withTimeout } from "./matrix-device.mjs";
 
 const outPath = process.argv[2];
 const out = { started: new Date().toISOString(), runs: [] };
 const save = () => outPath && writeFileSync(outPath, JSON.stringify(out, null, 1));
 const log = (...a) => console.error("[attn]", ...a);
 
-async function loadDawn() {
-  for (const t of [
-    process.env.TE_WEBGPU_MODULE,
-    "webgpu",
-    join(process.cwd(), "packages/webgpu/node_modules/webgpu/index.js"),
-  ]) {
-    if (!t) continue;
-    try {
-      return t === "webgpu" ? await import("webgpu") : createRequire(import.meta.url)(t);
-    } catch (e) {
-      out.loadErrors = [...(out.loadErrors ?? []), `${t}: ${e.message}`];
-    }
-  }
-  throw new Error("webgpu package not found");
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-// f16 bits of x (round to nearest even; normal range only, which is all the data here needs).
-function f16Bits(x) {
-  const f = new Float32Array([x]);
-  const b = new Uint32Array(f.buffer)[0];
-  const sign = (b >>> 16) & 0x8000;
-  const e = ((b >>> 23) & 0xff) - 112;
-  if (e <= 0) return sign;
-  let h = (e << 10) | ((b & 0x7fffff) >>> 13);
-  const rem = b & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
-}
-function f16Value(h) {
-  const e = (h >>> 10) & 0x1f;
-  const v = e === 0 ? (h & 0x3ff) * 2 ** -24 : (1 + (h & 0x3ff) / 1024) * 2 ** (e - 15);
-  return h & 0x8000 ? -v : v;
-}
-
-function kernel({ d, bkv, sgw, sg, online }) {
+function kernel({ d, bkv, sgw, sg, online, kt }) {
   const threads = sg * sgw;
   const dk = d / 16;
   const nj = bkv / 16;
   const L = "subgroup_matrix_left<f16, 16, 16>";
   const R = "subgroup_matrix_right<f16, 16, 16>";
   const Acc = "subgroup_matrix_result<f32, 16, 16>";
+  // The K^T fragment (d block k, key block j): a col_major load of K's tile, or with `kt` a row_major load of a
+  // tile the copy stored transposed ([d, bkv]), for when col_major loads are what goes wrong.
+  const kTile = (j, k) =>
+    kt
+      ? `subgroupMatrixLoad<${R}, row_major>(&sK, ${k * 16 * bkv + j * 16}u, ${bkv}u)`
+      : `subgroupMatrixLoad<${R}, col_major>(&sK, ${j * 16 * d + k * 16}u, ${d}u)`;
   const rep = (n, f) => Array.from({ length: n }, (_, i) => f(i)).join("\n    ");
   // S fragments for the current K tile -> sS (this subgroup's 16 x BKV block, row-major).
-  const scores = `${rep(nj, (j) => `var s${j}: ${Acc};`)}
+  // Accumulators are zeroed explicitly: a bare `var` inside a loop is not re-zeroed per iteration by Dawn on
+  // NVIDIA (subgroup-matrix-layout.mjs, check loop_var_zeroed), which was this prototype's first bug.
+  const scores = `${rep(nj, (j) => `var s${j} = ${Acc}();`)}
     ${rep(
       nj * dk,
       (x) =>
-        `s${Math.floor(x / dk)} = subgroupMatrixMultiplyAccumulate(q${x % dk}, subgroupMatrixLoad<${R}, col_major>(&sK, ${Math.floor(x / dk) * 16 * d + (x % dk) * 16}u, ${d}u), s${Math.floor(x / dk)});`,
+        `s${Math.floor(x / dk)} = subgroupMatrixMultiplyAccumulate(q${x % dk}, ${kTile(Math.floor(x / dk), x % dk)}, s${Math.floor(x / dk)});`,
     )}
     ${rep(nj, (j) => `subgroupMatrixStore<row_major>(&sS, sub * ${16 * bkv}u + ${j * 16}u, s${j}, ${bkv}u);`)}`;
-  const copy = (dst, src) => `for (var i = li; i < ${(bkv * d) / 8}u; i += ${threads}u) {
+  // 8 f16 per lane and step from a vec4<u32>; `transposed` stores element (key, x) at x * bkv + key.
+  const copy = (dst, src, transposed = false) => `for (var i = li; i < ${(bkv * d) / 8}u; i += ${threads}u) {
       let w = ${src}[(base + kv0 * ${d}u) / 8u + i];
-      let o = i * 8u;
-      let h0 = bitcast<vec2<f16>>(w.x); let h1 = bitcast<vec2<f16>>(w.y);
-      let h2 = bitcast<vec2<f16>>(w.z); let h3 = bitcast<vec2<f16>>(w.w);
-      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y;
-      ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y;
+      var h = array<vec2<f16>, 4>(bitcast<vec2<f16>>(w.x), bitcast<vec2<f16>>(w.y), bitcast<vec2<f16>>(w.z), bitcast<vec2<f16>>(w.w));
+      for (var t = 0u; t < 8u; t++) {
+        let e = i * 8u + t;
+        ${dst}[${transposed ? `(e % ${d}u) * ${bkv}u + e / ${d}u` : "e"}] = h[t / 2u][t % 2u];
+      }
     }`;
   const half = bkv / 2;
   return `enable f16;
@@ -127,12 +91,12 @@ ${
     ? `
   var m = -3.0e38;
   var l = 0.0;
-  ${rep(dk, (n) => `var o${n}: ${Acc};`)}
+  ${rep(dk, (n) => `var o${n} = ${Acc}();`)}
   // This subgroup's rows of O in sO, for the per-row rescale: lanes as in the softmax, halves of d.
   let orow = sub * ${16 * d}u + r * ${d}u + (lane % 2u) * ${d / 2}u;
   for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
     workgroupBarrier();
-    ${copy("sK", "K")}
+    ${copy("sK", "K", kt)}
     ${copy("sV", "V")}
     workgroupBarrier();
     ${scores}
@@ -173,7 +137,7 @@ ${
   var l = 0.0;
   for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
     workgroupBarrier();
-    ${copy("sK", "K")}
+    ${copy("sK", "K", kt)}
     workgroupBarrier();
     ${scores}
     workgroupBarrier();
@@ -188,10 +152,10 @@ ${
     m = mn;
   }
   let inv = 1.0 / l;
-  ${rep(dk, (n) => `var o${n}: ${Acc};`)}
+  ${rep(dk, (n) => `var o${n} = ${Acc}();`)}
   for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
     workgroupBarrier();
-    ${copy("sK", "K")}
+    ${copy("sK", "K", kt)}
     ${copy("sV", "V")}
     workgroupBarrier();
     ${scores}
@@ -278,54 +242,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 }`;
 }
 
-const dawn = await loadDawn();
-for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) globalThis[name] = value;
-const toggles = ["enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"];
-const gpu = dawn.create(toggles); // kept referenced: a collected instance takes its devices with it
-let device;
-let sg = 32;
-try {
-  const adapter = await withTimeout(
-    gpu.requestAdapter({ powerPreference: "high-performance" }),
-    15000,
-    "adapter",
-  );
-  const configs = [...(adapter.info.subgroupMatrixConfigs ?? [])].map(
-    (c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`,
-  );
-  out.adapter = {
-    description: adapter.info.description,
-    configs,
-    subgroupMaxSize: adapter.info.subgroupMaxSize,
-  };
-  sg = adapter.info.subgroupMaxSize || 32;
-  const want = selfTest ? [] : ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"];
-  const missing = want.filter((f) => !adapter.features.has(f));
-  if (missing.length) throw new Error(`adapter lacks ${missing}`);
-  if (selfTest) sg = 32;
-  if (!selfTest && !configs.includes("f16->f32 16x16x16"))
-    throw new Error(`no f16->f32 16x16x16 configuration (${configs})`);
-  // The softmax lanes are laid out two per row of a 16-row fragment: 32-lane subgroups only.
-  if (sg !== 32) throw new Error(`subgroup size ${sg}, the prototype needs 32`);
-  device = await withTimeout(
-    adapter.requestDevice({
-      requiredFeatures: want,
-      requiredLimits: {
-        maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-      },
-    }),
-    15000,
-    "device",
-  );
-  device.lost.then((x) => {
-    out.deviceLost = `${x.reason}: ${x.message}`;
-    save();
-  });
-} catch (e) {
-  out.skipped = String(e?.message ?? e);
-}
+const opened = await openMatrixDevice(out, { selfTest });
+const device = opened.device;
+out.adapter = opened.info;
+const sg = selfTest ? 32 : opened.info?.subgroupMaxSize || 32;
+// The softmax lanes are laid out two per row of a 16-row fragment: 32-lane subgroups only.
+if (device && sg !== 32) out.skipped = `subgroup size ${sg}, the prototype needs 32`;
 
 // Random f16 data from a table of 4096 values uniform in [-1, 1], so that generating 25M elements is cheap.
 const table = Uint16Array.from({ length: 4096 }, (_, i) => f16Bits((i + 0.5) / 2048 - 1));
@@ -477,7 +399,7 @@ async function run(shape, variant) {
   save();
 }
 
-if (device) {
+if (device && !out.skipped) {
   const bh = 32; // b2 h16
   const s = Number(process.env.TE_ATTN_SEQ || 2048);
   for (const [d, variants] of [
@@ -486,18 +408,23 @@ if (device) {
       [
         { bkv: 64, sgw: 4 },
         { bkv: 32, sgw: 4 },
-        { bkv: 64, sgw: 1 },
+        { bkv: 64, sgw: 2 },
+        { bkv: 32, sgw: 8 },
+        { bkv: 64, sgw: 4, kt: true },
         { bkv: 32, sgw: 4, online: true },
-        { bkv: 64, sgw: 2, online: true },
+        { bkv: 32, sgw: 2, online: true },
+        { bkv: 16, sgw: 4, online: true },
       ],
     ],
     [
       128,
       [
         { bkv: 32, sgw: 4 },
+        { bkv: 32, sgw: 4, kt: true },
+        { bkv: 16, sgw: 4 },
         { bkv: 32, sgw: 2 },
-        { bkv: 32, sgw: 1 },
         { bkv: 32, sgw: 2, online: true },
+        { bkv: 16, sgw: 4, online: true },
       ],
     ],
   ])
@@ -508,7 +435,7 @@ save();
 if (out.skipped) console.log(`attention skipped: ${out.skipped}`);
 for (const r of out.runs)
   console.log(
-    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}${r.online ? " online" : " two-pass"}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
+    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}${r.online ? " online" : " two-pass"}${r.kt ? " kt" : ""}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
   );
 if (out.deviceLost) console.log(`device lost: ${out.deviceLost}`);
 // No device.destroy(): it waits for queued work, which a timed-out step may have left running.
