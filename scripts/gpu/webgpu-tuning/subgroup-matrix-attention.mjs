@@ -11,6 +11,11 @@
 // That is 3 GEMMs' worth of matrix work instead of 2 (reported TFLOP/s count the usual 4 b h s^2 d).
 // The "online" variants do one pass instead, with the round trip: per tile, O's fragments are stored to
 // workgroup memory, lanes rescale their rows by exp(m_old - m_new), and the fragments are loaded back.
+// The "lazy" variants (one pass too) keep the running max fixed unless a row's tile max exceeds it by more than 8
+// (P = exp(s * scale - m) <= e^8 then, fine for f16), so the round trip happens only on the tiles where one does;
+// the decision is made workgroup-uniform through a workgroup flag and workgroupUniformLoad, so that the round
+// trip may use workgroupBarrier; it goes through sS in chunks of min(bkv, d) columns, so lazy needs no sO.
+// "rot" rotates each softmax lane's column order so that the lanes' sS/sP accesses avoid bank conflicts.
 // Layout: a workgroup of SGW subgroups owns 16 * SGW query rows (one 16-row fragment per subgroup), K/V tiles of
 // BKV keys are staged in workgroup memory as f16. The fragment offsets depend on the subgroup's index
 // (local_invocation_index / subgroup size), hence the uniformity diagnostic is turned off.
@@ -26,7 +31,7 @@ const out = { started: new Date().toISOString(), runs: [] };
 const save = () => outPath && writeFileSync(outPath, JSON.stringify(out, null, 1));
 const log = (...a) => console.error("[attn]", ...a);
 
-function kernel({ d, bkv, sgw, sg, online, kt }) {
+function kernel({ d, bkv, sgw, sg, online, kt, rot, lazy }) {
   const threads = sg * sgw;
   const dk = d / 16;
   const nj = bkv / 16;
@@ -60,6 +65,83 @@ function kernel({ d, bkv, sgw, sg, online, kt }) {
       }
     }`;
   const half = bkv / 2;
+  // `rot`: each softmax lane visits its half row in a rotated order, c0 + (c + off) % half, with `off` chosen so
+  // that the 32 lanes' first sS addresses lie in 32 distinct banks (rows are bkv f32 apart, so without it all
+  // lanes of a half hit the same bank). `cc` is the column (within the half) visited at step c.
+  const offExpr = half === 8 ? "r / 2u" : half === 16 ? "r" : "r + 16u * (lane % 2u)";
+  const cc = rot ? `let cc = (c + off) & ${half - 1}u;` : "let cc = c;";
+  // `lazy`: one pass, the running max only moves when a row's tile max exceeds it by more than 8, and only then
+  // (for the whole workgroup, decided through a workgroup-uniform flag) O makes the round trip through
+  // workgroup memory. The round trip and the final store reuse sS, in chunks of cw columns of O.
+  const cw = Math.min(bkv, d);
+  const hw = cw / 2;
+  const occ = cw === bkv ? cc : "let cc = c;";
+  const chunks = (f) =>
+    Array.from({ length: d / cw }, (_, ch) =>
+      f(
+        ch,
+        Array.from({ length: cw / 16 }, (_, i) => [ch * (cw / 16) + i, i]),
+      ),
+    ).join("\n    ");
+  const lazyPath = `
+  var m = -3.0e38;
+  var l = 0.0;
+  ${rep(dk, (n) => `var o${n} = ${Acc}();`)}
+  // This lane's part of its row in sS when O's chunks pass through it (hw columns of a cw-column chunk).
+  let oc0 = (lane % 2u) * ${hw}u;
+  let orow = sub * ${16 * bkv}u + r * ${bkv}u + oc0;
+  for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
+    workgroupBarrier();
+    if (li == 0u) { atomicStore(&flag, 0u); }
+    ${copy("sK", "K", kt)}
+    ${copy("sV", "V")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    var mx = -3.0e38;
+    for (var c = 0u; c < ${half}u; c++) { ${cc} mx = max(mx, sS[srow + cc]); }
+    mx = max(mx, subgroupShuffleXor(mx, 1u)) * p.scale;
+    if (subgroupAny(mx > m + 8.0) && lane == 0u) { atomicOr(&flag, 1u); }
+    // Workgroup-uniform (the load has a barrier in it), so the round trip below may use workgroupBarrier.
+    let upd = workgroupUniformLoad(&flag) != 0u;
+    let mn = select(m, max(m, mx), upd);
+    let alpha = exp(m - mn);
+    var sum = 0.0;
+    for (var c = 0u; c < ${half}u; c++) {
+      ${cc}
+      let e = exp(sS[srow + cc] * p.scale - mn);
+      sum += e;
+      sP[srow + cc] = f16(e);
+    }
+    sum += subgroupShuffleXor(sum, 1u);
+    l = l * alpha + sum;
+    m = mn;
+    if (upd && kv0 > 0u) { // on the first tile O is zero
+    ${chunks(
+      (ch, frags) => `workgroupBarrier(); // sS's reads (scores, or the previous chunk's loads) are done
+    ${frags.map(([n, i]) => `subgroupMatrixStore<row_major>(&sS, sub * ${16 * bkv}u + ${i * 16}u, o${n}, ${bkv}u);`).join("\n    ")}
+    workgroupBarrier();
+    for (var c = 0u; c < ${hw}u; c++) { ${occ} sS[orow + cc] *= alpha; }
+    workgroupBarrier();
+    ${frags.map(([n, i]) => `o${n} = subgroupMatrixLoad<${Acc}, row_major>(&sS, sub * ${16 * bkv}u + ${i * 16}u, ${bkv}u);`).join("\n    ")}`,
+    )}
+    }
+    workgroupBarrier();
+    ${rep(nj, (j) => `let p${j} = subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${16 * bkv}u + ${j * 16}u, ${bkv}u);`)}
+    ${rep(
+      nj * dk,
+      (x) =>
+        `o${x % dk} = subgroupMatrixMultiplyAccumulate(p${Math.floor(x / dk)}, subgroupMatrixLoad<${R}, row_major>(&sV, ${Math.floor(x / dk) * 16 * d + (x % dk) * 16}u, ${d}u), o${x % dk});`,
+    )}
+  }
+  let inv = 1.0 / l;
+  ${chunks(
+    (ch, frags) => `workgroupBarrier();
+    ${frags.map(([n, i]) => `subgroupMatrixStore<row_major>(&sS, sub * ${16 * bkv}u + ${i * 16}u, o${n}, ${bkv}u);`).join("\n    ")}
+    workgroupBarrier();
+    for (var c = 0u; c < ${hw}u; c++) { ${occ} O[base + (row0 + r) * ${d}u + ${ch * cw}u + oc0 + cc] = sS[orow + cc] * inv; }`,
+  )}
+`;
   return `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
@@ -74,7 +156,8 @@ var<workgroup> sK: array<f16, ${bkv * d}>;
 var<workgroup> sV: array<f16, ${bkv * d}>;
 var<workgroup> sS: array<f32, ${sgw * 16 * bkv}>;
 var<workgroup> sP: array<f16, ${sgw * 16 * bkv}>;
-${online ? `var<workgroup> sO: array<f32, ${sgw * 16 * d}>;` : ""}
+${online && !lazy ? `var<workgroup> sO: array<f32, ${sgw * 16 * d}>;` : ""}
+${lazy ? "var<workgroup> flag: atomic<u32>;" : ""}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -86,9 +169,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let r = lane / 2u;
   let c0 = (lane % 2u) * ${half}u;
   let srow = sub * ${16 * bkv}u + r * ${bkv}u + c0;
+  ${rot ? `let off = ${offExpr};` : ""}
 ${
-  online
-    ? `
+  lazy
+    ? lazyPath
+    : online
+      ? `
   var m = -3.0e38;
   var l = 0.0;
   ${rep(dk, (n) => `var o${n} = ${Acc}();`)}
@@ -103,15 +189,16 @@ ${
     ${rep(dk, (n) => `subgroupMatrixStore<row_major>(&sO, sub * ${16 * d}u + ${n * 16}u, o${n}, ${d}u);`)}
     workgroupBarrier();
     var mx = -3.0e38;
-    for (var c = 0u; c < ${half}u; c++) { mx = max(mx, sS[srow + c]); }
+    for (var c = 0u; c < ${half}u; c++) { ${cc} mx = max(mx, sS[srow + cc]); }
     mx = max(mx, subgroupShuffleXor(mx, 1u)) * p.scale;
     let mn = max(m, mx);
     let alpha = exp(m - mn);
     var sum = 0.0;
     for (var c = 0u; c < ${half}u; c++) {
-      let e = exp(sS[srow + c] * p.scale - mn);
+      ${cc}
+      let e = exp(sS[srow + cc] * p.scale - mn);
       sum += e;
-      sP[srow + c] = f16(e);
+      sP[srow + cc] = f16(e);
     }
     sum += subgroupShuffleXor(sum, 1u);
     l = l * alpha + sum;
@@ -132,7 +219,7 @@ ${
   let inv = 1.0 / l;
   for (var c = 0u; c < ${d / 2}u; c++) { O[base + (row0 + r) * ${d}u + (lane % 2u) * ${d / 2}u + c] = sO[orow + c] * inv; }
 `
-    : `
+      : `
   var m = -3.0e38;
   var l = 0.0;
   for (var kv0 = 0u; kv0 < p.s; kv0 += ${bkv}u) {
@@ -142,11 +229,11 @@ ${
     ${scores}
     workgroupBarrier();
     var mx = -3.0e38;
-    for (var c = 0u; c < ${half}u; c++) { mx = max(mx, sS[srow + c]); }
+    for (var c = 0u; c < ${half}u; c++) { ${cc} mx = max(mx, sS[srow + cc]); }
     mx = max(mx, subgroupShuffleXor(mx, 1u)) * p.scale;
     let mn = max(m, mx);
     var sum = 0.0;
-    for (var c = 0u; c < ${half}u; c++) { sum += exp(sS[srow + c] * p.scale - mn); }
+    for (var c = 0u; c < ${half}u; c++) { ${cc} sum += exp(sS[srow + cc] * p.scale - mn); }
     sum += subgroupShuffleXor(sum, 1u);
     l = l * exp(m - mn) + sum;
     m = mn;
@@ -160,7 +247,7 @@ ${
     workgroupBarrier();
     ${scores}
     workgroupBarrier();
-    for (var c = 0u; c < ${half}u; c++) { sP[srow + c] = f16(exp(sS[srow + c] * p.scale - m) * inv); }
+    for (var c = 0u; c < ${half}u; c++) { ${cc} sP[srow + cc] = f16(exp(sS[srow + cc] * p.scale - m) * inv); }
     workgroupBarrier();
     ${rep(nj, (j) => `let p${j} = subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${16 * bkv}u + ${j * 16}u, ${bkv}u);`)}
     ${rep(
@@ -198,8 +285,12 @@ if (process.env.TE_ATTN_DUMP) {
     console.log(kernel({ d: 64, bkv: 32, sgw: 4, sg: 32, online: true }));
     process.exit(0);
   }
-  const [d, bkv, sgw] = process.env.TE_ATTN_DUMP.split(",").map(Number);
-  console.log(kernel(d > 1 ? { d, bkv, sgw, sg: 32 } : { d: 64, bkv: 64, sgw: 4, sg: 32 }));
+  // TE_ATTN_DUMP=d,bkv,sgw[,flag...] with flags among online, kt, rot, lazy (e.g. 64,32,8,rot,lazy).
+  const [d, bkv, sgw, ...flags] = process.env.TE_ATTN_DUMP.split(",");
+  const flagged = Object.fromEntries(flags.map((f) => [f, true]));
+  console.log(
+    kernel(+d > 1 ? { d: +d, bkv: +bkv, sgw: +sgw, sg: 32, ...flagged } : { d: 64, bkv: 64, sgw: 4, sg: 32 }),
+  );
   process.exit(0);
 }
 
@@ -273,6 +364,11 @@ function buffer(data, usage) {
   return buf;
 }
 
+// Workgroup memory of a variant's kernel: sK, sV (f16), sS (f32), sP (f16), sO (f32, online) or the flag (lazy).
+const wgBytes = ({ d, bkv, sgw, online, lazy }) =>
+  2 * bkv * d * 2 + sgw * 16 * bkv * 6 + (online && !lazy ? sgw * 16 * d * 4 : 0) + (lazy ? 16 : 0); // Dawn counts the u32 flag as 16
+const maxWgBytes = 49152;
+
 let syntaxes = ["template", "bool"];
 const inputs = {};
 async function run(shape, variant) {
@@ -280,6 +376,13 @@ async function run(shape, variant) {
   const rec = { ...shape, ...variant };
   out.runs.push(rec);
   const t0 = performance.now();
+  rec.wgBytes = wgBytes({ d, ...variant });
+  if (rec.wgBytes > maxWgBytes) {
+    rec.ok = false;
+    rec.error = `skipped: ${rec.wgBytes} bytes of workgroup memory > ${maxWgBytes}`;
+    log(JSON.stringify(rec));
+    return;
+  }
   try {
     let pipeline;
     for (const syntax of syntaxes) {
@@ -414,6 +517,10 @@ if (device && !out.skipped) {
         { bkv: 32, sgw: 4, online: true },
         { bkv: 32, sgw: 2, online: true },
         { bkv: 16, sgw: 4, online: true },
+        { bkv: 32, sgw: 8, rot: true },
+        { bkv: 32, sgw: 8, rot: true, lazy: true },
+        { bkv: 64, sgw: 4, rot: true, lazy: true },
+        { bkv: 32, sgw: 4, rot: true, lazy: true },
       ],
     ],
     [
@@ -425,6 +532,9 @@ if (device && !out.skipped) {
         { bkv: 32, sgw: 2 },
         { bkv: 32, sgw: 2, online: true },
         { bkv: 16, sgw: 4, online: true },
+        { bkv: 32, sgw: 4, kt: true, rot: true },
+        { bkv: 32, sgw: 4, kt: true, rot: true, lazy: true },
+        { bkv: 16, sgw: 8, kt: true, rot: true, lazy: true },
       ],
     ],
   ])
@@ -435,7 +545,7 @@ save();
 if (out.skipped) console.log(`attention skipped: ${out.skipped}`);
 for (const r of out.runs)
   console.log(
-    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}${r.online ? " online" : " two-pass"}${r.kt ? " kt" : ""}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
+    `matrix attention fwd bh${r.bh} s${r.s} d${r.d} bkv${r.bkv} sgw${r.sgw}${r.lazy ? " lazy" : r.online ? " online" : " two-pass"}${r.kt ? " kt" : ""}${r.rot ? " rot" : ""}: ${r.ok ? "PASS" : "FAIL"} ${r.ms ?? "-"} ms ${r.tflops ?? "-"} TFLOP/s (4bhs^2d) maxErr ${r.maxErr ?? "-"} bad ${r.bad ?? "-"} ${r.error ?? ""} ${r.messages?.length ? JSON.stringify(r.messages).slice(0, 300) : ""}`,
   );
 if (out.deviceLost) console.log(`device lost: ${out.deviceLost}`);
 // No device.destroy(): it waits for queued work, which a timed-out step may have left running.
