@@ -364,13 +364,22 @@ async function main() {
   }
 }
 
-/** One row per (dtype, d, mask, seq, pass): ms and peak MiB per backend, and tfjs/flash and unfused/flash ratios. */
+/**
+ * One row per (dtype, d, mask, seq, pass): ms and peak MiB per backend, and tfjs/flash and unfused/flash ratios.
+ * tfjs runs fp32 only (its one float type): fp16 rows compare against its fp32 time of the same shape.
+ */
 function summaryTable(results: Measurement[]): string {
-  const key = (r: Measurement) => `${r.dtype} d${r.d} ${r.mask} ${r.seq} ${r.pass}`;
+  const shape = (r: Measurement) => `d${r.d} ${r.mask} ${r.seq} ${r.pass}`;
+  const key = (r: Measurement) => `${r.dtype} ${shape(r)}`;
   const rows = new Map<string, Map<string, Measurement>>();
   for (const r of results) {
     if (!rows.has(key(r))) rows.set(key(r), new Map());
     rows.get(key(r))?.set(r.backend, r);
+  }
+  for (const r of results) {
+    if (r.backend !== "tfjs-webgpu") continue;
+    const fp16 = rows.get(`fp16 ${shape(r)}`);
+    if (fp16 && !fp16.has("tfjs-webgpu")) fp16.set("tfjs-webgpu", r);
   }
   const ms = (r?: Measurement) => (r && !r.skipped ? r.ms.toFixed(2) : "-");
   const pms = (r?: Measurement) => (r && !r.skipped && r.pipelinedMs ? r.pipelinedMs.toFixed(2) : "-");
@@ -382,7 +391,7 @@ function summaryTable(results: Measurement[]): string {
   const ratio = (slow?: Measurement, fast?: Measurement) =>
     slow && fast && !slow.skipped && !fast.skipped ? `${(slow.ms / fast.ms).toFixed(2)}x` : "-";
   const lines = [
-    "| dtype d mask seq pass | flash ms | unfused ms | tfjs ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB | flash pipelined ms | tfjs pipelined ms | tfjs/flash pipelined |",
+    "| dtype d mask seq pass | flash ms | unfused ms | tfjs (fp32) ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB | flash pipelined ms | tfjs pipelined ms | tfjs/flash pipelined |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const [k, byBackend] of rows) {

@@ -6,7 +6,13 @@
 import { BackendError } from "@te/core";
 
 /** Features the kernels can use when the adapter has them. */
-const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ["shader-f16", "subgroups"] as GPUFeatureName[];
+// chromium-experimental-subgroup-matrix: webgpu.flash's forward on the tensor cores (flash/matrix-tiles.ts); adapters
+// list it only with Dawn's allow_unsafe_apis toggle (Node: TE_WEBGPU_DAWN_FLAGS) or Chrome's unsafe-WebGPU flag.
+const OPTIONAL_FEATURES: readonly GPUFeatureName[] = [
+  "shader-f16",
+  "subgroups",
+  "chromium-experimental-subgroup-matrix",
+] as GPUFeatureName[];
 
 interface DeviceState {
   device: GPUDevice | null;

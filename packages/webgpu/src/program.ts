@@ -32,6 +32,13 @@ export interface Program {
   readonly workgroups: readonly [number, number, number];
   /** WGSL extensions the source uses (`enable` directives, which must precede every declaration). */
   readonly enables?: readonly string[];
+  /** Global directives after the `enable`s (such as `diagnostic(off, ...)`), each without its semicolon. */
+  readonly directives?: readonly string[];
+}
+
+/** The program's whole WGSL: enables, directives, the uniform struct and bindings, then its body. */
+export function programSource(program: Program): string {
+  return declarations(program) + program.source();
 }
 
 function declarations(program: Program): string {
@@ -44,7 +51,8 @@ function declarations(program: Program): string {
     lines.push(`@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.element}>;`);
   });
   const enables = (program.enables ?? []).map((e) => `enable ${e};\n`).join("");
-  return `${enables}${lines.join("\n")}\n`;
+  const directives = (program.directives ?? []).map((d) => `${d};\n`).join("");
+  return `${enables}${directives}${lines.join("\n")}\n`;
 }
 
 function bindingsKey(program: Program): string {
@@ -76,10 +84,10 @@ function compile(device: GPUDevice, program: Program): Promise<CompiledProgram> 
     pipelines.set(device, cache);
   }
   const uniformKey = program.uniforms.map(([n, t]) => `${n}:${t}`).join(",");
-  const key = `${program.name}|${program.key}|${(program.enables ?? []).join(",")}|${bindingsKey(program)}|${uniformKey}`;
+  const key = `${program.name}|${program.key}|${(program.enables ?? []).join(",")}|${(program.directives ?? []).join(",")}|${bindingsKey(program)}|${uniformKey}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const code = declarations(program) + program.source();
+  const code = programSource(program);
   const module = device.createShaderModule({ label: program.name, code });
   const layout = device.createBindGroupLayout({
     label: program.name,

@@ -105,6 +105,8 @@ export async function openMatrixDevice(out, { selfTest = false } = {}) {
           maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
           maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
           maxBufferSize: adapter.limits.maxBufferSize,
+          maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+          maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
         },
       }),
       15000,

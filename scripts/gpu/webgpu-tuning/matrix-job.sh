@@ -31,7 +31,7 @@ if [[ -f $b/subgroup-matrix-layout.mjs ]]; then
 fi
 if [[ -f $b/subgroup-matrix-attention.mjs ]]; then
   echo "== subgroup-matrix attention" >> $s
-  timeout 40 node $b/subgroup-matrix-attention.mjs $o/attention.json > $o/attention.txt 2> $o/attention.err
+  timeout 70 node $b/subgroup-matrix-attention.mjs $o/attention.json > $o/attention.txt 2> $o/attention.err
   echo "attention rc $? [$(el)]" >> $s
   cat $o/attention.txt >> $s
   tail -3 $o/attention.err | grep -v '^\[attn\]' >> $s

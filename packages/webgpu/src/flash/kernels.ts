@@ -32,6 +32,8 @@ import {
   tileProfile,
 } from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
+import { MATRIX_DIRECTIVES, MATRIX_ENABLES, matrixForwardWgsl } from "./matrix-forward-wgsl.js";
+import { chooseMatrixTile, matrixRows } from "./matrix-tiles.js";
 import { classLoops, loadBatch, prefetch } from "./switches.js";
 import { backwardOverride, forwardOverride } from "./tile-override.js";
 import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
@@ -95,8 +97,33 @@ const RULES: readonly Rule<DeviceFacts>[] = [
   },
 ];
 
+/** The forward on subgroup matrices where the device and call qualify (matrix-tiles.ts), else null. */
+function matrixForward(call: Call, bindings: Binding[]): Program | null {
+  const { p } = call;
+  const choice = chooseMatrixTile(call.device, p);
+  if ("problem" in choice) return null;
+  const { tile, dc, dvc } = choice;
+  const batch = loadBatch();
+  return {
+    name: "te.flash_forward_matrix",
+    key: `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}.lb${batch}`,
+    source: () => matrixForwardWgsl(dc, dvc, tile, batch),
+    enables: MATRIX_ENABLES,
+    directives: MATRIX_DIRECTIVES,
+    uniforms: CALL_UNIFORMS,
+    uniformValues: call.uniforms,
+    bindings,
+    workgroups: [Math.ceil(p.sq / matrixRows(tile)), p.h, p.b],
+  };
+}
+
 function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const { p } = call;
+  const bindings = inputBindings(call, ["q", "k", "v"]);
+  bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
+  bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
+  const matrix = matrixForward(call, bindings);
+  if (matrix) return { programs: [matrix], scratch: [] };
   const subgroups = hasSubgroupRows(call.device);
   const chosen = forwardTileOrThrow(call, subgroups);
   const { dc, dvc } = chosen;
@@ -105,9 +132,6 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   const loops = unrolled && classLoops();
   const pipelined = !tile.sharedKv && prefetch();
   const batch = loadBatch();
-  const bindings = inputBindings(call, ["q", "k", "v"]);
-  bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
-  bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const program: Program = {
     name: "te.flash_forward",
     key: `d${dc}.dv${dvc}.q${tile.bq}.k${tile.bk}.m${tile.tm}${tile.sharedKv ? ".kv" : ""}${subgroups ? ".sg" : ""}${unrolled ? ".u" : ""}${loops ? ".cl" : ""}${pipelined ? ".pf" : ""}.lb${batch}`,

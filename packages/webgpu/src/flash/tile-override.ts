@@ -1,12 +1,14 @@
 /**
  * A tuning override of the register-tiled programs' tiles, for benchmarks: in Node, TE_WEBGPU_FLASH_TILES holds
  * JSON such as {"forward": {"bq": 64, "bk": 32, "tm": 4, "sharedKv": false}, "dq": {"r": 32, "c": 32, "tm": 2},
- * "dkdv": {"r": 32, "c": 16, "tm": 2}}, any pass optional. A tile that is malformed, needs more workgroup memory
+ * "dkdv": {"r": 32, "c": 16, "tm": 2}, "matrix": {"bkv": 16, "sgw": 8, "kt": true, "rot": true}}, any pass
+ * optional ("matrix": the forward on subgroup matrices, matrix-tiles.ts). A tile that is malformed, needs more workgroup memory
  * or threads than the device has, or does not split its loads evenly is ignored: the tables' choice runs.
  */
 import type { BackwardPass, BackwardTile } from "./backward-tiled-wgsl.js";
 import { backwardBytes } from "./backward-tiled-wgsl.js";
 import { type ForwardTile, forwardBytes } from "./forward-tiles.js";
+import type { MatrixTile } from "./matrix-tiles.js";
 
 const isPow2 = (n: unknown): n is number =>
   typeof n === "number" && Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -65,4 +67,14 @@ export function backwardOverride(
     backwardBytes(tile, dc, dvc) <= device.limits.maxComputeWorkgroupStorageSize &&
     [r, c].every((n) => splits(n, dc, threads) && splits(n, dvc, threads));
   return fits ? tile : null;
+}
+
+/** The matrix forward's tile asked for, if well-formed (whether it fits the device is chooseMatrixTile's test). */
+export function matrixOverride(): MatrixTile | null {
+  const o = overrides()?.matrix;
+  if (!o) return null;
+  const { bkv, sgw, kt = false, rot = false } = o;
+  if (!isPow2(bkv) || bkv < 16 || bkv > 64 || !isPow2(sgw) || sgw > 16) return null;
+  if (typeof kt !== "boolean" || typeof rot !== "boolean") return null;
+  return { bkv, sgw, kt, rot, why: "TE_WEBGPU_FLASH_TILES" };
 }

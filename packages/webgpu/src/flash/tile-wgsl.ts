@@ -81,6 +81,8 @@ export interface TileLoadOptions {
   strides: [string, string];
   /** The destination of tile element (r, c) when it is not `side`'s vec4 word plus component. */
   target?: (r: string, c: string) => string;
+  /** Wraps the f32 value stored (e.g. `f16(x)` for an f16 array); none by default. */
+  convert?: (value: string) => string;
 }
 
 /**
@@ -114,7 +116,8 @@ function lanePlan(opts: TileLoadOptions) {
       ? opts.target(r, c)
       : `${opts.array}[${opts.side}(${r}, (${c}) / 4u, ${words}u)][(${c}) % 4u]`;
   const dest = (u: number, rowBase: string) => target(`${rowBase} + ${rowsOf(u)}u`, `c0 + ${colsOf(u)}u`);
-  return { total, perLane, passesPerRow, rowsOf, firstRow, firstCol, load, dest, target };
+  const convert = opts.convert ?? ((value: string) => value);
+  return { total, perLane, passesPerRow, rowsOf, firstRow, firstCol, load, dest, target, convert };
 }
 
 /**
@@ -133,7 +136,7 @@ export function tileLoad(opts: TileLoadOptions): string {
     return `for (var e = tid; e < ${plan.total}u; e += ${threads}u) {
       let r = e / ${cls}u;
       let c = e % ${cls}u;
-      ${plan.target("r", "c")} = select(0.0, ld_${opts.name}(${index(`${first} + r`, "c")}), ${first} + r < ${limit} && c < ${dim});
+      ${plan.target("r", "c")} = ${plan.convert(`select(0.0, ld_${opts.name}(${index(`${first} + r`, "c")}), ${first} + r < ${limit} && c < ${dim})`)};
     }`;
   }
   // Batch b of `chunk` elements starts b * rowsOf(chunk) rows further (chunk is a multiple of the passes per row).
@@ -150,7 +153,7 @@ export function tileLoad(opts: TileLoadOptions): string {
         let rb = r0 + b * ${plan.rowsOf(chunk)}u;
         let ab = a0 + b * ${plan.rowsOf(chunk)}u * ${ss};
         ${us.map((u) => `let x${u} = ${plan.load(u, "ab", "rb")};`).join("\n        ")}
-        ${us.map((u) => `${plan.dest(u, `rb - ${first}`)} = x${u};`).join("\n        ")}
+        ${us.map((u) => `${plan.dest(u, `rb - ${first}`)} = ${plan.convert(`x${u}`)};`).join("\n        ")}
       }
     }`;
 }
@@ -178,7 +181,7 @@ export function tilePrefetch(opts: TileLoadOptions): {
     }`,
     store: `{
       let c0 = ${plan.firstCol};
-      ${us.map((u) => `${plan.dest(u, plan.firstRow)} = ${reg(u)};`).join("\n      ")}
+      ${us.map((u) => `${plan.dest(u, plan.firstRow)} = ${plan.convert(reg(u))};`).join("\n      ")}
     }`,
   };
 }

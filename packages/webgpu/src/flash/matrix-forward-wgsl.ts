@@ -1,0 +1,199 @@
+/**
+ * Flash-attention forward on subgroup matrices (tiles and eligibility: matrix-tiles.ts). One workgroup per
+ * (16 * SGW query rows, head, batch entry); subgroup `sub` owns the 16 rows from i0 + 16 sub, its Q fragments
+ * (16 x 16 f16, one per 16 dims) stay in registers. Two passes over the key tiles of the causal/window band:
+ *   1. S = Q K^T on the matrices, stored to workgroup memory; two lanes per row turn the 16 x BKV block into
+ *      scores (scale, masks, biases through score(); plain tiles only scale) and keep the row's max and sum;
+ *   2. S again; the lanes write P = exp(x - max) / sum (dropout applied) as f16, and O += P V on the matrices.
+ * Three products per tile instead of two, but no accumulator ever needs a per-row rescale: subgroup matrices
+ * have only whole-matrix operations, and rescaling O per tile means a round trip through workgroup memory
+ * (which measured slower on the H200). O is final after pass 2: stored straight from the fragments where the
+ * workgroup's rows are all inside the sequence and dv is the class, else staged through workgroup memory.
+ *
+ * Every accumulator is zeroed explicitly: a bare `var s: subgroup_matrix_result<...>;` in a loop is not
+ * re-zeroed per iteration by Dawn on NVIDIA (scripts/gpu/webgpu-tuning/subgroup-matrix-layout.mjs).
+ * Fragment offsets depend on the subgroup index, which uniformity analysis cannot prove subgroup-uniform;
+ * MATRIX_DIRECTIVES turns that diagnostic off (the index is uniform per subgroup with 32-lane subgroups laid
+ * out by local index, which matrixDeviceProblem requires).
+ */
+import { attentionWgsl } from "../wgsl/attention-common.js";
+import { type MatrixTile, matrixThreads } from "./matrix-tiles.js";
+import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
+
+export const MATRIX_ENABLES = ["f16", "subgroups", "chromium_experimental_subgroup_matrix"] as const;
+export const MATRIX_DIRECTIVES = ["diagnostic(off, chromium.subgroup_matrix_uniformity)"] as const;
+
+const L = "subgroup_matrix_left<f16, 16, 16>";
+const R = "subgroup_matrix_right<f16, 16, 16>";
+const ACC = "subgroup_matrix_result<f32, 16, 16>";
+
+/** dc, dvc: head-dim classes (64 or 128); `loadBatch`: loads in flight per lane in the K/V tile loads. */
+export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBatch = 16): string {
+  const { bkv, sgw, kt, rot } = t;
+  const threads = matrixThreads(t);
+  const bq = 16 * sgw;
+  const dk = dc / 16;
+  const nv = dvc / 16;
+  const nj = bkv / 16;
+  const half = bkv / 2;
+  const block = 16 * bkv; // a subgroup's part of sS and sP
+  // The K^T fragment of dim block k and key block j.
+  const kFragment = (j: number, k: number) =>
+    kt
+      ? `subgroupMatrixLoad<${R}, row_major>(&sK, ${k * 16 * bkv + j * 16}u, ${bkv}u)`
+      : `subgroupMatrixLoad<${R}, col_major>(&sK, ${j * 16 * dc + k * 16}u, ${dc}u)`;
+  const scores = `${rep(nj, (j) => `var s${j} = ${ACC}();`)}
+    ${rep(nj * dk, (x) => {
+      const j = Math.floor(x / dk);
+      const k = x % dk;
+      return `s${j} = subgroupMatrixMultiplyAccumulate(q${k}, ${kFragment(j, k)}, s${j});`;
+    })}
+    ${rep(nj, (j) => `subgroupMatrixStore<row_major>(&sS, sub * ${block}u + ${j * 16}u, s${j}, ${bkv}u);`)}`;
+  const tile = (name: "k" | "v") =>
+    tileLoad({
+      name,
+      array: name === "k" ? "sK" : "sV",
+      side: "flat",
+      n: bkv,
+      cls: name === "k" ? dc : dvc,
+      threads,
+      chunk: loadBatch,
+      first: "j0",
+      limit: "s.lk",
+      dim: name === "k" ? "U.d" : "U.dv",
+      index: (row, col) => `${name}_index(s, bi, ${row}, hk, ${col})`,
+      strides: [`U.${name}_ss`, `U.${name}_sd`],
+      target:
+        name === "k"
+          ? kt
+            ? (r, c) => `sK[(${c}) * ${bkv}u + ${r}]`
+            : (r, c) => `sK[(${r}) * ${dc}u + ${c}]`
+          : (r, c) => `sV[(${r}) * ${dvc}u + ${c}]`,
+      convert: (x) => `f16(${x})`,
+    });
+  // Softmax lanes: lane 2r + h handles columns h * BKV/2 .. of row r of its subgroup's block. With `rot` lane
+  // visits them from a lane-dependent offset, so that the 32 lanes' first addresses fall in 32 banks (rows are
+  // BKV f32 apart: unrotated, all lanes of a half start in one bank).
+  const offset = half === 8 ? "r / 2u" : half === 16 ? "r" : "r + 16u * (lane % 2u)";
+  const column = rot ? `let cc = (c + rot) & ${half - 1}u;` : "let cc = c;";
+  const overRow = (body: string) => `for (var c = 0u; c < ${half}u; c++) {
+        ${column}
+        ${body}
+      }`;
+  const keyLoop = (body: string) => `for (var j0 = (keys.x / BKV) * BKV; j0 < keys.y; j0 += BKV) {
+    ${body}
+  }`;
+  const qBlock = (k: number) => `workgroupBarrier();
+  for (var e = tid; e < ${bq * 16}u; e += ${threads}u) {
+    let r = e / 16u;
+    let c = ${k * 16}u + e % 16u;
+    sP[r * ${bkv}u + e % 16u] = f16(select(0.0, ld_q(q_index(s, bi, i0 + r, hi, c)), i0 + r < s.lq && c < U.d));
+  }
+  workgroupBarrier();
+  let q${k} = subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${block}u, ${bkv}u);`;
+  const pv = rep(nj, (j) => {
+    const p = `subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${block}u + ${j * 16}u, ${bkv}u)`;
+    return `{
+      let p = ${p};
+      ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${j * 16 * dvc + n * 16}u, ${dvc}u), o${n});`, "\n      ")}
+    }`;
+  });
+  return `${attentionWgsl(["q", "k", "v", "sink"], true)}
+const BKV = ${bkv}u;
+const BQ = ${bq}u;
+const DVC = ${dvc}u;
+const TM = 1u;
+const RW = ${bkv / 4}u;
+
+var<workgroup> sK: array<f16, ${bkv * dc}>;
+var<workgroup> sV: array<f16, ${bkv * dvc}>;
+var<workgroup> sS: array<f32, ${sgw * block}>;
+var<workgroup> sP: array<f16, ${sgw * block}>;
+${TILE_WGSL}
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let bi = wg.z;
+  let hi = wg.y;
+  let i0 = (nwg.x - 1u - wg.x) * BQ;
+  let s = seq_of(bi);
+  let hk = hi / (U.h / U.hg);
+  if (i0 >= s.lq) {
+    for (var r = tid; r < BQ; r += ${threads}u) {
+      if (i0 + r < U.sq) { lse_buf[row_index(bi, hi, i0 + r)] = neg_inf(); }
+    }
+    return;
+  }
+  let sub = tid / ${threads / sgw}u;
+  let q_first = i0 + sub * 16u;
+  ${rep(dk, qBlock, "\n  ")}
+  let r = lane / 2u;
+  let i = q_first + r;
+  let c0 = (lane % 2u) * ${half}u;
+  let srow = sub * ${block}u + r * ${bkv}u + c0;
+  ${rot ? `let rot = ${offset};` : ""}
+  var m = sink_of(hi);
+  var l = select(0.0, 1.0, U.softmax != 0u);
+  let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
+  ${keyLoop(`workgroupBarrier();
+    ${tile("k")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    var mx = MASKED;
+    if (tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
+      ${overRow("let x = sS[srow + cc] * U.scale;\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+    } else {
+      ${overRow("let x = score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]);\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+    }
+    mx = max(mx, subgroupShuffleXor(mx, 1u));
+    let m_new = max(m, mx);
+    var sum = 0.0;
+    ${overRow("let x = sS[srow + cc];\n        sum += select(exp(x - m_new), 0.0, is_masked(x));")}
+    sum += subgroupShuffleXor(sum, 1u);
+    // m == m_new gives 1; a row masked so far (m == MASKED < m_new) gives exp(-huge) = 0.
+    l = l * exp(m - m_new) + sum;
+    m = m_new;`)}
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
+  ${keyLoop(`workgroupBarrier();
+    ${tile("k")}
+    ${tile("v")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    if (U.dropout_on == 0u && tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
+      ${overRow("sP[srow + cc] = f16(exp(sS[srow + cc] * U.scale - m) * inv);")}
+    } else {
+      ${overRow(`let j = j0 + c0 + cc;
+        let x = score(s, bi, hi, i, j, sS[srow + cc]);
+        var p = select(exp(x - m) * inv, 0.0, is_masked(x));
+        if (U.dropout_on != 0u) { p = select(0.0, p * U.dropout_scale, dropout_keep(bi, hi, i, j)); }
+        sP[srow + cc] = f16(p);`)}
+    }
+    workgroupBarrier();
+    ${pv}`)}
+  if (i0 + BQ <= s.lq && U.dv == DVC) {
+    ${rep(nv, (n) => `subgroupMatrixStore<row_major>(&o_buf, o_index(s, bi, q_first, hi, ${n * 16}u), o${n}, U.o_ss);`, "\n    ")}
+  } else {
+    ${rep(
+      nv,
+      (n) => `workgroupBarrier();
+    subgroupMatrixStore<row_major>(&sS, sub * ${block}u, o${n}, ${bkv}u);
+    workgroupBarrier();
+    for (var e = lane; e < 256u; e += 32u) {
+      let row = q_first + e / 16u;
+      let col = ${n * 16}u + e % 16u;
+      if (row < s.lq && col < U.dv) { o_buf[o_index(s, bi, row, hi, col)] = sS[sub * ${block}u + (e / 16u) * ${bkv}u + e % 16u]; }
+    }`,
+      "\n    ",
+    )}
+  }
+  if (lane % 2u == 0u && i < U.sq) {
+    var lse = neg_inf();
+    if (i < s.lq && l > 0.0) { lse = m + log(l); }
+    lse_buf[row_index(bi, hi, i)] = lse;
+  }
+}
+`;
+}

@@ -1,0 +1,115 @@
+/**
+ * When and how webgpu.flash runs its forward on subgroup matrices (matrix-forward-wgsl.ts): the tensor cores,
+ * reached through Dawn's `chromium-experimental-subgroup-matrix` feature (VK_KHR_cooperative_matrix on Vulkan).
+ * A workgroup of SGW subgroups of 32 lanes owns 16 * SGW query rows, one 16-row fragment per subgroup, and walks
+ * the keys in tiles of BKV staged in workgroup memory as f16.
+ *
+ * Only fp16 inputs take this path: the fragments are f16, so fp32 or bf16 inputs would be rounded beyond their
+ * tolerance. Everything else (masks, biases, windows, GQA, softmax types, dropout, thd) is the same WGSL as the
+ * register-tiled forward, evaluated by lanes on the f32 scores. Where the device or call does not qualify the
+ * register-tiled forward runs instead; `matrixForwardProblem` says why.
+ *
+ * TE_WEBGPU_FLASH_MATRIX=0 (Node) turns the path off; TE_WEBGPU_FLASH_TILES's "matrix" entry (tile-override.ts)
+ * replaces the table's tile for benchmarks (ignored where it does not fit).
+ */
+import type { AttentionParams } from "@te/core";
+import { matrixOverride } from "./tile-override.js";
+
+export interface MatrixTile {
+  /** Keys per tile. */
+  readonly bkv: number;
+  /** Subgroups per workgroup (16 query rows each). */
+  readonly sgw: number;
+  /** K is staged transposed ([d, bkv]), so that K^T fragments are row-major loads. */
+  readonly kt: boolean;
+  /** The softmax lanes visit their half rows in rotated orders that avoid workgroup-memory bank conflicts. */
+  readonly rot: boolean;
+  readonly why: string;
+}
+
+/** Lanes per subgroup the fragment layout assumes (the softmax pairs lanes 2r, 2r + 1 for row r). */
+export const MATRIX_SUBGROUP = 32;
+export const MATRIX_MAX_HEAD_DIM = 128;
+
+/** Tiles by head-dim class (the larger of d and dv). Times: H200, b2 h16 s2048, forward (prototype runs). */
+export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
+  64: { bkv: 32, sgw: 8, kt: false, rot: false, why: "d64: fastest prototype variant (2.3-5.5 ms, runs vary)" },
+  128: { bkv: 16, sgw: 8, kt: true, rot: true, why: "d128: 4.7 ms against 7.4 without rot, 15 with bkv32 sgw4" },
+};
+
+export const matrixDimClass = (n: number): 64 | 128 => (n <= 64 ? 64 : 128);
+
+/** Workgroup bytes: K and V tiles (f16), the scores (f32) and P (f16) of every subgroup's rows. */
+export const matrixBytes = (t: MatrixTile, dc: number, dvc: number): number =>
+  2 * t.bkv * (dc + dvc) + 16 * t.sgw * t.bkv * (4 + 2);
+
+export const matrixThreads = (t: MatrixTile): number => MATRIX_SUBGROUP * t.sgw;
+/** Query rows of a workgroup. */
+export const matrixRows = (t: MatrixTile): number => 16 * t.sgw;
+
+const env = (): Record<string, string | undefined> | undefined =>
+  (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+
+export const MATRIX_FEATURES = ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"] as const;
+
+interface MatrixConfig {
+  componentType?: string;
+  resultComponentType?: string;
+  M?: number;
+  N?: number;
+  K?: number;
+}
+
+interface AdapterFacts {
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
+  subgroupMatrixConfigs?: Iterable<MatrixConfig>;
+}
+
+/** Why the device cannot run the matrix forward at all, or null. */
+export function matrixDeviceProblem(device: GPUDevice): string | null {
+  if (env()?.TE_WEBGPU_FLASH_MATRIX === "0") return "turned off by TE_WEBGPU_FLASH_MATRIX=0";
+  const missing = MATRIX_FEATURES.filter((f) => !device.features.has(f));
+  if (missing.length) return `the device lacks the feature(s) ${missing.join(", ")}`;
+  const info = (device as { adapterInfo?: AdapterFacts }).adapterInfo ?? {};
+  if (info.subgroupMinSize !== MATRIX_SUBGROUP || info.subgroupMaxSize !== MATRIX_SUBGROUP)
+    return `subgroups of ${info.subgroupMinSize}-${info.subgroupMaxSize} lanes (the fragment layout needs exactly ${MATRIX_SUBGROUP})`;
+  const configs = [...(info.subgroupMatrixConfigs ?? [])];
+  const f16 = configs.some(
+    (c) => c.componentType === "f16" && c.resultComponentType === "f32" && c.M === 16 && c.N === 16 && c.K === 16,
+  );
+  if (!f16) return "no f16 x f16 -> f32 16x16x16 subgroup-matrix configuration";
+  return null;
+}
+
+export interface MatrixChoice {
+  readonly tile: MatrixTile;
+  readonly dc: number;
+  readonly dvc: number;
+}
+
+/** The matrix forward's tile for the call on `device`, or why there is none. */
+export function chooseMatrixTile(
+  device: GPUDevice,
+  p: Pick<AttentionParams, "d" | "dv" | "dtype">,
+): MatrixChoice | { problem: string } {
+  const problem = matrixDeviceProblem(device);
+  if (problem) return { problem };
+  if (p.dtype !== "fp16") return { problem: `dtype ${p.dtype} (subgroup matrices take fp16 inputs only)` };
+  if (p.d > MATRIX_MAX_HEAD_DIM || p.dv > MATRIX_MAX_HEAD_DIM)
+    return { problem: `head dims d=${p.d}, dv=${p.dv} above ${MATRIX_MAX_HEAD_DIM}` };
+  const dc = matrixDimClass(p.d);
+  const dvc = matrixDimClass(p.dv);
+  const fits = (t: MatrixTile) =>
+    matrixBytes(t, dc, dvc) <= device.limits.maxComputeWorkgroupStorageSize &&
+    matrixThreads(t) <= device.limits.maxComputeInvocationsPerWorkgroup &&
+    matrixThreads(t) <= device.limits.maxComputeWorkgroupSizeX &&
+    [dc, dvc].every((cls) => (t.bkv * cls) % matrixThreads(t) === 0);
+  const override = matrixOverride();
+  const tile = override && fits(override) ? override : MATRIX_TILES[Math.max(dc, dvc) as 64 | 128];
+  if (!fits(tile))
+    return {
+      problem: `its tile needs ${matrixBytes(tile, dc, dvc)} bytes of workgroup memory and ${matrixThreads(tile)} invocations`,
+    };
+  return { tile, dc, dvc };
+}

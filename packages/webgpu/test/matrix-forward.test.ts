@@ -1,0 +1,152 @@
+/**
+ * The subgroup-matrix forward of webgpu.flash: when it is chosen, and that its WGSL compiles. CI's SwiftShader
+ * has neither subgroup matrices nor shader-f16, so the compile check runs on a stand-in of the matrix builtins
+ * (matrix-stand-in.ts); what the matrices compute is checked by the conformance cases on the GPU machine.
+ */
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CALL_UNIFORMS } from "../src/call-layout.js";
+import { MATRIX_DIRECTIVES, MATRIX_ENABLES, matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
+import {
+  chooseMatrixTile,
+  MATRIX_TILES,
+  type MatrixTile,
+  matrixBytes,
+  matrixDeviceProblem,
+} from "../src/flash/matrix-tiles.js";
+import { type Binding, type Program, programSource } from "../src/program.js";
+import { deviceOrReason } from "./adapter.js";
+import { matrixStandIn } from "./matrix-stand-in.js";
+
+const F16_CONFIG = { componentType: "f16", resultComponentType: "f32", M: 16, N: 16, K: 16 };
+
+function fakeDevice(opts: {
+  features?: string[];
+  subgroups?: [number, number];
+  configs?: object[];
+  workgroupBytes?: number;
+}): GPUDevice {
+  const [min, max] = opts.subgroups ?? [32, 32];
+  return {
+    features: new Set(opts.features ?? ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"]),
+    adapterInfo: { subgroupMinSize: min, subgroupMaxSize: max, subgroupMatrixConfigs: opts.configs ?? [F16_CONFIG] },
+    limits: {
+      maxComputeWorkgroupStorageSize: opts.workgroupBytes ?? 49152,
+      maxComputeInvocationsPerWorkgroup: 256,
+      maxComputeWorkgroupSizeX: 256,
+    },
+  } as unknown as GPUDevice;
+}
+
+const fp16 = { d: 64, dv: 64, dtype: "fp16" } as const;
+
+describe("matrix forward eligibility", () => {
+  afterEach(() => {
+    delete process.env.TE_WEBGPU_FLASH_MATRIX;
+    delete process.env.TE_WEBGPU_FLASH_TILES;
+  });
+
+  it("takes fp16 calls up to head dim 128 on devices with 32-lane subgroups and an f16 16x16x16 config", () => {
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ dc: 64, dvc: 64, tile: MATRIX_TILES[64] });
+    expect(chooseMatrixTile(fakeDevice({}), { d: 96, dv: 64, dtype: "fp16" })).toMatchObject({
+      dc: 128,
+      dvc: 64,
+      tile: MATRIX_TILES[128],
+    });
+  });
+
+  it("says why not", () => {
+    const problem = (device: GPUDevice, p: Parameters<typeof chooseMatrixTile>[1] = fp16) =>
+      (chooseMatrixTile(device, p) as { problem?: string }).problem;
+    expect(problem(fakeDevice({ features: ["subgroups", "shader-f16"] }))).toMatch(
+      /lacks the feature\(s\) chromium-experimental-subgroup-matrix/,
+    );
+    expect(problem(fakeDevice({ subgroups: [16, 64] }))).toMatch(/subgroups of 16-64 lanes/);
+    expect(problem(fakeDevice({ configs: [{ ...F16_CONFIG, resultComponentType: "f16" }] }))).toMatch(
+      /no f16 x f16 -> f32 16x16x16/,
+    );
+    expect(problem(fakeDevice({}), { ...fp16, dtype: "fp32" })).toMatch(/dtype fp32/);
+    expect(problem(fakeDevice({}), { ...fp16, dtype: "bf16" })).toMatch(/dtype bf16/);
+    expect(problem(fakeDevice({}), { ...fp16, d: 192 })).toMatch(/above 128/);
+    expect(problem(fakeDevice({ workgroupBytes: 16384 }))).toMatch(/workgroup memory/);
+    process.env.TE_WEBGPU_FLASH_MATRIX = "0";
+    expect(matrixDeviceProblem(fakeDevice({}))).toMatch(/TE_WEBGPU_FLASH_MATRIX=0/);
+  });
+
+  it("takes TE_WEBGPU_FLASH_TILES's matrix tile where it fits, else the table's", () => {
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 4, rot: true } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: { bkv: 16, sgw: 4, kt: false, rot: true } });
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 64, sgw: 16 } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 24, sgw: 4 } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
+  });
+});
+
+describe("matrix forward WGSL", () => {
+  it("zeroes every accumulator explicitly and declares the workgroup memory it is charged for", () => {
+    for (const [dc, tile] of Object.entries(MATRIX_TILES)) {
+      const d = Number(dc);
+      const code = matrixForwardWgsl(d, d, tile);
+      // A bare `var x: subgroup_matrix_result<...>;` in a loop is not re-zeroed per iteration by Dawn on NVIDIA.
+      expect(code).not.toMatch(/var \w+\s*:\s*subgroup_matrix/);
+      expect(code).toMatch(/var o0 = subgroup_matrix_result<f32, 16, 16>\(\);/);
+      const bytes = [...code.matchAll(/var<workgroup> \w+: array<(f16|f32), (\d+)>/g)].reduce(
+        (sum, m) => sum + Number(m[2]) * (m[1] === "f16" ? 2 : 4),
+        0,
+      );
+      expect(bytes).toBe(matrixBytes(tile, d, d));
+    }
+  });
+
+  describe("compiles (matrix builtins stood in for) on the test device", () => {
+    let device: GPUDevice | null = null;
+    let reason = "";
+    beforeAll(async () => {
+      ({ device, reason } = await deviceOrReason());
+    });
+
+    const bindings: Binding[] = [
+      ["aux", "u32", "read"],
+      ["q_buf", "u32", "read"],
+      ["k_buf", "u32", "read"],
+      ["v_buf", "u32", "read"],
+      ["bias_buf", "u32", "read"],
+      ["sink_buf", "u32", "read"],
+      ["o_buf", "f32", "read_write"],
+      ["lse_buf", "f32", "read_write"],
+    ].map(([name, element, access]) => ({ name, element, access, buffer: null }) as unknown as Binding);
+
+    // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
+    // code path: both K layouts, rotated and plain lane orders of half rows of 8 and 16, dc != dvc.
+    const cases: [number, number, MatrixTile][] = [
+      [64, 64, { bkv: 16, sgw: 2, kt: false, rot: false, why: "" }],
+      [64, 64, { bkv: 32, sgw: 2, kt: false, rot: true, why: "" }],
+      [128, 64, { bkv: 16, sgw: 2, kt: true, rot: true, why: "" }],
+    ];
+    it.each(cases)("d%i dv%i %o", async (dc, dvc, tile) => {
+      if (!device) {
+        console.warn(`skipped: ${reason}`);
+        return;
+      }
+      const program: Program = {
+        name: "te.flash_forward_matrix",
+        key: "test",
+        source: () => matrixForwardWgsl(dc, dvc, tile),
+        enables: MATRIX_ENABLES,
+        directives: MATRIX_DIRECTIVES,
+        uniforms: CALL_UNIFORMS,
+        uniformValues: {},
+        bindings,
+        workgroups: [1, 1, 1],
+      };
+      const code = matrixStandIn(programSource(program));
+      device.pushErrorScope("validation");
+      const module = device.createShaderModule({ code });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === "error").map((m) => `${m.lineNum}: ${m.message}`);
+      expect(errors).toEqual([]);
+      await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
+      expect(await device.popErrorScope()).toBeNull();
+    });
+  });
+});

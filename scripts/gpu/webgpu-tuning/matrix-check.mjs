@@ -1,0 +1,19 @@
+// GPU job step (flash-matrix-job.sh): what @te/webgpu's device offers the subgroup-matrix forward, through the
+// bundle's packages. Prints the features, subgroup sizes and matrix configurations, and the tile the forward
+// would take for fp16 d64 and d128 (or why none).
+import { getDevice } from "@te/webgpu";
+
+const device = await getDevice();
+const info = device.adapterInfo ?? {};
+console.log(
+  JSON.stringify({
+    features: [...device.features].sort(),
+    subgroups: [info.subgroupMinSize, info.subgroupMaxSize],
+    configs: [...(info.subgroupMatrixConfigs ?? [])].map(
+      (c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`,
+    ),
+    workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
+    description: info.description,
+  }),
+);
+process.exit(0);
