@@ -154,7 +154,22 @@ async function requestDevice(): Promise<GPUDevice> {
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   state.origin = { gpu, adapter };
+  ADAPTER_INFO.set(device, adapter.info);
   return device;
+}
+
+/** The adapter facts of the devices this module requested (see `adapterInfoOf`). */
+const ADAPTER_INFO = new WeakMap<GPUDevice, GPUAdapterInfo>();
+
+/**
+ * What the adapter behind `device` reports. Dawn lists some facts (subgroupMatrixConfigs) only on the adapter's
+ * info, not on device.adapterInfo: prefer the adapter's where this module requested the device; a caller's device
+ * has only its own adapterInfo.
+ */
+export function adapterInfoOf(device: GPUDevice): Partial<GPUAdapterInfo> & Record<string, unknown> {
+  return (ADAPTER_INFO.get(device) ??
+    (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ??
+    {}) as Partial<GPUAdapterInfo> & Record<string, unknown>;
 }
 
 /** The device in use; requests one on first use. Rejects with a BackendError saying why none can be had. */

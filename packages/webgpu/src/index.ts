@@ -9,9 +9,17 @@ registerBackend(webgpuFlash);
 registerBackend(webgpuUnfused);
 
 export { webgpuFlash, webgpuUnfused } from "./backends.js";
-export { currentDevice, deviceProblem, getDevice, releaseDevice, setDevice } from "./device.js";
-export { deviceFacts, type DeviceFacts } from "./limits.js";
+export {
+  adapterInfoOf,
+  currentDevice,
+  deviceProblem,
+  getDevice,
+  releaseDevice,
+  setDevice,
+} from "./device.js";
+export { chooseMatrixTile, MATRIX_TILES, type MatrixTile } from "./flash/matrix-tiles.js";
 export { MAX_HEAD_DIM, TILES, type Tile } from "./flash/tiles.js";
+export { type DeviceFacts, deviceFacts } from "./limits.js";
 export {
   download,
   hostValues,

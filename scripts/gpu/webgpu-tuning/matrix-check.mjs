@@ -1,10 +1,14 @@
 // GPU job step (flash-matrix-job.sh): what @te/webgpu's device offers the subgroup-matrix forward, through the
 // bundle's packages. Prints the features, subgroup sizes and matrix configurations, and the tile the forward
 // would take for fp16 d64 and d128 (or why none).
-import { getDevice } from "@te/webgpu";
+import { adapterInfoOf, chooseMatrixTile, getDevice } from "@te/webgpu";
 
 const device = await getDevice();
-const info = device.adapterInfo ?? {};
+const info = adapterInfoOf(device);
+const choice = (d) => {
+  const c = chooseMatrixTile(device, { d, dv: d, dtype: "fp16" });
+  return "problem" in c ? { problem: c.problem } : { tile: c.tile, dc: c.dc, dvc: c.dvc };
+};
 console.log(
   JSON.stringify({
     features: [...device.features].sort(),
@@ -14,6 +18,8 @@ console.log(
     ),
     workgroupBytes: device.limits.maxComputeWorkgroupStorageSize,
     description: info.description,
+    d64: choice(64),
+    d128: choice(128),
   }),
 );
 process.exit(0);

@@ -5,6 +5,8 @@
  * threads. Q, K (and V, in their own array or K's) and P live in workgroup memory as vec4s; the first row of the
  * table whose arrays fit the device's workgroup memory for the call's head-dim classes is used.
  */
+import { adapterInfoOf } from "../device.js";
+
 export interface ForwardTile {
   readonly bq: number;
   readonly bk: number;
@@ -27,10 +29,9 @@ export function tileProfile(device: GPUDevice): TileProfile {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   const forced = env?.TE_WEBGPU_FLASH_PROFILE;
   if (forced === "throughput" || forced === "compile") return forced;
-  const info = (device as { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } })
-    .adapterInfo;
-  const names = `${info?.architecture ?? ""} ${info?.device ?? ""} ${info?.description ?? ""}`;
-  return info?.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|microsoft basic render|warp/i.test(names)
+  const info = adapterInfoOf(device);
+  const names = `${info.architecture ?? ""} ${info.device ?? ""} ${info.description ?? ""}`;
+  return info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|microsoft basic render|warp/i.test(names)
     ? "compile"
     : "throughput";
 }

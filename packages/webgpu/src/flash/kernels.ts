@@ -13,6 +13,7 @@ import {
   tensorBinding,
 } from "../attention-call.js";
 import { CALL_UNIFORMS } from "../call-layout.js";
+import { adapterInfoOf } from "../device.js";
 import type { DeviceFacts } from "../limits.js";
 import type { Binding, Program } from "../program.js";
 import type { WebGpuTensor } from "../tensor.js";
@@ -52,8 +53,8 @@ function tileOrThrow(pass: FlashPass, call: Call): Tile {
  * (a row group's four consecutive invocations then share one subgroup).
  */
 export function hasSubgroupRows(device: GPUDevice): boolean {
-  const info = (device as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return device.features.has("subgroups") && (info?.subgroupMinSize ?? 0) >= 4;
+  const info = adapterInfoOf(device);
+  return device.features.has("subgroups") && (info.subgroupMinSize ?? 0) >= 4;
 }
 
 function forwardTileOrThrow(call: Call, subgroups: boolean): ForwardChoice {

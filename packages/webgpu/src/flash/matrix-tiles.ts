@@ -13,6 +13,7 @@
  * replaces the table's tile for benchmarks (ignored where it does not fit).
  */
 import type { AttentionParams } from "@te/core";
+import { adapterInfoOf } from "../device.js";
 import { matrixOverride } from "./tile-override.js";
 
 export interface MatrixTile {
@@ -33,8 +34,20 @@ export const MATRIX_MAX_HEAD_DIM = 128;
 
 /** Tiles by head-dim class (the larger of d and dv). Times: H200, b2 h16 s2048, forward (prototype runs). */
 export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
-  64: { bkv: 32, sgw: 8, kt: false, rot: false, why: "d64: fastest prototype variant (2.3-5.5 ms, runs vary)" },
-  128: { bkv: 16, sgw: 8, kt: true, rot: true, why: "d128: 4.7 ms against 7.4 without rot, 15 with bkv32 sgw4" },
+  64: {
+    bkv: 32,
+    sgw: 8,
+    kt: false,
+    rot: false,
+    why: "d64: fastest prototype variant (2.3-5.5 ms, runs vary)",
+  },
+  128: {
+    bkv: 16,
+    sgw: 8,
+    kt: true,
+    rot: true,
+    why: "d128: 4.7 ms against 7.4 without rot, 15 with bkv32 sgw4",
+  },
 };
 
 export const matrixDimClass = (n: number): 64 | 128 => (n <= 64 ? 64 : 128);
@@ -71,12 +84,13 @@ export function matrixDeviceProblem(device: GPUDevice): string | null {
   if (env()?.TE_WEBGPU_FLASH_MATRIX === "0") return "turned off by TE_WEBGPU_FLASH_MATRIX=0";
   const missing = MATRIX_FEATURES.filter((f) => !device.features.has(f));
   if (missing.length) return `the device lacks the feature(s) ${missing.join(", ")}`;
-  const info = (device as { adapterInfo?: AdapterFacts }).adapterInfo ?? {};
+  const info = adapterInfoOf(device) as AdapterFacts;
   if (info.subgroupMinSize !== MATRIX_SUBGROUP || info.subgroupMaxSize !== MATRIX_SUBGROUP)
     return `subgroups of ${info.subgroupMinSize}-${info.subgroupMaxSize} lanes (the fragment layout needs exactly ${MATRIX_SUBGROUP})`;
   const configs = [...(info.subgroupMatrixConfigs ?? [])];
   const f16 = configs.some(
-    (c) => c.componentType === "f16" && c.resultComponentType === "f32" && c.M === 16 && c.N === 16 && c.K === 16,
+    (c) =>
+      c.componentType === "f16" && c.resultComponentType === "f32" && c.M === 16 && c.N === 16 && c.K === 16,
   );
   if (!f16) return "no f16 x f16 -> f32 16x16x16 subgroup-matrix configuration";
   return null;
