@@ -2,8 +2,8 @@
 # Here (after pnpm install): lays out a GPU job folder for the subgroup-matrix work (first argument;
 # .gpu-jobs/wgmatrix by default, ignored): bundle/ from webgpu_bundle.sh, the probes of scripts/gpu/webgpu-tuning/
 # named in MATRIX_SCRIPTS, job.sh (a copy of webgpu-tuning/$JOB_SCRIPT, matrix-job.sh by default: the
-# standalone probes; flash-matrix-job.sh: @te/webgpu's matrix forward, which also takes matrix-variants.json as
-# variants.json), budget (JOB_BUDGET seconds, 150 by default), and READY last. About 5 MB.
+# standalone probes; flash-matrix-job.sh: @te/webgpu's matrix passes, which also takes matrix-variants.json and
+# matrix-backward-variants.json as variants.json and backward-variants.json), budget (JOB_BUDGET seconds, 150 by default), and READY last. About 5 MB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-.gpu-jobs/wgmatrix}
@@ -17,6 +17,7 @@ done
 cp scripts/gpu/webgpu-tuning/matrix-device.mjs "$dir/"
 cp "scripts/gpu/webgpu-tuning/$job" "$dir/job.sh"
 cp scripts/gpu/webgpu-tuning/matrix-variants.json "$dir/variants.json"
+cp scripts/gpu/webgpu-tuning/matrix-backward-variants.json "$dir/backward-variants.json"
 echo "${JOB_BUDGET:-150}" > "$dir/budget"
 du -sh "$dir"
 touch "$dir/READY"

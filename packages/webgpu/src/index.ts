@@ -17,6 +17,7 @@ export {
   releaseDevice,
   setDevice,
 } from "./device.js";
+export { chooseMatrixBackwardTile, MATRIX_BACKWARD_TILES } from "./flash/matrix-backward-tiles.js";
 export { chooseMatrixTile, MATRIX_TILES, type MatrixTile } from "./flash/matrix-tiles.js";
 export { MAX_HEAD_DIM, TILES, type Tile } from "./flash/tiles.js";
 export { type DeviceFacts, deviceFacts } from "./limits.js";

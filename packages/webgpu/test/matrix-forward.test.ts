@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CALL_UNIFORMS } from "../src/call-layout.js";
-import { MATRIX_DIRECTIVES, MATRIX_ENABLES, matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
+import { matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
+import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "../src/flash/matrix-fragments-wgsl.js";
 import {
   chooseMatrixTile,
   MATRIX_TILES,
@@ -13,29 +14,15 @@ import {
   matrixBytes,
   matrixDeviceProblem,
 } from "../src/flash/matrix-tiles.js";
-import { type Binding, type Program, programSource } from "../src/program.js";
+import type { Program } from "../src/program.js";
 import { deviceOrReason } from "./adapter.js";
-import { matrixStandIn } from "./matrix-stand-in.js";
-
-const F16_CONFIG = { componentType: "f16", resultComponentType: "f32", M: 16, N: 16, K: 16 };
-
-function fakeDevice(opts: {
-  features?: string[];
-  subgroups?: [number, number];
-  configs?: object[];
-  workgroupBytes?: number;
-}): GPUDevice {
-  const [min, max] = opts.subgroups ?? [32, 32];
-  return {
-    features: new Set(opts.features ?? ["subgroups", "shader-f16", "chromium-experimental-subgroup-matrix"]),
-    adapterInfo: { subgroupMinSize: min, subgroupMaxSize: max, subgroupMatrixConfigs: opts.configs ?? [F16_CONFIG] },
-    limits: {
-      maxComputeWorkgroupStorageSize: opts.workgroupBytes ?? 49152,
-      maxComputeInvocationsPerWorkgroup: 256,
-      maxComputeWorkgroupSizeX: 256,
-    },
-  } as unknown as GPUDevice;
-}
+import {
+  bindingsOf,
+  declaredWorkgroupBytes,
+  expectStandInCompiles,
+  F16_CONFIG,
+  fakeDevice,
+} from "./matrix-harness.js";
 
 const fp16 = { d: 64, dv: 64, dtype: "fp16" } as const;
 
@@ -74,7 +61,9 @@ describe("matrix forward eligibility", () => {
 
   it("takes TE_WEBGPU_FLASH_TILES's matrix tile where it fits, else the table's", () => {
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 4, rot: true } });
-    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: { bkv: 16, sgw: 4, kt: false, rot: true } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
+      tile: { bkv: 16, sgw: 4, kt: false, rot: true },
+    });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 64, sgw: 16 } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 24, sgw: 4 } });
@@ -90,10 +79,7 @@ describe("matrix forward WGSL", () => {
       // A bare `var x: subgroup_matrix_result<...>;` in a loop is not re-zeroed per iteration by Dawn on NVIDIA.
       expect(code).not.toMatch(/var \w+\s*:\s*subgroup_matrix/);
       expect(code).toMatch(/var o0 = subgroup_matrix_result<f32, 16, 16>\(\);/);
-      const bytes = [...code.matchAll(/var<workgroup> \w+: array<(f16|f32), (\d+)>/g)].reduce(
-        (sum, m) => sum + Number(m[2]) * (m[1] === "f16" ? 2 : 4),
-        0,
-      );
+      const bytes = declaredWorkgroupBytes(code);
       expect(bytes).toBe(matrixBytes(tile, d, d));
     }
   });
@@ -105,7 +91,7 @@ describe("matrix forward WGSL", () => {
       ({ device, reason } = await deviceOrReason());
     });
 
-    const bindings: Binding[] = [
+    const bindings = bindingsOf([
       ["aux", "u32", "read"],
       ["q_buf", "u32", "read"],
       ["k_buf", "u32", "read"],
@@ -114,7 +100,7 @@ describe("matrix forward WGSL", () => {
       ["sink_buf", "u32", "read"],
       ["o_buf", "f32", "read_write"],
       ["lse_buf", "f32", "read_write"],
-    ].map(([name, element, access]) => ({ name, element, access, buffer: null }) as unknown as Binding);
+    ]);
 
     // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
     // code path: both K layouts, rotated and plain lane orders of half rows of 8 and 16, dc != dvc.
@@ -139,14 +125,7 @@ describe("matrix forward WGSL", () => {
         bindings,
         workgroups: [1, 1, 1],
       };
-      const code = matrixStandIn(programSource(program));
-      device.pushErrorScope("validation");
-      const module = device.createShaderModule({ code });
-      const info = await module.getCompilationInfo();
-      const errors = info.messages.filter((m) => m.type === "error").map((m) => `${m.lineNum}: ${m.message}`);
-      expect(errors).toEqual([]);
-      await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
-      expect(await device.popErrorScope()).toBeNull();
+      await expectStandInCompiles(device, program);
     });
   });
 });

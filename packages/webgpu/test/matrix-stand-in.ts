@@ -64,7 +64,8 @@ export function matrixStandIn(code: string): string {
   const types = Object.values(KINDS)
     .map((k) => `struct ${k} { x: f32 }`)
     .join("\n");
-  const mma = "fn sm_mma(a: SmLeft, b: SmRight, c: SmResult) -> SmResult { return SmResult(fma(a.x, b.x, c.x)); }";
+  const mma =
+    "fn sm_mma(a: SmLeft, b: SmRight, c: SmResult) -> SmResult { return SmResult(fma(a.x, b.x, c.x)); }";
   // Helpers read module-scope arrays: they go after the last module-scope declaration, before the entry point.
   const entry = out.indexOf("@compute");
   return `${out.slice(0, entry)}${types}\n${mma}\n${[...helpers.values()].join("\n")}\n${out.slice(entry)}`;

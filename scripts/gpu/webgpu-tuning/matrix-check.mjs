@@ -1,13 +1,18 @@
 // GPU job step (flash-matrix-job.sh): what @te/webgpu's device offers the subgroup-matrix forward, through the
 // bundle's packages. Prints the features, subgroup sizes and matrix configurations, and the tile the forward
-// would take for fp16 d64 and d128 (or why none).
-import { adapterInfoOf, chooseMatrixTile, getDevice } from "@te/webgpu";
+// and backward passes would take for fp16 d64 and d128 (or why none).
+import { adapterInfoOf, chooseMatrixBackwardTile, chooseMatrixTile, getDevice } from "@te/webgpu";
 
 const device = await getDevice();
 const info = adapterInfoOf(device);
+const shown = (c) => ("problem" in c ? { problem: c.problem } : c.tile);
 const choice = (d) => {
-  const c = chooseMatrixTile(device, { d, dv: d, dtype: "fp16" });
-  return "problem" in c ? { problem: c.problem } : { tile: c.tile, dc: c.dc, dvc: c.dvc };
+  const p = { d, dv: d, dtype: "fp16" };
+  return {
+    forward: shown(chooseMatrixTile(device, p)),
+    dq: shown(chooseMatrixBackwardTile(device, "dq", p)),
+    dkdv: shown(chooseMatrixBackwardTile(device, "dkdv", p)),
+  };
 };
 console.log(
   JSON.stringify({

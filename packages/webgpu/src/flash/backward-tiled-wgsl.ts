@@ -71,6 +71,12 @@ export function chooseBackwardTile(
 
 export const backwardThreads = (t: BackwardTile): number => (4 * t.r) / t.tm;
 
+/** Row statistics of query i from the stats pass (zeros past the sequence, whose scores are all masked). */
+export const ROW_STATS_WGSL = `
+fn lse_of(bi: u32, hi: u32, i: u32, s: Seq) -> f32 { return select(0.0, stats[row_index(bi, hi, i)], i < s.lq); }
+fn dd_of(bi: u32, hi: u32, i: u32, s: Seq) -> f32 { return select(0.0, stats[U.b * U.h * U.sq + row_index(bi, hi, i)], i < s.lq); }
+`;
+
 function header(dc: number, dvc: number, t: BackwardTile): string {
   return `${attentionWgsl(["q", "k", "v", "do"], true)}
 const R = ${t.r}u;
@@ -82,10 +88,7 @@ const DVC = ${dvc}u;
 const DQ4 = ${dc / 4}u;
 const DV4 = ${dvc / 4}u;
 const RW = ${t.c / 4}u;
-${TILE_WGSL}
-// Row statistics of query i (zeros past the sequence, whose scores are all masked).
-fn lse_of(bi: u32, hi: u32, i: u32, s: Seq) -> f32 { return select(0.0, stats[row_index(bi, hi, i)], i < s.lq); }
-fn dd_of(bi: u32, hi: u32, i: u32, s: Seq) -> f32 { return select(0.0, stats[U.b * U.h * U.sq + row_index(bi, hi, i)], i < s.lq); }`;
+${TILE_WGSL}${ROW_STATS_WGSL}`;
 }
 
 /** Loads rows [first, first + n) of tensor `name` (q, k, v or do) into a row- or column-side array. */

@@ -33,7 +33,10 @@ import {
   tileProfile,
 } from "./forward-tiles.js";
 import { flashForwardWgsl } from "./forward-wgsl.js";
-import { MATRIX_DIRECTIVES, MATRIX_ENABLES, matrixForwardWgsl } from "./matrix-forward-wgsl.js";
+import { chooseMatrixBackwardTile } from "./matrix-backward-tiles.js";
+import { matrixDkDvWgsl, matrixDqWgsl } from "./matrix-backward-wgsl.js";
+import { matrixForwardWgsl } from "./matrix-forward-wgsl.js";
+import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "./matrix-fragments-wgsl.js";
 import { chooseMatrixTile, matrixRows } from "./matrix-tiles.js";
 import { classLoops, loadBatch, prefetch } from "./switches.js";
 import { backwardOverride, forwardOverride } from "./tile-override.js";
@@ -147,7 +150,8 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
 }
 
 /**
- * A backward pass: the register-tiled program where one of its tiles fits the device's workgroup memory for the
+ * A backward pass: on subgroup matrices where the device and call qualify (matrix-backward-tiles.ts), else the
+ * register-tiled program where one of its tiles fits the device's workgroup memory for the
  * head-dim classes, else the scalar program with its small tiles (head dim 256 within 32 KiB).
  */
 function backwardProgram(
@@ -168,6 +172,20 @@ function backwardProgram(
     uniformValues: { ...call.uniforms, ...io.uniforms },
     bindings: [...io.reads, binding("out", io.out, "f32", "read_write")],
   };
+  const matrix = chooseMatrixBackwardTile(call.device, pass, p);
+  if (!("problem" in matrix)) {
+    const { tile: mt, dc: mdc, dvc: mdvc } = matrix;
+    const batch = loadBatch();
+    return {
+      ...common,
+      name: `te.flash_${pass}_matrix`,
+      key: `d${mdc}.dv${mdvc}.c${mt.cols}.w${mt.sgw}.lb${batch}`,
+      source: () => (pass === "dq" ? matrixDqWgsl : matrixDkDvWgsl)(mdc, mdvc, mt, batch),
+      enables: MATRIX_ENABLES,
+      directives: MATRIX_DIRECTIVES,
+      workgroups: [Math.ceil(io.rows / (16 * mt.sgw)), io.heads, p.b],
+    };
+  }
   if (tiled) {
     const unrolled = profile === "throughput";
     const loops = unrolled && classLoops();

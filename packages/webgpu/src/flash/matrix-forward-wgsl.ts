@@ -9,23 +9,12 @@
  * have only whole-matrix operations, and rescaling O per tile means a round trip through workgroup memory
  * (which measured slower on the H200). O is final after pass 2: stored straight from the fragments where the
  * workgroup's rows are all inside the sequence and dv is the class, else staged through workgroup memory.
- *
- * Every accumulator is zeroed explicitly: a bare `var s: subgroup_matrix_result<...>;` in a loop is not
- * re-zeroed per iteration by Dawn on NVIDIA (scripts/gpu/webgpu-tuning/subgroup-matrix-layout.mjs).
- * Fragment offsets depend on the subgroup index, which uniformity analysis cannot prove subgroup-uniform;
- * MATRIX_DIRECTIVES turns that diagnostic off (the index is uniform per subgroup with 32-lane subgroups laid
- * out by local index, which matrixDeviceProblem requires).
+ * Fragment types, zeroing and uniformity: matrix-fragments-wgsl.ts.
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
+import { RESULT as ACC, LEFT as L, RIGHT as R, stagedLeft, stagedStore } from "./matrix-fragments-wgsl.js";
 import { type MatrixTile, matrixThreads } from "./matrix-tiles.js";
 import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
-
-export const MATRIX_ENABLES = ["f16", "subgroups", "chromium_experimental_subgroup_matrix"] as const;
-export const MATRIX_DIRECTIVES = ["diagnostic(off, chromium.subgroup_matrix_uniformity)"] as const;
-
-const L = "subgroup_matrix_left<f16, 16, 16>";
-const R = "subgroup_matrix_right<f16, 16, 16>";
-const ACC = "subgroup_matrix_result<f32, 16, 16>";
 
 /** dc, dvc: head-dim classes (64 or 128); `loadBatch`: loads in flight per lane in the K/V tile loads. */
 export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBatch = 16): string {
@@ -83,14 +72,19 @@ export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBa
   const keyLoop = (body: string) => `for (var j0 = (keys.x / BKV) * BKV; j0 < keys.y; j0 += BKV) {
     ${body}
   }`;
-  const qBlock = (k: number) => `workgroupBarrier();
-  for (var e = tid; e < ${bq * 16}u; e += ${threads}u) {
-    let r = e / 16u;
-    let c = ${k * 16}u + e % 16u;
-    sP[r * ${bkv}u + e % 16u] = f16(select(0.0, ld_q(q_index(s, bi, i0 + r, hi, c)), i0 + r < s.lq && c < U.d));
-  }
-  workgroupBarrier();
-  let q${k} = subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${block}u, ${bkv}u);`;
+  const qBlock = (k: number) =>
+    stagedLeft({
+      name: `q${k}`,
+      scratch: "sP",
+      stride: bkv,
+      rows: bq,
+      threads,
+      first: "i0",
+      col0: k * 16,
+      limit: "s.lq",
+      dim: "U.d",
+      load: (row, col) => `ld_q(q_index(s, bi, ${row}, hi, ${col}))`,
+    });
   const pv = rep(nj, (j) => {
     const p = `subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${block}u + ${j * 16}u, ${bkv}u)`;
     return `{
@@ -178,14 +172,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   } else {
     ${rep(
       nv,
-      (n) => `workgroupBarrier();
-    subgroupMatrixStore<row_major>(&sS, sub * ${block}u, o${n}, ${bkv}u);
-    workgroupBarrier();
-    for (var e = lane; e < 256u; e += 32u) {
-      let row = q_first + e / 16u;
-      let col = ${n * 16}u + e % 16u;
-      if (row < s.lq && col < U.dv) { o_buf[o_index(s, bi, row, hi, col)] = sS[sub * ${block}u + (e / 16u) * ${bkv}u + e % 16u]; }
-    }`,
+      (n) =>
+        stagedStore({
+          acc: `o${n}`,
+          scratch: "sS",
+          stride: bkv,
+          first: "q_first",
+          col0: n * 16,
+          limit: "s.lq",
+          dim: "U.dv",
+          target: (row, col, value) => `o_buf[o_index(s, bi, ${row}, hi, ${col})] = ${value};`,
+        }),
       "\n    ",
     )}
   }

@@ -1,13 +1,15 @@
 /**
  * A tuning override of the register-tiled programs' tiles, for benchmarks: in Node, TE_WEBGPU_FLASH_TILES holds
  * JSON such as {"forward": {"bq": 64, "bk": 32, "tm": 4, "sharedKv": false}, "dq": {"r": 32, "c": 32, "tm": 2},
- * "dkdv": {"r": 32, "c": 16, "tm": 2}, "matrix": {"bkv": 16, "sgw": 8, "kt": true, "rot": true}}, any pass
- * optional ("matrix": the forward on subgroup matrices, matrix-tiles.ts). A tile that is malformed, needs more workgroup memory
+ * "dkdv": {"r": 32, "c": 16, "tm": 2}, "matrix": {"bkv": 16, "sgw": 8, "kt": true, "rot": true},
+ * "matrix_dq": {"cols": 16, "sgw": 8}, "matrix_dkdv": {"cols": 32, "sgw": 4}}, any pass optional ("matrix*": the
+ * forward and backward passes on subgroup matrices, matrix-tiles.ts and matrix-backward-tiles.ts). A tile that is malformed, needs more workgroup memory
  * or threads than the device has, or does not split its loads evenly is ignored: the tables' choice runs.
  */
 import type { BackwardPass, BackwardTile } from "./backward-tiled-wgsl.js";
 import { backwardBytes } from "./backward-tiled-wgsl.js";
 import { type ForwardTile, forwardBytes } from "./forward-tiles.js";
+import type { MatrixBackwardPass, MatrixBackwardTile } from "./matrix-backward-tiles.js";
 import type { MatrixTile } from "./matrix-tiles.js";
 
 const isPow2 = (n: unknown): n is number =>
@@ -77,4 +79,13 @@ export function matrixOverride(): MatrixTile | null {
   if (!isPow2(bkv) || bkv < 16 || bkv > 64 || !isPow2(sgw) || sgw > 16) return null;
   if (typeof kt !== "boolean" || typeof rot !== "boolean") return null;
   return { bkv, sgw, kt, rot, why: "TE_WEBGPU_FLASH_TILES" };
+}
+
+/** A matrix backward pass's tile asked for, if well-formed (chooseMatrixBackwardTile tests the fit). */
+export function matrixBackwardOverride(pass: MatrixBackwardPass): MatrixBackwardTile | null {
+  const o = overrides()?.[`matrix_${pass}`];
+  if (!o) return null;
+  const { cols, sgw } = o;
+  if (!isPow2(cols) || cols < 16 || cols > 64 || !isPow2(sgw) || sgw > 16) return null;
+  return { cols, sgw, why: "TE_WEBGPU_FLASH_TILES" };
 }

@@ -1,0 +1,91 @@
+/**
+ * Tiles of the backward on subgroup matrices (matrix-backward-wgsl.ts); the device and dtype conditions are the
+ * forward's (matrix-tiles.ts). A workgroup has `sgw` subgroups of 16 rows each (queries for dQ, keys for
+ * dK/dV) and steps over `cols` columns (keys, queries) at a time.
+ */
+import type { AttentionParams } from "@te/core";
+import { MATRIX_MAX_HEAD_DIM, MATRIX_SUBGROUP, matrixDeviceProblem, matrixDimClass } from "./matrix-tiles.js";
+import { matrixBackwardOverride } from "./tile-override.js";
+
+export type MatrixBackwardPass = "dq" | "dkdv";
+
+export interface MatrixBackwardTile {
+  readonly cols: number;
+  readonly sgw: number;
+  readonly why: string;
+}
+
+/**
+ * By head-dim class (the larger of d and dv). dK/dV keeps its keys' K and V fragments and the dK and dV
+ * accumulators in registers (4 fragments of 64 dims each), so it takes fewer subgroups for d128.
+ */
+export const MATRIX_BACKWARD_TILES: Readonly<
+  Record<MatrixBackwardPass, Readonly<Record<64 | 128, MatrixBackwardTile>>>
+> = {
+  dq: {
+    64: { cols: 32, sgw: 4, why: "d64: 28 KiB of workgroup memory, 64 queries per workgroup" },
+    128: { cols: 16, sgw: 8, why: "d128: 28 KiB, 128 queries per workgroup" },
+  },
+  dkdv: {
+    64: { cols: 32, sgw: 4, why: "d64: 32 KiB, 64 keys per workgroup" },
+    128: { cols: 16, sgw: 4, why: "d128: 20 KiB, 64 keys per workgroup" },
+  },
+};
+
+/**
+ * Workgroup bytes: the column tiles (f16: K and V for dQ, Q and dO for dK/dV); per subgroup row the two f32
+ * products (S, dP) and the f16 operands made from them (dS for dQ; P and dS for dK/dV, plus the columns' lse and D).
+ */
+export function matrixBackwardBytes(
+  pass: MatrixBackwardPass,
+  t: MatrixBackwardTile,
+  dc: number,
+  dvc: number,
+): number {
+  const tiles = 2 * t.cols * (dc + dvc);
+  const rows = 16 * t.sgw * t.cols;
+  return pass === "dq" ? tiles + rows * (4 + 4 + 2) : tiles + rows * (4 + 4 + 2 + 2) + 8 * t.cols;
+}
+
+export const matrixBackwardThreads = (t: MatrixBackwardTile): number => MATRIX_SUBGROUP * t.sgw;
+
+export interface MatrixBackwardChoice {
+  readonly tile: MatrixBackwardTile;
+  readonly dc: number;
+  readonly dvc: number;
+}
+
+/** The pass's tile on `device` for the call, or why the matrix backward cannot take it. */
+export function chooseMatrixBackwardTile(
+  device: GPUDevice,
+  pass: MatrixBackwardPass,
+  p: Pick<AttentionParams, "d" | "dv" | "dtype">,
+): MatrixBackwardChoice | { problem: string } {
+  const problem = matrixDeviceProblem(device);
+  if (problem) return { problem };
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  if (env?.TE_WEBGPU_FLASH_MATRIX_BACKWARD === "0")
+    return { problem: "turned off by TE_WEBGPU_FLASH_MATRIX_BACKWARD=0" };
+  if (p.dtype !== "fp16") return { problem: `dtype ${p.dtype} (subgroup matrices take fp16 inputs only)` };
+  if (p.d > MATRIX_MAX_HEAD_DIM || p.dv > MATRIX_MAX_HEAD_DIM)
+    return { problem: `head dims d=${p.d}, dv=${p.dv} above ${MATRIX_MAX_HEAD_DIM}` };
+  const dc = matrixDimClass(p.d);
+  const dvc = matrixDimClass(p.dv);
+  const threads = (t: MatrixBackwardTile) => matrixBackwardThreads(t);
+  const fits = (t: MatrixBackwardTile) =>
+    matrixBackwardBytes(pass, t, dc, dvc) <= device.limits.maxComputeWorkgroupStorageSize &&
+    threads(t) <= device.limits.maxComputeInvocationsPerWorkgroup &&
+    threads(t) <= device.limits.maxComputeWorkgroupSizeX &&
+    // The column tiles' loads split evenly over the lanes (tile-wgsl.ts's tileLoad).
+    [dc, dvc].every(
+      (cls) => (t.cols * cls) % threads(t) === 0 && (threads(t) % cls === 0 || cls % threads(t) === 0),
+    );
+  const override = matrixBackwardOverride(pass);
+  const tile =
+    override && fits(override) ? override : MATRIX_BACKWARD_TILES[pass][Math.max(dc, dvc) as 64 | 128];
+  if (!fits(tile))
+    return {
+      problem: `its ${pass} tile needs ${matrixBackwardBytes(pass, tile, dc, dvc)} bytes of workgroup memory and ${threads(tile)} invocations`,
+    };
+  return { tile, dc, dvc };
+}
