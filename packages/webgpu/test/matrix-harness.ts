@@ -32,13 +32,12 @@ export function fakeDevice(opts: {
   } as unknown as GPUDevice;
 }
 
-/** The bytes of the `var<workgroup>` arrays of f16 and f32 and the u32 scalars in `code`. */
+/** The bytes of the `var<workgroup>` arrays of f16 and f32 in `code`. */
 export function declaredWorkgroupBytes(code: string): number {
-  const arrays = [...code.matchAll(/var<workgroup> \w+: array<(f16|f32), (\d+)>/g)].reduce(
+  return [...code.matchAll(/var<workgroup> \w+: array<(f16|f32), (\d+)>/g)].reduce(
     (sum, m) => sum + Number(m[2]) * (m[1] === "f16" ? 2 : 4),
     0,
   );
-  return arrays + 4 * [...code.matchAll(/var<workgroup> \w+: u32;/g)].length;
 }
 
 /** Bindings by [name, element, access], without buffers: for compiling only. */

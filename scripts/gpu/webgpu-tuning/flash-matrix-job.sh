@@ -1,14 +1,12 @@
-# GPU job (scripts/gpu/run_jobs.sh): webgpu.flash on subgroup matrices (packages/webgpu/src/flash/
+# GPU job (scripts/gpu/run_jobs.sh): webgpu.flash's forward on subgroup matrices (packages/webgpu/src/flash/
 # matrix-*.ts) on the H200 through Dawn, with the toggles under which the adapter lists them. JOB_DIR holds
 # bundle/ (scripts/gpu/webgpu_bundle.sh) and matrix-check.mjs. Steps, each with its own time limit:
 #   1. what the device offers (features, subgroup sizes, matrix configurations);
 #   2. fp16 conformance of webgpu.flash, gradients included, forward and backward on the matrices; again with
 #      TE_WEBGPU_FLASH_MATRIX_BACKWARD=0 where the first had failures, to tell the passes apart;
-#      and with two one-pass (lazy) forward tiles;
-#   3. a sweep of the forward's matrix tiles at s2048;
-#   4. the forward table fp16/fp32, flash vs unfused vs tfjs-webgpu, s512-4096, no mask and causal;
-#   5. fwd+bwd s1024-4096 against tfjs-webgpu; 6. a sweep of the backward's matrix tiles at s2048;
-#   7. fp32 conformance (the register-tiled kernels).
+#   3. fwd+bwd s1024-4096 against tfjs-webgpu; 4. a sweep of the backward's matrix tiles at s2048;
+#   5. the forward table fp16/fp32, flash vs unfused vs tfjs-webgpu, s512-4096, no mask and causal;
+#   6. a sweep of the forward's matrix tiles at s2048; 7. fp32 conformance (the register-tiled kernels).
 set -u
 b=$JOB_DIR/bundle; o=$JOB_OUT; s=$o/summary.txt; : > $s
 t0=$(date +%s); el() { echo "$(( $(date +%s) - t0 ))s"; }
@@ -26,18 +24,16 @@ conf() { # name, dtype, seconds, then env assignments
 }
 conf matrix fp16 150
 grep -q '^FAIL' $o/conf_matrix.txt && conf nobwd fp16 90 TE_WEBGPU_FLASH_MATRIX_BACKWARD=0
-conf lazy32 fp16 90 'TE_WEBGPU_FLASH_TILES={"matrix":{"bkv":32,"sgw":8,"lazy":true}}'
-conf lazy16 fp16 90 'TE_WEBGPU_FLASH_TILES={"matrix":{"bkv":16,"sgw":8,"kt":true,"rot":true,"lazy":true}}'
 bench() { # name, seconds, then bench args
   local name=$1 limit=$2; shift 2
   timeout $limit node $b/bench.mjs --out $o/$name.json "$@" > $o/$name.log 2> $o/$name.err
   echo "== $name rc $? [$(el)]" >> $s
   grep '^|' $o/$name.log >> $s
 }
-bench sweep 150 --dtypes fp16 --reps 10 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask,causal --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
-bench fwd 120 --dtypes fp16,fp32 --reps 7 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
-bench fwdbwd 90 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 1024,2048,4096 --masks no_mask,causal --passes fwd+bwd --backends flash,tfjs
-bench bwdsweep 90 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
+bench fwdbwd 120 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 1024,2048,4096 --masks no_mask,causal --passes fwd+bwd --backends flash,tfjs
+bench bwdsweep 120 --dtypes fp16 --reps 3 --warmup 1 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
+bench fwd 150 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
+bench sweep 90 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
 conf fp32 fp32 60
 echo "done [$(el)]" >> $s
 cat $s

@@ -110,7 +110,7 @@ function matrixForward(call: Call, bindings: Binding[]): Program | null {
   const batch = loadBatch();
   return {
     name: "te.flash_forward_matrix",
-    key: `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}${tile.lazy ? ".lazy" : ""}.lb${batch}`,
+    key: `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}.lb${batch}`,
     source: () => matrixForwardWgsl(dc, dvc, tile, batch),
     enables: MATRIX_ENABLES,
     directives: MATRIX_DIRECTIVES,

@@ -7,10 +7,7 @@
  *   2. S again; the lanes write P = exp(x - max) / sum (dropout applied) as f16, and O += P V on the matrices.
  * Three products per tile instead of two, but no accumulator ever needs a per-row rescale: subgroup matrices
  * have only whole-matrix operations, and rescaling O per tile means a round trip through workgroup memory
- * (which measured slower on the H200).
- * With the tile's `lazy`, one pass instead: a row's exponent base m moves only when a tile's max passes it
- * by more than LAZY_GROWTH (P = exp(x - m) then stays below e^8, well inside f16), and only on tiles where
- * some row of the workgroup moved is O rescaled through workgroup memory; O / l at the store. O is final after pass 2: stored straight from the fragments where the
+ * (which measured slower on the H200). O is final after pass 2: stored straight from the fragments where the
  * workgroup's rows are all inside the sequence and dv is the class, else staged through workgroup memory.
  * Fragment types, zeroing and uniformity: matrix-fragments-wgsl.ts.
  */
@@ -21,7 +18,7 @@ import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
 
 /** dc, dvc: head-dim classes (64 or 128); `loadBatch`: loads in flight per lane in the K/V tile loads. */
 export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBatch = 16): string {
-  const { bkv, sgw, kt, rot, lazy } = t;
+  const { bkv, sgw, kt, rot } = t;
   const threads = matrixThreads(t);
   const bq = 16 * sgw;
   const dk = dc / 16;
@@ -95,22 +92,41 @@ export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBa
       ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${j * 16 * dvc + n * 16}u, ${dvc}u), o${n});`, "\n      ")}
     }`;
   });
-  // The scores of the subgroup's 16 x BKV block, in place in sS, and each row's max (mx, in both its lanes).
-  const rowMax = `var mx = MASKED;
-    if (tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
-      ${overRow("let x = sS[srow + cc] * U.scale;\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
-    } else {
-      ${overRow("let x = score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]);\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+  return `${attentionWgsl(["q", "k", "v", "sink"], true)}
+const BKV = ${bkv}u;
+const BQ = ${bq}u;
+const DVC = ${dvc}u;
+const TM = 1u;
+const RW = ${bkv / 4}u;
+
+var<workgroup> sK: array<f16, ${bkv * dc}>;
+var<workgroup> sV: array<f16, ${bkv * dvc}>;
+var<workgroup> sS: array<f32, ${sgw * block}>;
+var<workgroup> sP: array<f16, ${sgw * block}>;
+${TILE_WGSL}
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let bi = wg.z;
+  let hi = wg.y;
+  let i0 = (nwg.x - 1u - wg.x) * BQ;
+  let s = seq_of(bi);
+  let hk = hi / (U.h / U.hg);
+  if (i0 >= s.lq) {
+    for (var r = tid; r < BQ; r += ${threads}u) {
+      if (i0 + r < U.sq) { lse_buf[row_index(bi, hi, i0 + r)] = neg_inf(); }
     }
-    mx = max(mx, subgroupShuffleXor(mx, 1u));`;
-  // O fragment n times each row's alpha, through the subgroup's part of sS (lane 2r + h: row r, 8 columns).
-  const rescale = (n: number) => `subgroupMatrixStore<row_major>(&sS, sub * ${block}u, o${n}, ${bkv}u);
-      workgroupBarrier();
-      for (var c = 0u; c < 8u; c++) { sS[sub * ${block}u + r * ${bkv}u + (lane % 2u) * 8u + c] *= alpha; }
-      workgroupBarrier();
-      o${n} = subgroupMatrixLoad<${ACC}, row_major>(&sS, sub * ${block}u, ${bkv}u);
-      workgroupBarrier();`;
-  const twoPassBody = `  var m = sink_of(hi);
+    return;
+  }
+  let sub = tid / ${threads / sgw}u;
+  let q_first = i0 + sub * 16u;
+  ${rep(dk, qBlock, "\n  ")}
+  let r = lane / 2u;
+  let i = q_first + r;
+  let c0 = (lane % 2u) * ${half}u;
+  let srow = sub * ${block}u + r * ${bkv}u + c0;
+  ${rot ? `let rot = ${offset};` : ""}
+  var m = sink_of(hi);
   var l = select(0.0, 1.0, U.softmax != 0u);
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   ${keyLoop(`workgroupBarrier();
@@ -118,7 +134,13 @@ export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBa
     workgroupBarrier();
     ${scores}
     workgroupBarrier();
-    ${rowMax}
+    var mx = MASKED;
+    if (tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
+      ${overRow("let x = sS[srow + cc] * U.scale;\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+    } else {
+      ${overRow("let x = score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]);\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+    }
+    mx = max(mx, subgroupShuffleXor(mx, 1u));
     let m_new = max(m, mx);
     var sum = 0.0;
     ${overRow("let x = sS[srow + cc];\n        sum += select(exp(x - m_new), 0.0, is_masked(x));")}
@@ -164,94 +186,7 @@ export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBa
       "\n    ",
     )}
   }
-`;
-  const onePassBody = `  var m = sink_of(hi);
-  var l = select(0.0, 1.0, U.softmax != 0u);
-  let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
-  ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
-  ${keyLoop(`workgroupBarrier();
-    ${tile("k")}
-    ${tile("v")}
-    if (tid == 0u) { sGrow = 0u; }
-    workgroupBarrier();
-    ${scores}
-    workgroupBarrier();
-    ${rowMax}
-    // The row's exponent base m moves only when the tile's max passes it by more than LAZY_GROWTH (P stays
-    // below e^LAZY_GROWTH, well inside f16): most tiles leave O as it is.
-    var alpha = 1.0;
-    if (mx > m + LAZY_GROWTH) {
-      alpha = exp(m - mx);
-      m = mx;
-      sGrow = 1u;
-    }
-    var sum = 0.0;
-    if (U.dropout_on == 0u) {
-      ${overRow("let x = sS[srow + cc];\n        let p = select(exp(x - m), 0.0, is_masked(x));\n        sum += p;\n        sP[srow + cc] = f16(p);")}
-    } else {
-      ${overRow("let x = sS[srow + cc];\n        let p = select(exp(x - m), 0.0, is_masked(x));\n        sum += p;\n        sP[srow + cc] = f16(select(0.0, p * U.dropout_scale, dropout_keep(bi, hi, i, j0 + c0 + cc)));")}
-    }
-    sum += subgroupShuffleXor(sum, 1u);
-    l = l * alpha + sum;
-    // Uniform across the workgroup, and a barrier: sS (the scores, all read) is free, sP is written.
-    if (workgroupUniformLoad(&sGrow) != 0u) {
-      ${rep(nv, rescale, "\n      ")}
-    }
-    ${pv}`)}
-  if (lane % 2u == 0u) { sInv[sub * 16u + r] = select(0.0, 1.0 / l, l > 0.0); }
-  ${rep(
-    nv,
-    (n) =>
-      stagedStore({
-        acc: `o${n}`,
-        scratch: "sS",
-        stride: bkv,
-        first: "q_first",
-        col0: n * 16,
-        limit: "s.lq",
-        dim: "U.dv",
-        target: (row, col, value) =>
-          `o_buf[o_index(s, bi, ${row}, hi, ${col})] = ${value} * sInv[sub * 16u + ${row} - q_first];`,
-      }),
-    "\n  ",
-  )}
-`;
-  return `${attentionWgsl(["q", "k", "v", "sink"], true)}
-const BKV = ${bkv}u;
-const BQ = ${bq}u;
-const DVC = ${dvc}u;
-const TM = 1u;
-const RW = ${bkv / 4}u;
-
-var<workgroup> sK: array<f16, ${bkv * dc}>;
-var<workgroup> sV: array<f16, ${bkv * dvc}>;
-var<workgroup> sS: array<f32, ${sgw * block}>;
-var<workgroup> sP: array<f16, ${sgw * block}>;
-${lazy ? `const LAZY_GROWTH = 8.0;\nvar<workgroup> sInv: array<f32, ${bq}>;\nvar<workgroup> sGrow: u32;` : ""}
-${TILE_WGSL}
-@compute @workgroup_size(${threads})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let bi = wg.z;
-  let hi = wg.y;
-  let i0 = (nwg.x - 1u - wg.x) * BQ;
-  let s = seq_of(bi);
-  let hk = hi / (U.h / U.hg);
-  if (i0 >= s.lq) {
-    for (var r = tid; r < BQ; r += ${threads}u) {
-      if (i0 + r < U.sq) { lse_buf[row_index(bi, hi, i0 + r)] = neg_inf(); }
-    }
-    return;
-  }
-  let sub = tid / ${threads / sgw}u;
-  let q_first = i0 + sub * 16u;
-  ${rep(dk, qBlock, "\n  ")}
-  let r = lane / 2u;
-  let i = q_first + r;
-  let c0 = (lane % 2u) * ${half}u;
-  let srow = sub * ${block}u + r * ${bkv}u + c0;
-  ${rot ? `let rot = ${offset};` : ""}
-${lazy ? onePassBody : twoPassBody}  if (lane % 2u == 0u && i < U.sq) {
+  if (lane % 2u == 0u && i < U.sq) {
     var lse = neg_inf();
     if (i < s.lq && l > 0.0) { lse = m + log(l); }
     lse_buf[row_index(bi, hi, i)] = lse;

@@ -25,11 +25,6 @@ export interface MatrixTile {
   readonly kt: boolean;
   /** The softmax lanes visit their half rows in rotated orders that avoid workgroup-memory bank conflicts. */
   readonly rot: boolean;
-  /**
-   * One pass over the key tiles instead of two: a row's exponent base moves only when a tile's max passes it by
-   * more than 8, and only then is O rescaled, through workgroup memory (matrix-forward-wgsl.ts).
-   */
-  readonly lazy: boolean;
   readonly why: string;
 }
 
@@ -44,7 +39,6 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     sgw: 8,
     kt: false,
     rot: false,
-    lazy: false,
     why: "d64: fastest prototype variant (2.3-5.5 ms, runs vary)",
   },
   128: {
@@ -52,19 +46,15 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     sgw: 8,
     kt: true,
     rot: true,
-    lazy: false,
     why: "d128: 4.7 ms against 7.4 without rot, 15 with bkv32 sgw4",
   },
 };
 
 export const matrixDimClass = (n: number): 64 | 128 => (n <= 64 ? 64 : 128);
 
-/**
- * Workgroup bytes: K and V tiles (f16), the scores (f32) and P (f16) of every subgroup's rows; the one-pass
- * (lazy) forward adds each row's 1 / l and a flag.
- */
+/** Workgroup bytes: K and V tiles (f16), the scores (f32) and P (f16) of every subgroup's rows. */
 export const matrixBytes = (t: MatrixTile, dc: number, dvc: number): number =>
-  2 * t.bkv * (dc + dvc) + 16 * t.sgw * t.bkv * (4 + 2) + (t.lazy ? 4 * 16 * t.sgw + 4 : 0);
+  2 * t.bkv * (dc + dvc) + 16 * t.sgw * t.bkv * (4 + 2);
 
 export const matrixThreads = (t: MatrixTile): number => MATRIX_SUBGROUP * t.sgw;
 /** Query rows of a workgroup. */
