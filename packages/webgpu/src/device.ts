@@ -24,6 +24,8 @@ interface DeviceState {
    * object is garbage-collected, which crashes the process while the device is still in use: keep them.
    */
   origin: { gpu: GPU; adapter: GPUAdapter } | null;
+  /** The adapter facts of the devices this module requested or was handed with their adapter (`adapterInfoOf`). */
+  adapterInfo: WeakMap<GPUDevice, GPUAdapterInfo>;
 }
 
 /** Process-wide, like the backend registry: every copy of this module uses the same device. */
@@ -33,10 +35,16 @@ const state: DeviceState = ((globalThis as Record<symbol, unknown>)[STATE] ??= {
   problem: null,
   pending: null,
   origin: null,
+  adapterInfo: new WeakMap(),
 }) as DeviceState;
 
-/** Uses the caller's device for every call that does not name its own. */
-export function setDevice(device: GPUDevice): void {
+
+/**
+ * Uses the caller's device for every call that does not name its own. Pass the adapter it came from where there
+ * is one: some facts the kernels use (subgroup-matrix configurations) are only on the adapter's info.
+ */
+export function setDevice(device: GPUDevice, adapter?: GPUAdapter): void {
+  if (adapter) state.adapterInfo.set(device, adapter.info);
   state.device = device;
   state.problem = null;
   state.pending = null;
@@ -154,20 +162,17 @@ async function requestDevice(): Promise<GPUDevice> {
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   state.origin = { gpu, adapter };
-  ADAPTER_INFO.set(device, adapter.info);
+  state.adapterInfo.set(device, adapter.info);
   return device;
 }
 
-/** The adapter facts of the devices this module requested (see `adapterInfoOf`). */
-const ADAPTER_INFO = new WeakMap<GPUDevice, GPUAdapterInfo>();
-
 /**
  * What the adapter behind `device` reports. Dawn lists some facts (subgroupMatrixConfigs) only on the adapter's
- * info, not on device.adapterInfo: prefer the adapter's where this module requested the device; a caller's device
- * has only its own adapterInfo.
+ * info, not on device.adapterInfo: the adapter's where this module requested the device or was handed its adapter
+ * (setDevice), else device.adapterInfo.
  */
 export function adapterInfoOf(device: GPUDevice): Partial<GPUAdapterInfo> & Record<string, unknown> {
-  return (ADAPTER_INFO.get(device) ??
+  return (state.adapterInfo.get(device) ??
     (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo ??
     {}) as Partial<GPUAdapterInfo> & Record<string, unknown>;
 }

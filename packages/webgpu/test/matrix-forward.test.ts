@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CALL_UNIFORMS } from "../src/call-layout.js";
+import { releaseDevice, setDevice } from "../src/device.js";
 import { matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
 import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "../src/flash/matrix-fragments-wgsl.js";
 import {
@@ -57,6 +58,15 @@ describe("matrix forward eligibility", () => {
     expect(problem(fakeDevice({ workgroupBytes: 16384 }))).toMatch(/workgroup memory/);
     process.env.TE_WEBGPU_FLASH_MATRIX = "0";
     expect(matrixDeviceProblem(fakeDevice({}))).toMatch(/TE_WEBGPU_FLASH_MATRIX=0/);
+  });
+
+  it("reads the configurations from the adapter handed over with setDevice (Dawn lists them only there)", () => {
+    const device = fakeDevice({ configs: [] });
+    expect(chooseMatrixTile(device, fp16)).toMatchObject({ problem: expect.stringMatching(/no f16 x f16/) });
+    const info = { subgroupMinSize: 32, subgroupMaxSize: 32, subgroupMatrixConfigs: [F16_CONFIG] };
+    setDevice(device, { info } as unknown as GPUAdapter);
+    releaseDevice();
+    expect(chooseMatrixTile(device, fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
   });
 
   it("takes TE_WEBGPU_FLASH_TILES's matrix tile where it fits, else the table's", () => {
