@@ -16,7 +16,7 @@ import { matrixDkDvWgsl, matrixDqWgsl } from "../src/flash/matrix-backward-wgsl.
 import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "../src/flash/matrix-fragments-wgsl.js";
 import type { Program } from "../src/program.js";
 import { deviceOrReason } from "./adapter.js";
-import { bindingsOf, declaredWorkgroupBytes, expectStandInCompiles, fakeDevice } from "./matrix-harness.js";
+import { bindingsOf, declaredWorkgroupBytes, describeStandInCompiles, fakeDevice } from "./matrix-harness.js";
 
 const fp16 = { d: 64, dv: 64, dtype: "fp16" } as const;
 const PASSES: MatrixBackwardPass[] = ["dq", "dkdv"];
@@ -83,14 +83,8 @@ describe("matrix backward WGSL", () => {
     },
   );
 
-  describe("compiles (matrix builtins stood in for) on the test device", () => {
-    let device: GPUDevice | null = null;
-    let reason = "";
-    beforeAll(async () => {
-      ({ device, reason } = await deviceOrReason());
-    });
-
-    const bindings = bindingsOf([
+  describeStandInCompiles(
+    bindingsOf([
       ["aux", "u32", "read"],
       ["q_buf", "u32", "read"],
       ["k_buf", "u32", "read"],
@@ -99,32 +93,18 @@ describe("matrix backward WGSL", () => {
       ["do_buf", "u32", "read"],
       ["stats", "f32", "read"],
       ["out", "f32", "read_write"],
-    ]);
-
+    ]),
     // Small tiles (the stand-in's f32 arrays must fit SwiftShader's 32 KiB), dc != dvc both ways.
-    const cases: [MatrixBackwardPass, number, number, MatrixBackwardTile][] = [
+    [
       ["dq", 64, 64, { cols: 16, sgw: 2, why: "" }],
       ["dq", 128, 64, { cols: 32, sgw: 1, why: "" }],
       ["dkdv", 64, 64, { cols: 16, sgw: 2, why: "" }],
       ["dkdv", 64, 128, { cols: 16, sgw: 1, why: "" }],
-    ];
-    it.each(cases)("%s d%i dv%i %o", async (pass, dc, dvc, tile) => {
-      if (!device) {
-        console.warn(`skipped: ${reason}`);
-        return;
-      }
-      const program: Program = {
-        name: `te.flash_${pass}_matrix`,
-        key: "test",
-        source: () => wgsl(pass)(dc, dvc, tile),
-        enables: MATRIX_ENABLES,
-        directives: MATRIX_DIRECTIVES,
-        uniforms: CALL_UNIFORMS,
-        uniformValues: {},
-        bindings,
-        workgroups: [1, 1, 1],
-      };
-      await expectStandInCompiles(device, program);
-    });
-  });
+    ] as [MatrixBackwardPass, number, number, MatrixBackwardTile][],
+    "%s d%i dv%i %o",
+    (pass: MatrixBackwardPass, dc: number, dvc: number, tile: MatrixBackwardTile) => ({
+      name: `te.flash_${pass}_matrix`,
+      source: () => wgsl(pass)(dc, dvc, tile),
+    }),
+  );
 });

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CALL_UNIFORMS } from "../src/call-layout.js";
-import { releaseDevice, setDevice } from "../src/device.js";
+import { currentDevice, releaseDevice, setDevice } from "../src/device.js";
 import { matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
 import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "../src/flash/matrix-fragments-wgsl.js";
 import {
@@ -20,7 +20,7 @@ import { deviceOrReason } from "./adapter.js";
 import {
   bindingsOf,
   declaredWorkgroupBytes,
-  expectStandInCompiles,
+  describeStandInCompiles,
   F16_CONFIG,
   fakeDevice,
 } from "./matrix-harness.js";
@@ -64,8 +64,11 @@ describe("matrix forward eligibility", () => {
     const device = fakeDevice({ configs: [] });
     expect(chooseMatrixTile(device, fp16)).toMatchObject({ problem: expect.stringMatching(/no f16 x f16/) });
     const info = { subgroupMinSize: 32, subgroupMaxSize: 32, subgroupMatrixConfigs: [F16_CONFIG] };
+    // The tests share one process (isolate: false): the device in use is put back.
+    const before = currentDevice();
     setDevice(device, { info } as unknown as GPUAdapter);
-    releaseDevice();
+    if (before) setDevice(before);
+    else releaseDevice();
     expect(chooseMatrixTile(device, fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
   });
 
@@ -94,14 +97,8 @@ describe("matrix forward WGSL", () => {
     }
   });
 
-  describe("compiles (matrix builtins stood in for) on the test device", () => {
-    let device: GPUDevice | null = null;
-    let reason = "";
-    beforeAll(async () => {
-      ({ device, reason } = await deviceOrReason());
-    });
-
-    const bindings = bindingsOf([
+  describeStandInCompiles(
+    bindingsOf([
       ["aux", "u32", "read"],
       ["q_buf", "u32", "read"],
       ["k_buf", "u32", "read"],
@@ -110,32 +107,18 @@ describe("matrix forward WGSL", () => {
       ["sink_buf", "u32", "read"],
       ["o_buf", "f32", "read_write"],
       ["lse_buf", "f32", "read_write"],
-    ]);
-
+    ]),
     // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
     // code path: both K layouts, rotated and plain lane orders of half rows of 8 and 16, dc != dvc.
-    const cases: [number, number, MatrixTile][] = [
+    [
       [64, 64, { bkv: 16, sgw: 2, kt: false, rot: false, why: "" }],
       [64, 64, { bkv: 32, sgw: 2, kt: false, rot: true, why: "" }],
       [128, 64, { bkv: 16, sgw: 2, kt: true, rot: true, why: "" }],
-    ];
-    it.each(cases)("d%i dv%i %o", async (dc, dvc, tile) => {
-      if (!device) {
-        console.warn(`skipped: ${reason}`);
-        return;
-      }
-      const program: Program = {
-        name: "te.flash_forward_matrix",
-        key: "test",
-        source: () => matrixForwardWgsl(dc, dvc, tile),
-        enables: MATRIX_ENABLES,
-        directives: MATRIX_DIRECTIVES,
-        uniforms: CALL_UNIFORMS,
-        uniformValues: {},
-        bindings,
-        workgroups: [1, 1, 1],
-      };
-      await expectStandInCompiles(device, program);
-    });
-  });
+    ] as [number, number, MatrixTile][],
+    "d%i dv%i %o",
+    (dc: number, dvc: number, tile: MatrixTile) => ({
+      name: "te.flash_forward_matrix",
+      source: () => matrixForwardWgsl(dc, dvc, tile),
+    }),
+  );
 });

@@ -3,9 +3,12 @@
  * program's WGSL declares, and a compile check of a program with the matrix builtins stood in for
  * (matrix-stand-in.ts) on the test device.
  */
-import { expect } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { CALL_UNIFORMS } from "../src/call-layout.js";
+import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "../src/flash/matrix-fragments-wgsl.js";
 import type { Binding, Program } from "../src/program.js";
 import { programSource } from "../src/program.js";
+import { deviceOrReason } from "./adapter.js";
 import { matrixStandIn } from "./matrix-stand-in.js";
 
 export const F16_CONFIG = { componentType: "f16", resultComponentType: "f32", M: 16, N: 16, K: 16 };
@@ -45,7 +48,7 @@ export const bindingsOf = (list: [string, string, string][]): Binding[] =>
   list.map(([name, element, access]) => ({ name, element, access, buffer: null }) as unknown as Binding);
 
 /** Compiles the stand-in of `program` on `device` and expects no error. */
-export async function expectStandInCompiles(device: GPUDevice, program: Program): Promise<void> {
+async function expectStandInCompiles(device: GPUDevice, program: Program): Promise<void> {
   const code = matrixStandIn(programSource(program));
   device.pushErrorScope("validation");
   const module = device.createShaderModule({ code });
@@ -54,4 +57,41 @@ export async function expectStandInCompiles(device: GPUDevice, program: Program)
   expect(errors).toEqual([]);
   await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
   expect(await device.popErrorScope()).toBeNull();
+}
+
+/**
+ * A test per case that the program `make(...case)` names compiles as a stand-in on the test device (skipped,
+ * saying why, where the machine has no adapter).
+ */
+export function describeStandInCompiles<C extends unknown[]>(
+  bindings: Binding[],
+  cases: C[],
+  title: string,
+  make: (...c: C) => { name: string; source: () => string },
+): void {
+  describe("compiles (matrix builtins stood in for) on the test device", () => {
+    let device: GPUDevice | null = null;
+    let reason = "";
+    beforeAll(async () => {
+      ({ device, reason } = await deviceOrReason());
+    });
+    it.each(cases)(title, async (...c) => {
+      if (!device) {
+        console.warn(`skipped: ${reason}`);
+        return;
+      }
+      const { name, source } = make(...(c as C));
+      await expectStandInCompiles(device, {
+        name,
+        key: "test",
+        source,
+        enables: MATRIX_ENABLES,
+        directives: MATRIX_DIRECTIVES,
+        uniforms: CALL_UNIFORMS,
+        uniformValues: {},
+        bindings,
+        workgroups: [1, 1, 1],
+      });
+    });
+  });
 }
