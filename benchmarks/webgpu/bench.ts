@@ -39,6 +39,7 @@ interface Measurement {
   ms: number;
   tflops: number;
   pipelinedMs?: number;
+  pipelinedCalls?: number;
   peakBytes: number;
   skipped?: string;
 }
@@ -53,6 +54,8 @@ const DIMS = option("dims", "64,128").split(",").map(Number);
 const DTYPES = option("dtypes", "fp32,fp16").split(",") as ("fp32" | "fp16")[];
 const REPS = Number(option("reps", "10"));
 const WARMUP = Number(option("warmup", "2"));
+/** The pipelined run submits calls for about this much GPU time (and at least --reps calls). */
+const PIPELINED_MS = Number(option("pipelined-ms", "200"));
 const OUT = option("out", "");
 const B = Number(option("b", "2"));
 const BACKENDS = option("backends", "flash,unfused,tfjs").split(",");
@@ -82,10 +85,13 @@ interface Timing {
   /** Median of calls each waited for (latency: includes submitting and Dawn's completion callback). */
   ms: number;
   /**
-   * Mean of --reps calls submitted back to back with one wait at the end: the GPU time per call once the
-   * per-call host overhead (about 2 ms of the latency at these sizes, for tfjs as well) overlaps the GPU work.
+   * Mean of calls submitted back to back with one wait at the end: the GPU time per call once the per-call
+   * host overhead (about 2 ms of the latency at these sizes, for tfjs as well) overlaps the GPU work. As many
+   * calls as take about --pipelined-ms by the latency (at least --reps, at most 1000): a run of a few calls
+   * varied up to 2x between identical runs on the H200, as the GPU's clocks had no time to settle.
    */
   pipelinedMs: number;
+  pipelinedCalls: number;
 }
 
 /** Times `call` (which returns after submitting its work and a disposer) to GPU completion. */
@@ -99,13 +105,15 @@ async function timeCalls(device: GPUDevice, call: () => Promise<() => void>): Pr
     dispose();
     if (rep >= WARMUP) times.push(ms);
   }
-  const disposers: (() => void)[] = [];
+  const ms = median(times);
+  const pipelinedCalls = Math.min(1000, Math.max(REPS, Math.ceil(PIPELINED_MS / ms)));
   const started = performance.now();
-  for (let rep = 0; rep < REPS; rep++) disposers.push(await call());
+  // Each call's outputs are freed once it is submitted: WebGPU keeps a destroyed buffer for work already
+  // submitted, and tfjs's pool hands it to a later call, whose writes the queue orders after.
+  for (let rep = 0; rep < pipelinedCalls; rep++) (await call())();
   await device.queue.onSubmittedWorkDone();
-  const pipelinedMs = (performance.now() - started) / REPS;
-  for (const dispose of disposers) dispose();
-  return { ms: median(times), pipelinedMs };
+  const pipelinedMs = (performance.now() - started) / pipelinedCalls;
+  return { ms, pipelinedMs, pipelinedCalls };
 }
 
 /** Runs `call` once inside validation and out-of-memory error scopes; a WebGPU error there becomes a throw. */
@@ -239,7 +247,7 @@ async function main() {
                 continue;
               }
               try {
-                const { ms, pipelinedMs, peakBytes } = await benchTe(
+                const { ms, pipelinedMs, pipelinedCalls, peakBytes } = await benchTe(
                   device,
                   memory,
                   backend,
@@ -247,7 +255,14 @@ async function main() {
                   { q, k, v, dO },
                   pass,
                 );
-                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), pipelinedMs, peakBytes });
+                record({
+                  ...base,
+                  ms,
+                  tflops: flopsOf(pass) / (ms * 1e9),
+                  pipelinedMs,
+                  pipelinedCalls,
+                  peakBytes,
+                });
               } catch (e) {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
               }
@@ -285,7 +300,7 @@ async function main() {
             for (const pass of passesAt(seq)) {
               const base = { backend: `webgpu.flash:${variant.name}`, dtype, mask, d, seq, pass };
               try {
-                const { ms, pipelinedMs, peakBytes } = await benchTe(
+                const { ms, pipelinedMs, pipelinedCalls, peakBytes } = await benchTe(
                   device,
                   memory,
                   webgpuFlash,
@@ -293,7 +308,14 @@ async function main() {
                   { q, k, v, dO },
                   pass,
                 );
-                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), pipelinedMs, peakBytes });
+                record({
+                  ...base,
+                  ms,
+                  tflops: flopsOf(pass) / (ms * 1e9),
+                  pipelinedMs,
+                  pipelinedCalls,
+                  peakBytes,
+                });
               } catch (e) {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
               }
@@ -315,8 +337,15 @@ async function main() {
                 tf.startPeak();
                 await checkedOnce(tf.device, run);
                 const peakBytes = tf.peakSinceStart();
-                const { ms, pipelinedMs } = await timeCalls(tf.device, run);
-                record({ ...base, ms, tflops: flopsOf(pass) / (ms * 1e9), pipelinedMs, peakBytes });
+                const { ms, pipelinedMs, pipelinedCalls } = await timeCalls(tf.device, run);
+                record({
+                  ...base,
+                  ms,
+                  tflops: flopsOf(pass) / (ms * 1e9),
+                  pipelinedMs,
+                  pipelinedCalls,
+                  peakBytes,
+                });
               } catch (e) {
                 record({
                   ...base,

@@ -30,14 +30,17 @@ interface DeviceState {
 
 /** Process-wide, like the backend registry: every copy of this module uses the same device. */
 const STATE = Symbol.for("@te/webgpu/device");
-const state: DeviceState = ((globalThis as Record<symbol, unknown>)[STATE] ??= {
-  device: null,
-  problem: null,
-  pending: null,
-  origin: null,
-  adapterInfo: new WeakMap(),
-}) as DeviceState;
-
+const processGlobals = globalThis as Record<symbol, unknown>;
+if (processGlobals[STATE] === undefined) {
+  processGlobals[STATE] = {
+    device: null,
+    problem: null,
+    pending: null,
+    origin: null,
+    adapterInfo: new WeakMap(),
+  } satisfies DeviceState;
+}
+const state = processGlobals[STATE] as DeviceState;
 
 /**
  * Uses the caller's device for every call that does not name its own. Pass the adapter it came from where there
@@ -153,8 +156,10 @@ async function requestDevice(): Promise<GPUDevice> {
     );
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
-  // The largest workgroup memory and buffers the adapter allows: bigger tiles, larger problems.
+  // The largest workgroups, workgroup memory and buffers the adapter allows: bigger tiles, larger problems.
   const requiredLimits: Record<string, number> = {
+    maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+    maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
     maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
     maxBufferSize: adapter.limits.maxBufferSize,

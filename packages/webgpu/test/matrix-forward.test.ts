@@ -3,11 +3,9 @@
  * has neither subgroup matrices nor shader-f16, so the compile check runs on a stand-in of the matrix builtins
  * (matrix-stand-in.ts); what the matrices compute is checked by the conformance cases on the GPU machine.
  */
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CALL_UNIFORMS } from "../src/call-layout.js";
+import { afterEach, describe, expect, it } from "vitest";
 import { currentDevice, releaseDevice, setDevice } from "../src/device.js";
 import { matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
-import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "../src/flash/matrix-fragments-wgsl.js";
 import {
   chooseMatrixTile,
   MATRIX_TILES,
@@ -15,8 +13,6 @@ import {
   matrixBytes,
   matrixDeviceProblem,
 } from "../src/flash/matrix-tiles.js";
-import type { Program } from "../src/program.js";
-import { deviceOrReason } from "./adapter.js";
 import {
   bindingsOf,
   declaredWorkgroupBytes,
@@ -55,7 +51,7 @@ describe("matrix forward eligibility", () => {
     expect(problem(fakeDevice({}), { ...fp16, dtype: "fp32" })).toMatch(/dtype fp32/);
     expect(problem(fakeDevice({}), { ...fp16, dtype: "bf16" })).toMatch(/dtype bf16/);
     expect(problem(fakeDevice({}), { ...fp16, d: 192 })).toMatch(/above 128/);
-    expect(problem(fakeDevice({ workgroupBytes: 16384 }))).toMatch(/workgroup memory/);
+    expect(problem(fakeDevice({ workgroupBytes: 12288 }))).toMatch(/workgroup memory/);
     process.env.TE_WEBGPU_FLASH_MATRIX = "0";
     expect(matrixDeviceProblem(fakeDevice({}))).toMatch(/TE_WEBGPU_FLASH_MATRIX=0/);
   });
@@ -77,6 +73,8 @@ describe("matrix forward eligibility", () => {
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
       tile: { bkv: 16, sgw: 4, kt: false, rot: true },
     });
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 32, sgw: 8, kt: 1 } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 64, sgw: 16 } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 24, sgw: 4 } });
@@ -114,6 +112,7 @@ describe("matrix forward WGSL", () => {
       [64, 64, { bkv: 16, sgw: 2, kt: false, rot: false, why: "" }],
       [64, 64, { bkv: 32, sgw: 2, kt: false, rot: true, why: "" }],
       [128, 64, { bkv: 16, sgw: 2, kt: true, rot: true, why: "" }],
+      [64, 128, { bkv: 16, sgw: 2, kt: false, rot: true, why: "" }],
     ] as [number, number, MatrixTile][],
     "d%i dv%i %o",
     (dc: number, dvc: number, tile: MatrixTile) => ({

@@ -7,6 +7,9 @@
 #   3. fwd+bwd s1024-4096 against tfjs-webgpu; 4. a sweep of the backward's matrix tiles at s2048;
 #   5. the forward table fp16/fp32, flash vs unfused vs tfjs-webgpu, s512-4096, no mask and causal;
 #   6. a sweep of the forward's matrix tiles at s2048; 7. fp32 conformance (the register-tiled kernels).
+# JOB_DIR/steps, if there, names the steps of 3-7 to run (fwdbwd bwdsweep fwd sweep fp32); 1 and 2 always run.
+# JOB_DIR/bench-args, if there, goes before every bench's own arguments (bench.ts takes an option's first
+# occurrence, so these win: such as --reps 30 --warmup 10).
 set -u
 b=$JOB_DIR/bundle; o=$JOB_OUT; s=$o/summary.txt; : > $s
 t0=$(date +%s); el() { echo "$(( $(date +%s) - t0 ))s"; }
@@ -24,9 +27,11 @@ conf() { # name, dtype, seconds, then env assignments
 }
 conf matrix fp16 150
 grep -q '^FAIL' $o/conf_matrix.txt && conf nobwd fp16 90 TE_WEBGPU_FLASH_MATRIX_BACKWARD=0
+wanted() { [[ ! -f $JOB_DIR/steps ]] || grep -qw "$1" $JOB_DIR/steps; }
 bench() { # name, seconds, then bench args
   local name=$1 limit=$2; shift 2
-  timeout $limit node $b/bench.mjs --out $o/$name.json "$@" > $o/$name.log 2> $o/$name.err
+  wanted $name || return 0
+  timeout $limit node $b/bench.mjs --out $o/$name.json $(cat $JOB_DIR/bench-args 2>/dev/null) "$@" > $o/$name.log 2> $o/$name.err
   echo "== $name rc $? [$(el)]" >> $s
   grep '^|' $o/$name.log >> $s
 }
@@ -34,6 +39,6 @@ bench fwdbwd 120 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 102
 bench bwdsweep 120 --dtypes fp16 --reps 3 --warmup 1 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
 bench fwd 150 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
 bench sweep 90 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
-conf fp32 fp32 60
+wanted fp32 && conf fp32 fp32 60
 echo "done [$(el)]" >> $s
 cat $s

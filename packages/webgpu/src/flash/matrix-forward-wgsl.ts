@@ -3,12 +3,14 @@
  * (16 * SGW query rows, head, batch entry); subgroup `sub` owns the 16 rows from i0 + 16 sub, its Q fragments
  * (16 x 16 f16, one per 16 dims) stay in registers. Two passes over the key tiles of the causal/window band:
  *   1. S = Q K^T on the matrices, stored to workgroup memory; two lanes per row turn the 16 x BKV block into
- *      scores (scale, masks, biases through score(); plain tiles only scale) and keep the row's max and sum;
- *   2. S again; the lanes write P = exp(x - max) / sum (dropout applied) as f16, and O += P V on the matrices.
+ *      scores (scale, masks, biases through score(); plain tiles only scale) and keep the row's max;
+ *   2. S again; the lanes write P = exp(x - max) (dropout applied) as f16 and sum it (before dropout), and
+ *      O += P V on the matrices.
  * Three products per tile instead of two, but no accumulator ever needs a per-row rescale: subgroup matrices
  * have only whole-matrix operations, and rescaling O per tile means a round trip through workgroup memory
- * (which measured slower on the H200). O is final after pass 2: stored straight from the fragments where the
- * workgroup's rows are all inside the sequence and dv is the class, else staged through workgroup memory.
+ * (which measured slower on the H200). O is divided by the row's sum on its way out through workgroup memory.
+ * Pass 1 finding only the max (not the sum as well, with its exp per score) took d64 s2048 from 1.7-2.9 to
+ * 1.4-1.9 ms on the H200 (pipelined; benchmarks/results/webgpu-subgroup-matrix-h200, round 4).
  * Fragment types, zeroing and uniformity: matrix-fragments-wgsl.ts.
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
@@ -95,7 +97,6 @@ export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBa
   return `${attentionWgsl(["q", "k", "v", "sink"], true)}
 const BKV = ${bkv}u;
 const BQ = ${bq}u;
-const DVC = ${dvc}u;
 const TM = 1u;
 const RW = ${bkv / 4}u;
 
@@ -127,7 +128,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let srow = sub * ${block}u + r * ${bkv}u + c0;
   ${rot ? `let rot = ${offset};` : ""}
   var m = sink_of(hi);
-  var l = select(0.0, 1.0, U.softmax != 0u);
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   ${keyLoop(`workgroupBarrier();
     ${tile("k")}
@@ -136,19 +136,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
     var mx = MASKED;
     if (tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
-      ${overRow("let x = sS[srow + cc] * U.scale;\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+      ${overRow("mx = max(mx, sS[srow + cc] * U.scale);")}
     } else {
-      ${overRow("let x = score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]);\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+      ${overRow("mx = max(mx, score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]));")}
     }
-    mx = max(mx, subgroupShuffleXor(mx, 1u));
-    let m_new = max(m, mx);
-    var sum = 0.0;
-    ${overRow("let x = sS[srow + cc];\n        sum += select(exp(x - m_new), 0.0, is_masked(x));")}
-    sum += subgroupShuffleXor(sum, 1u);
-    // m == m_new gives 1; a row masked so far (m == MASKED < m_new) gives exp(-huge) = 0.
-    l = l * exp(m - m_new) + sum;
-    m = m_new;`)}
-  let inv = select(0.0, 1.0 / l, l > 0.0);
+    m = max(m, max(mx, subgroupShuffleXor(mx, 1u)));`)}
+  var sum = 0.0;
   ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
   ${keyLoop(`workgroupBarrier();
     ${tile("k")}
@@ -157,35 +150,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${scores}
     workgroupBarrier();
     if (U.dropout_on == 0u && tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
-      ${overRow("sP[srow + cc] = f16(exp(sS[srow + cc] * U.scale - m) * inv);")}
+      ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
     } else {
       ${overRow(`let j = j0 + c0 + cc;
         let x = score(s, bi, hi, i, j, sS[srow + cc]);
-        var p = select(exp(x - m) * inv, 0.0, is_masked(x));
+        var p = select(exp(x - m), 0.0, is_masked(x));
+        sum += p;
         if (U.dropout_on != 0u) { p = select(0.0, p * U.dropout_scale, dropout_keep(bi, hi, i, j)); }
         sP[srow + cc] = f16(p);`)}
     }
     workgroupBarrier();
     ${pv}`)}
-  if (i0 + BQ <= s.lq && U.dv == DVC) {
-    ${rep(nv, (n) => `subgroupMatrixStore<row_major>(&o_buf, o_index(s, bi, q_first, hi, ${n * 16}u), o${n}, U.o_ss);`, "\n    ")}
-  } else {
-    ${rep(
-      nv,
-      (n) =>
-        stagedStore({
-          acc: `o${n}`,
-          scratch: "sS",
-          stride: bkv,
-          first: "q_first",
-          col0: n * 16,
-          limit: "s.lq",
-          dim: "U.dv",
-          target: (row, col, value) => `o_buf[o_index(s, bi, ${row}, hi, ${col})] = ${value};`,
-        }),
-      "\n    ",
-    )}
-  }
+  // The sink's exp(sink - m) (m started at the sink) and the row's sum over both lanes.
+  let l = select(0.0, exp(sink_of(hi) - m), U.softmax != 0u) + sum + subgroupShuffleXor(sum, 1u);
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  ${rep(
+    nv,
+    (n) =>
+      stagedStore({
+        acc: `o${n}`,
+        scratch: "sS",
+        stride: bkv,
+        first: "q_first",
+        col0: n * 16,
+        limit: "s.lq",
+        dim: "U.dv",
+        rowScale: "inv",
+        target: (row, col, value) => `o_buf[o_index(s, bi, ${row}, hi, ${col})] = ${value};`,
+      }),
+    "\n  ",
+  )}
   if (lane % 2u == 0u && i < U.sq) {
     var lse = neg_inf();
     if (i < s.lq && l > 0.0) { lse = m + log(l); }

@@ -51,7 +51,9 @@ export function stagedLeft(o: StagedRows): string {
 /**
  * Writes result fragment `acc` of subgroup `sub` (16 rows from `first`, columns col0 ..) through an f32
  * workgroup array `scratch` (stride >= 16) to `target(row, col, value)` where row < limit and col < dim.
- * Every invocation of the workgroup runs it.
+ * `rowScale`, if given, is an f32 each lane holds for row lane / 2 of the fragment (the softmax lanes' layout):
+ * every value is multiplied by its row's. Every invocation of the workgroup runs it; the loop's trip count is
+ * the same for all lanes, so the row scale can be shuffled inside it.
  */
 export function stagedStore(o: {
   acc: string;
@@ -61,14 +63,18 @@ export function stagedStore(o: {
   col0: number;
   limit: string;
   dim: string;
+  rowScale?: string;
   target: (row: string, col: string, value: string) => string;
 }): string {
+  const staged = `${o.scratch}[sub * ${16 * o.stride}u + (e / 16u) * ${o.stride}u + e % 16u]`;
   return `workgroupBarrier();
     subgroupMatrixStore<row_major>(&${o.scratch}, sub * ${16 * o.stride}u, ${o.acc}, ${o.stride}u);
     workgroupBarrier();
-    for (var e = lane; e < 256u; e += 32u) {
+    for (var part = 0u; part < 8u; part++) {
+      let e = lane + 32u * part;
+      ${o.rowScale ? `let row_scale = subgroupShuffle(${o.rowScale}, 2u * (e / 16u));` : ""}
       let row = ${o.first} + e / 16u;
       let col = ${o.col0}u + e % 16u;
-      if (row < ${o.limit} && col < ${o.dim}) { ${o.target("row", "col", `${o.scratch}[sub * ${16 * o.stride}u + (e / 16u) * ${o.stride}u + e % 16u]`)} }
+      if (row < ${o.limit} && col < ${o.dim}) { ${o.target("row", "col", o.rowScale ? `${staged} * row_scale` : staged)} }
     }`;
 }

@@ -32,21 +32,26 @@ export interface MatrixTile {
 export const MATRIX_SUBGROUP = 32;
 export const MATRIX_MAX_HEAD_DIM = 128;
 
-/** Tiles by head-dim class (the larger of d and dv). Times: H200, b2 h16 s2048, forward (prototype runs). */
+/**
+ * Tiles by head-dim class (the larger of d and dv). H200, b2 h16 s2048 fp16 forward, pipelined ms (mean of 30
+ * calls submitted back to back; benchmarks/results/webgpu-subgroup-matrix-h200, round 4): d64 1.4-2.4 with
+ * this tile against 2.5-3.3 with bkv32 sgw8 (round 3's pick by single-call latency, which varies up to 3x
+ * between identical runs), 2.5 with sgw4, 3.8 with sgw16; d128 3.1-3.6 (every other tile tried as fast or slower).
+ */
 export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
   64: {
-    bkv: 32,
+    bkv: 16,
     sgw: 8,
-    kt: false,
-    rot: false,
-    why: "d64: fastest prototype variant (2.3-5.5 ms, runs vary)",
+    kt: true,
+    rot: true,
+    why: "d64: 1.4 ms pipelined at s2048 on the H200, against 2.5-3.3 for bkv32 sgw8",
   },
   128: {
     bkv: 16,
     sgw: 8,
     kt: true,
     rot: true,
-    why: "d128: 4.7 ms against 7.4 without rot, 15 with bkv32 sgw4",
+    why: "d128: 3.1 ms pipelined at s2048 on the H200 (4.7 ms latency against 7.4 without rot, 15 with bkv32 sgw4)",
   },
 };
 
