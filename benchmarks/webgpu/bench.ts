@@ -3,7 +3,10 @@
  * attention as tfjs ops: matMul, scale, mask add, softmax, matMul), forward and forward+backward, on Node
  * through Dawn. b=2, h=16, d 64 and 128, seq 512..4096, no mask and causal; fp32 (tfjs's only float type) and
  * fp16 for the @te backends. Times are medians over --reps calls after --warmup calls, each call ended by
- * queue.onSubmittedWorkDone(). Memory is the peak of GPU buffer bytes held during a call beyond its inputs
+ * queue.onSubmittedWorkDone(); "pipelined" is the mean of calls submitted back to back (timeCalls), and "GPU" the
+ * mean over --gpu-calls calls of the GPU time of their compute passes, from timestamps around each pass (ours
+ * through recordPassTimes, tfjs's through its own tf.time): the kernels' time without host overhead or gaps
+ * between passes, where the device has timestamp-query. Memory is the peak of GPU buffer bytes held during a call beyond its inputs
  * (outputs and saved state included): counted through GPUDevice.createBuffer/GPUBuffer.destroy for the @te
  * backends, and from tfjs's own buffer manager (bytes in use; its pool reuses freed buffers) for tfjs.
  * Prints one JSON line per measurement and a table with the ratios; --out writes everything as JSON.
@@ -18,15 +21,17 @@ import {
 } from "@te/core";
 import {
   download,
+  finishPassTimes,
   getDevice,
   hostValues,
+  recordPassTimes,
   upload,
   type WebGpuTensor,
   webgpuFlash,
   webgpuUnfused,
 } from "@te/webgpu";
 import { countGpuMemory, type GpuMemoryCounter } from "./gpu-memory.js";
-import { type TfjsAttention, tfjsAttention } from "./tfjs-attention.js";
+import { type TfjsAttention, type TfjsCall, tfjsAttention } from "./tfjs-attention.js";
 
 type Pass = "fwd" | "fwd+bwd";
 interface Measurement {
@@ -40,6 +45,8 @@ interface Measurement {
   tflops: number;
   pipelinedMs?: number;
   pipelinedCalls?: number;
+  /** GPU ms per call from timestamps around each compute pass (ours: recordPassTimes; tfjs: tf.time). */
+  gpuMs?: number;
   peakBytes: number;
   skipped?: string;
 }
@@ -56,6 +63,8 @@ const REPS = Number(option("reps", "10"));
 const WARMUP = Number(option("warmup", "2"));
 /** The pipelined run submits calls for about this much GPU time (and at least --reps calls). */
 const PIPELINED_MS = Number(option("pipelined-ms", "200"));
+/** Calls whose passes are timed on the GPU (0: none); where the device has timestamp-query. */
+const GPU_CALLS = Number(option("gpu-calls", "10"));
 const OUT = option("out", "");
 const B = Number(option("b", "2"));
 const BACKENDS = option("backends", "flash,unfused,tfjs").split(",");
@@ -92,6 +101,24 @@ interface Timing {
    */
   pipelinedMs: number;
   pipelinedCalls: number;
+}
+
+/** A measurement from its timings; TFLOP/s by the latency. */
+function measurement(
+  base: Pick<Measurement, "backend" | "dtype" | "mask" | "d" | "seq" | "pass">,
+  t: Timing & { peakBytes: number; gpuMs: number | null },
+  flops: number,
+): Measurement {
+  const { ms, pipelinedMs, pipelinedCalls, peakBytes, gpuMs } = t;
+  return {
+    ...base,
+    ms,
+    tflops: flops / (ms * 1e9),
+    pipelinedMs,
+    pipelinedCalls,
+    ...(gpuMs === null ? {} : { gpuMs }),
+    peakBytes,
+  };
 }
 
 /** Times `call` (which returns after submitting its work and a disposer) to GPU completion. */
@@ -174,7 +201,31 @@ async function benchTe(
   memory.startPeak();
   await checkedOnce(device, call);
   const peakBytes = memory.peakSinceStart();
-  return { ...(await timeCalls(device, call)), peakBytes };
+  const timing = await timeCalls(device, call);
+  return { ...timing, peakBytes, gpuMs: await gpuMsOfTe(device, call) };
+}
+
+/** Mean GPU ms per call over GPU_CALLS calls, by timestamps around each of their passes; null if untimed. */
+async function gpuMsOfTe(device: GPUDevice, call: () => Promise<() => void>): Promise<number | null> {
+  if (GPU_CALLS < 1 || !device.features.has("timestamp-query")) return null;
+  // Room for every pass: a fwd+bwd call runs well under 16 of them.
+  recordPassTimes(device, Math.min(2048, 16 * GPU_CALLS));
+  for (let rep = 0; rep < GPU_CALLS; rep++) (await call())();
+  const { passes, untimed } = await finishPassTimes(device);
+  if (untimed > 0) throw new Error(`${untimed} passes went untimed: raise recordPassTimes's capacity`);
+  return passes.reduce((sum, p) => sum + p.ms, 0) / GPU_CALLS;
+}
+
+/** Mean of tfjs's own kernel ms over GPU_CALLS calls; null if untimed. */
+async function gpuMsOfTfjs(tf: TfjsAttention, call: TfjsCall): Promise<number | null> {
+  if (GPU_CALLS < 1) return null;
+  let sum = 0;
+  for (let rep = 0; rep < GPU_CALLS; rep++) {
+    const ms = await tf.kernelMs(call);
+    if (ms === null) return null;
+    sum += ms;
+  }
+  return sum / GPU_CALLS;
 }
 
 async function main() {
@@ -247,22 +298,8 @@ async function main() {
                 continue;
               }
               try {
-                const { ms, pipelinedMs, pipelinedCalls, peakBytes } = await benchTe(
-                  device,
-                  memory,
-                  backend,
-                  p,
-                  { q, k, v, dO },
-                  pass,
-                );
-                record({
-                  ...base,
-                  ms,
-                  tflops: flopsOf(pass) / (ms * 1e9),
-                  pipelinedMs,
-                  pipelinedCalls,
-                  peakBytes,
-                });
+                const timing = await benchTe(device, memory, backend, p, { q, k, v, dO }, pass);
+                record(measurement(base, timing, flopsOf(pass)));
               } catch (e) {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
               }
@@ -300,22 +337,8 @@ async function main() {
             for (const pass of passesAt(seq)) {
               const base = { backend: `webgpu.flash:${variant.name}`, dtype, mask, d, seq, pass };
               try {
-                const { ms, pipelinedMs, pipelinedCalls, peakBytes } = await benchTe(
-                  device,
-                  memory,
-                  webgpuFlash,
-                  p,
-                  { q, k, v, dO },
-                  pass,
-                );
-                record({
-                  ...base,
-                  ms,
-                  tflops: flopsOf(pass) / (ms * 1e9),
-                  pipelinedMs,
-                  pipelinedCalls,
-                  peakBytes,
-                });
+                const timing = await benchTe(device, memory, webgpuFlash, p, { q, k, v, dO }, pass);
+                record(measurement(base, timing, flopsOf(pass)));
               } catch (e) {
                 record({ ...base, ms: Number.NaN, tflops: 0, peakBytes: 0, skipped: (e as Error).message });
               }
@@ -337,15 +360,9 @@ async function main() {
                 tf.startPeak();
                 await checkedOnce(tf.device, run);
                 const peakBytes = tf.peakSinceStart();
-                const { ms, pipelinedMs, pipelinedCalls } = await timeCalls(tf.device, run);
-                record({
-                  ...base,
-                  ms,
-                  tflops: flopsOf(pass) / (ms * 1e9),
-                  pipelinedMs,
-                  pipelinedCalls,
-                  peakBytes,
-                });
+                const timing = await timeCalls(tf.device, run);
+                const gpuMs = await gpuMsOfTfjs(tf, call);
+                record(measurement(base, { ...timing, peakBytes, gpuMs }, flopsOf(pass)));
               } catch (e) {
                 record({
                   ...base,
@@ -416,19 +433,24 @@ function summaryTable(results: Measurement[]): string {
     slow?.pipelinedMs && fast?.pipelinedMs && !slow.skipped && !fast.skipped
       ? `${(slow.pipelinedMs / fast.pipelinedMs).toFixed(2)}x`
       : "-";
+  const gms = (r?: Measurement) => (r && !r.skipped && r.gpuMs ? r.gpuMs.toFixed(2) : "-");
+  const gratio = (slow?: Measurement, fast?: Measurement) =>
+    slow?.gpuMs && fast?.gpuMs && !slow.skipped && !fast.skipped
+      ? `${(slow.gpuMs / fast.gpuMs).toFixed(2)}x`
+      : "-";
   const mib = (r?: Measurement) => (r && !r.skipped ? (r.peakBytes / 2 ** 20).toFixed(1) : "-");
   const ratio = (slow?: Measurement, fast?: Measurement) =>
     slow && fast && !slow.skipped && !fast.skipped ? `${(slow.ms / fast.ms).toFixed(2)}x` : "-";
   const lines = [
-    "| dtype d mask seq pass | flash ms | unfused ms | tfjs (fp32) ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB | flash pipelined ms | tfjs pipelined ms | tfjs/flash pipelined |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| dtype d mask seq pass | flash ms | unfused ms | tfjs (fp32) ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB | flash pipelined ms | tfjs pipelined ms | tfjs/flash pipelined | flash GPU ms | tfjs GPU ms | tfjs/flash GPU |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const [k, byBackend] of rows) {
     const f = byBackend.get("webgpu.flash");
     const u = byBackend.get("webgpu.unfused");
     const t = byBackend.get("tfjs-webgpu");
     lines.push(
-      `| ${k} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} | ${pms(f)} | ${pms(t)} | ${pratio(t, f)} |`,
+      `| ${k} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} | ${pms(f)} | ${pms(t)} | ${pratio(t, f)} | ${gms(f)} | ${gms(t)} | ${gratio(t, f)} |`,
     );
   }
   return lines.join("\n");
@@ -446,7 +468,7 @@ function variantTable(results: Measurement[]): string {
   }
   const cell = (r?: Measurement) =>
     r && !r.skipped
-      ? `${r.ms.toFixed(2)} / ${r.pipelinedMs?.toFixed(2) ?? "-"} (${r.tflops.toFixed(1)})`
+      ? `${r.ms.toFixed(2)} / ${r.pipelinedMs?.toFixed(2) ?? "-"} / ${r.gpuMs?.toFixed(2) ?? "-"} (${r.tflops.toFixed(1)})`
       : "-";
   const lines = [
     `| dtype d mask seq pass | ${names.join(" | ")} |`,
@@ -454,7 +476,7 @@ function variantTable(results: Measurement[]): string {
   ];
   for (const [k, byName] of rows)
     lines.push(`| ${k} | ${names.map((n) => cell(byName.get(n))).join(" | ")} |`);
-  return `ms / pipelined ms (TFLOP/s of ms)\n${lines.join("\n")}`;
+  return `ms / pipelined ms / GPU ms (TFLOP/s of ms)\n${lines.join("\n")}`;
 }
 
 main().then(

@@ -32,6 +32,11 @@ export interface TfjsAttention {
   adapterInfo: unknown;
   /** A call of the attention on the given [b, s, h, d] host tensors (q, k, v, dO). */
   prepare(host: HostTensor[], causal: boolean, scale: number, withBackward: boolean): TfjsCall;
+  /**
+   * GPU ms of one run of `call` by tfjs's own profiling (tf.time: timestamps around each of its kernels,
+   * summed), or null where its device has no timestamp-query.
+   */
+  kernelMs(call: TfjsCall): Promise<number | null>;
   /** Starts a peak measurement of the bytes tfjs's buffer manager has in use. */
   startPeak(): void;
   peakSinceStart(): number;
@@ -39,13 +44,17 @@ export interface TfjsAttention {
   output(host: HostTensor[], causal: boolean, scale: number): Promise<Float32Array>;
 }
 
+/** TE_WEBGPU_DAWN_FLAGS, as @te/webgpu's getDevice reads them: both devices get the same Dawn toggles. */
+const dawnFlags = (): string[] =>
+  (process.env.TE_WEBGPU_DAWN_FLAGS ?? "").split(/\s+/).filter((f) => f.length > 0);
+
 export async function tfjsAttention(): Promise<TfjsAttention> {
   Object.assign(globalThis, globals);
   const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
   if (!nav?.gpu)
     Object.defineProperty(globalThis, "navigator", {
       configurable: true,
-      value: { ...nav, gpu: create([]) },
+      value: { ...nav, gpu: create(dawnFlags()) },
     });
   // The backend registers itself on import only where navigator.gpu exists, hence imported after the above.
   await import("@tensorflow/tfjs-backend-webgpu");
@@ -103,6 +112,15 @@ export async function tfjsAttention(): Promise<TfjsAttention> {
         return () => tf.dispose(outs);
       };
       return { run, dispose: () => tf.dispose([...bhsd, ...(mask ? [mask] : [])]) };
+    },
+    async kernelMs(call) {
+      if (!backend.device.features.has("timestamp-query")) return null;
+      let dispose = () => {};
+      const timing = await tf.time(() => {
+        dispose = call.run();
+      });
+      dispose();
+      return timing.kernelMs as number;
     },
     startPeak() {
       mark = manager.numBytesUsed;

@@ -5,7 +5,8 @@
 # standalone probes; flash-matrix-job.sh: @te/webgpu's matrix passes, which also takes matrix-variants.json and
 # matrix-backward-variants.json as variants.json and backward-variants.json), budget (JOB_BUDGET seconds, 150 by
 # default), steps (JOB_STEPS, if set: the steps flash-matrix-job.sh runs), bench-args (JOB_BENCH_ARGS, if set:
-# arguments that override every bench's) and READY last. About 5 MB.
+# arguments that override every bench's), conf-extra (JOB_CONF_EXTRA, if set: flash-matrix-job.sh's extra
+# conformance runs) and READY last. About 5 MB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=${1:-.gpu-jobs/wgmatrix}
@@ -23,5 +24,6 @@ cp scripts/gpu/webgpu-tuning/matrix-backward-variants.json "$dir/backward-varian
 echo "${JOB_BUDGET:-150}" > "$dir/budget"
 if [[ -n ${JOB_STEPS:-} ]]; then echo "$JOB_STEPS" > "$dir/steps"; else rm -f "$dir/steps"; fi
 if [[ -n ${JOB_BENCH_ARGS:-} ]]; then echo "$JOB_BENCH_ARGS" > "$dir/bench-args"; else rm -f "$dir/bench-args"; fi
+if [[ -n ${JOB_CONF_EXTRA:-} ]]; then echo "$JOB_CONF_EXTRA" > "$dir/conf-extra"; else rm -f "$dir/conf-extra"; fi
 du -sh "$dir"
 touch "$dir/READY"

@@ -12,6 +12,8 @@ const OPTIONAL_FEATURES: readonly GPUFeatureName[] = [
   "shader-f16",
   "subgroups",
   "chromium-experimental-subgroup-matrix",
+  // For recordPassTimes (pass-times.ts); no cost unless a recording is open.
+  "timestamp-query",
 ] as GPUFeatureName[];
 
 interface DeviceState {

@@ -21,6 +21,7 @@ export { chooseMatrixBackwardTile, MATRIX_BACKWARD_TILES } from "./flash/matrix-
 export { chooseMatrixTile, MATRIX_TILES, type MatrixTile } from "./flash/matrix-tiles.js";
 export { MAX_HEAD_DIM, TILES, type Tile } from "./flash/tiles.js";
 export { type DeviceFacts, deviceFacts } from "./limits.js";
+export { finishPassTimes, type PassTime, recordPassTimes } from "./pass-times.js";
 export {
   download,
   hostValues,

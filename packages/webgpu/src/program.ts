@@ -4,6 +4,8 @@
  * compiled pipeline serves every problem size; only head dims, dtypes, tile sizes and feature flags are baked.
  */
 
+import { passTimestampWrites } from "./pass-times.js";
+
 /** How a program reads a binding. The declaration order is the binding number. */
 export type BindingAccess = "read" | "read_write";
 export type WgslScalar = "f32" | "u32" | "i32";
@@ -167,7 +169,11 @@ export async function runPrograms(device: GPUDevice, programs: readonly Program[
         ...program.bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b.buffer } })),
       ],
     });
-    const pass = encoder.beginComputePass({ label: program.name });
+    const timestampWrites = passTimestampWrites(device, program.name);
+    const pass = encoder.beginComputePass({
+      label: program.name,
+      ...(timestampWrites ? { timestampWrites } : {}),
+    });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);

@@ -71,8 +71,14 @@ describe("matrix forward eligibility", () => {
   it("takes TE_WEBGPU_FLASH_TILES's matrix tile where it fits, else the table's", () => {
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 4, rot: true } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
-      tile: { bkv: 16, sgw: 4, kt: false, rot: true },
+      tile: { bkv: 16, sgw: 4, kt: false, rot: true, onePass: false },
     });
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 8, onePass: true } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
+      tile: { bkv: 16, sgw: 8, onePass: true },
+    });
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 8, onePass: "yes" } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 32, sgw: 8, kt: 1 } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 64, sgw: 16 } });
@@ -95,29 +101,66 @@ describe("matrix forward WGSL", () => {
     }
   });
 
+  it("one pass: marks the workgroup for the redo, which returns at once where it is not marked", () => {
+    const tile = { ...MATRIX_TILES[64], onePass: true };
+    const mark = "redo_buf[(wg.z * nwg.y + wg.y) * nwg.x + wg.x]";
+    const one = matrixForwardWgsl(64, 64, tile, 16, "one_pass");
+    expect(one).toContain(`if (redo) { ${mark} = 1u; }`);
+    expect(one).toContain("var redo = false;");
+    expect(matrixForwardWgsl(64, 64, tile, 16, "one_pass", true)).toContain("var redo = true;");
+    const redo = matrixForwardWgsl(64, 64, tile, 16, "redo");
+    // Before anything else, so that the return is uniform and no barrier follows it in non-uniform flow.
+    expect(redo).toContain(`) {\n  if (${mark} == 0u) { return; }\n  let bi = wg.z;`);
+    expect(matrixForwardWgsl(64, 64, tile, 16, "two_pass")).not.toContain("redo_buf");
+    expect(declaredWorkgroupBytes(one)).toBe(matrixBytes(tile, 64, 64));
+  });
+
+  const inputs: [string, string, string][] = [
+    ["aux", "u32", "read"],
+    ["q_buf", "u32", "read"],
+    ["k_buf", "u32", "read"],
+    ["v_buf", "u32", "read"],
+    ["bias_buf", "u32", "read"],
+    ["sink_buf", "u32", "read"],
+    ["o_buf", "f32", "read_write"],
+    ["lse_buf", "f32", "read_write"],
+  ];
+  const tile = (bkv: number, kt: boolean, rot: boolean): MatrixTile => ({
+    bkv,
+    sgw: 2,
+    kt,
+    rot,
+    onePass: false,
+    why: "",
+  });
+  // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
+  // code path: both K layouts, rotated and plain lane orders of half rows of 8 and 16, dc != dvc.
+  const tiles: [number, number, MatrixTile][] = [
+    [64, 64, tile(16, false, false)],
+    [64, 64, tile(32, false, true)],
+    [128, 64, tile(16, true, true)],
+    [64, 128, tile(16, false, true)],
+  ];
+  describeStandInCompiles(bindingsOf(inputs), tiles, "two pass: d%i dv%i %o", (dc, dvc, t) => ({
+    name: "te.flash_forward_matrix",
+    source: () => matrixForwardWgsl(dc, dvc, t),
+  }));
   describeStandInCompiles(
-    bindingsOf([
-      ["aux", "u32", "read"],
-      ["q_buf", "u32", "read"],
-      ["k_buf", "u32", "read"],
-      ["v_buf", "u32", "read"],
-      ["bias_buf", "u32", "read"],
-      ["sink_buf", "u32", "read"],
-      ["o_buf", "f32", "read_write"],
-      ["lse_buf", "f32", "read_write"],
-    ]),
-    // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
-    // code path: both K layouts, rotated and plain lane orders of half rows of 8 and 16, dc != dvc.
-    [
-      [64, 64, { bkv: 16, sgw: 2, kt: false, rot: false, why: "" }],
-      [64, 64, { bkv: 32, sgw: 2, kt: false, rot: true, why: "" }],
-      [128, 64, { bkv: 16, sgw: 2, kt: true, rot: true, why: "" }],
-      [64, 128, { bkv: 16, sgw: 2, kt: false, rot: true, why: "" }],
-    ] as [number, number, MatrixTile][],
-    "d%i dv%i %o",
-    (dc: number, dvc: number, tile: MatrixTile) => ({
-      name: "te.flash_forward_matrix",
-      source: () => matrixForwardWgsl(dc, dvc, tile),
+    bindingsOf([...inputs, ["redo_buf", "u32", "read_write"]]),
+    tiles,
+    "one pass: d%i dv%i %o",
+    (dc, dvc, t) => ({
+      name: "te.flash_forward_matrix_one_pass",
+      source: () => matrixForwardWgsl(dc, dvc, { ...t, onePass: true }, 16, "one_pass"),
+    }),
+  );
+  describeStandInCompiles(
+    bindingsOf([...inputs, ["redo_buf", "u32", "read"]]),
+    tiles.slice(0, 2),
+    "redo: d%i dv%i %o",
+    (dc, dvc, t) => ({
+      name: "te.flash_forward_matrix_redo",
+      source: () => matrixForwardWgsl(dc, dvc, { ...t, onePass: true }, 16, "redo"),
     }),
   );
 });

@@ -7,6 +7,8 @@
 #   3. fwd+bwd s1024-4096 against tfjs-webgpu; 4. a sweep of the backward's matrix tiles at s2048;
 #   5. the forward table fp16/fp32, flash vs unfused vs tfjs-webgpu, s512-4096, no mask and causal;
 #   6. a sweep of the forward's matrix tiles at s2048; 7. fp32 conformance (the register-tiled kernels).
+# JOB_DIR/conf-extra, if there: more fp16 conformance runs after step 2, one per line "NAME VAR=VALUE ..." (values
+# without spaces, such as TE_WEBGPU_FLASH_TILES={"matrix":{"bkv":16,"sgw":8,"onePass":true}}).
 # JOB_DIR/steps, if there, names the steps of 3-7 to run (fwdbwd bwdsweep fwd sweep fp32); 1 and 2 always run.
 # JOB_DIR/bench-args, if there, goes before every bench's own arguments (bench.ts takes an option's first
 # occurrence, so these win: such as --reps 30 --warmup 10).
@@ -27,6 +29,9 @@ conf() { # name, dtype, seconds, then env assignments
 }
 conf matrix fp16 150
 grep -q '^FAIL' $o/conf_matrix.txt && conf nobwd fp16 90 TE_WEBGPU_FLASH_MATRIX_BACKWARD=0
+if [[ -f $JOB_DIR/conf-extra ]]; then
+  while read -r -u 3 name assigns; do [[ -n $name ]] && conf "$name" fp16 90 $assigns; done 3< $JOB_DIR/conf-extra
+fi
 wanted() { [[ ! -f $JOB_DIR/steps ]] || grep -qw "$1" $JOB_DIR/steps; }
 bench() { # name, seconds, then bench args
   local name=$1 limit=$2; shift 2
@@ -35,10 +40,10 @@ bench() { # name, seconds, then bench args
   echo "== $name rc $? [$(el)]" >> $s
   grep '^|' $o/$name.log >> $s
 }
-bench fwdbwd 120 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 1024,2048,4096 --masks no_mask,causal --passes fwd+bwd --backends flash,tfjs
+bench fwdbwd 200 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 1024,2048,4096 --masks no_mask,causal --passes fwd+bwd --backends flash,tfjs
 bench bwdsweep 120 --dtypes fp16 --reps 3 --warmup 1 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
-bench fwd 150 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
-bench sweep 90 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
+bench fwd 200 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
+bench sweep 150 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
 wanted fp32 && conf fp32 fp32 60
 echo "done [$(el)]" >> $s
 cat $s

@@ -35,10 +35,10 @@ import {
 import { flashForwardWgsl } from "./forward-wgsl.js";
 import { chooseMatrixBackwardTile } from "./matrix-backward-tiles.js";
 import { matrixDkDvWgsl, matrixDqWgsl } from "./matrix-backward-wgsl.js";
-import { matrixForwardWgsl } from "./matrix-forward-wgsl.js";
+import { type MatrixForwardVariant, matrixForwardWgsl } from "./matrix-forward-wgsl.js";
 import { MATRIX_DIRECTIVES, MATRIX_ENABLES } from "./matrix-fragments-wgsl.js";
 import { chooseMatrixTile, matrixRows } from "./matrix-tiles.js";
-import { classLoops, loadBatch, prefetch } from "./switches.js";
+import { classLoops, loadBatch, prefetch, redoAll } from "./switches.js";
 import { backwardOverride, forwardOverride } from "./tile-override.js";
 import { chooseTile, type FlashPass, headDimClass, PASS_BYTES, TILES, type Tile } from "./tiles.js";
 
@@ -101,23 +101,38 @@ const RULES: readonly Rule<DeviceFacts>[] = [
   },
 ];
 
-/** The forward on subgroup matrices where the device and call qualify (matrix-tiles.ts), else null. */
-function matrixForward(call: Call, bindings: Binding[]): Program | null {
+/**
+ * The forward on subgroup matrices where the device and call qualify (matrix-tiles.ts), else null: the
+ * two-pass program, or the one-pass program and the redo of the workgroups it marked (matrix-forward-wgsl.ts).
+ */
+function matrixForward(call: Call, bindings: Binding[]): ForwardPlan | null {
   const { p } = call;
   const choice = chooseMatrixTile(call.device, p);
   if ("problem" in choice) return null;
   const { tile, dc, dvc } = choice;
   const batch = loadBatch();
-  return {
-    name: "te.flash_forward_matrix",
-    key: `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}.lb${batch}`,
-    source: () => matrixForwardWgsl(dc, dvc, tile, batch),
+  const key = `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}.lb${batch}`;
+  const workgroups: [number, number, number] = [Math.ceil(p.sq / matrixRows(tile)), p.h, p.b];
+  const program = (variant: MatrixForwardVariant, extra: Binding[], all = false): Program => ({
+    name: `te.flash_forward_matrix${variant === "two_pass" ? "" : `_${variant}`}`,
+    key: `${key}.${variant}${all ? ".all" : ""}`,
+    source: () => matrixForwardWgsl(dc, dvc, tile, batch, variant, all),
     enables: MATRIX_ENABLES,
     directives: MATRIX_DIRECTIVES,
     uniforms: CALL_UNIFORMS,
     uniformValues: call.uniforms,
-    bindings,
-    workgroups: [Math.ceil(p.sq / matrixRows(tile)), p.h, p.b],
+    bindings: [...bindings, ...extra],
+    workgroups,
+  });
+  if (!tile.onePass) return { programs: [program("two_pass", [])], scratch: [] };
+  // One mark per workgroup; WebGPU zeroes new buffers.
+  const marks = f32Buffer(call.device, workgroups[0] * workgroups[1] * workgroups[2], "webgpu.flash.redo");
+  return {
+    programs: [
+      program("one_pass", [binding("redo_buf", marks, "u32", "read_write")], redoAll()),
+      program("redo", [binding("redo_buf", marks, "u32", "read")]),
+    ],
+    scratch: [marks],
   };
 }
 
@@ -127,7 +142,7 @@ function forward(call: Call, o: GPUBuffer, lse: GPUBuffer): ForwardPlan {
   bindings.push(optionalBinding(call, "sink", call.inputs.softmaxOffset));
   bindings.push(binding("o_buf", o, "f32", "read_write"), binding("lse_buf", lse, "f32", "read_write"));
   const matrix = matrixForward(call, bindings);
-  if (matrix) return { programs: [matrix], scratch: [] };
+  if (matrix) return matrix;
   const subgroups = hasSubgroupRows(call.device);
   const chosen = forwardTileOrThrow(call, subgroups);
   const { dc, dvc } = chosen;

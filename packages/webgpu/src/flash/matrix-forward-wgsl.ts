@@ -1,16 +1,23 @@
 /**
  * Flash-attention forward on subgroup matrices (tiles and eligibility: matrix-tiles.ts). One workgroup per
  * (16 * SGW query rows, head, batch entry); subgroup `sub` owns the 16 rows from i0 + 16 sub, its Q fragments
- * (16 x 16 f16, one per 16 dims) stay in registers. Two passes over the key tiles of the causal/window band:
+ * (16 x 16 f16, one per 16 dims) stay in registers. Subgroup matrices have only whole-matrix operations, so O
+ * cannot be rescaled per row in registers (only through workgroup memory, which measured slower on the H200).
+ * Two ways around it:
+ * - "two_pass": two passes over the key tiles of the causal/window band.
  *   1. S = Q K^T on the matrices, stored to workgroup memory; two lanes per row turn the 16 x BKV block into
  *      scores (scale, masks, biases through score(); plain tiles only scale) and keep the row's max;
  *   2. S again; the lanes write P = exp(x - max) (dropout applied) as f16 and sum it (before dropout), and
  *      O += P V on the matrices.
- * Three products per tile instead of two, but no accumulator ever needs a per-row rescale: subgroup matrices
- * have only whole-matrix operations, and rescaling O per tile means a round trip through workgroup memory
- * (which measured slower on the H200). O is divided by the row's sum on its way out through workgroup memory.
- * Pass 1 finding only the max (not the sum as well, with its exp per score) took d64 s2048 from 1.7-2.9 to
- * 1.4-1.9 ms on the H200 (pipelined; benchmarks/results/webgpu-subgroup-matrix-h200, round 4).
+ *   Three products per tile instead of two. Pass 1 finding only the max (not the sum as well, with its exp per
+ *   score) took d64 s2048 from 1.7-2.9 to 1.4-1.9 ms on the H200 (pipelined; benchmarks/results/
+ *   webgpu-subgroup-matrix-h200, round 4).
+ * - "one_pass": one pass, with a row's exponent base m fixed at the max of its first tile with a key in the
+ *   band (O's row is still zero then, so nothing needs rescaling). P = exp(x - m) is stored as f16 (max 65504):
+ *   a later tile whose max passes m by more than GROWTH would overflow it, so such a workgroup marks itself in
+ *   redo_buf and the "redo" program (the two-pass one, which returns at once for unmarked workgroups) computes
+ *   it again in the same submission. Scores of ordinary inputs stay within GROWTH of a row's first tile.
+ * Either way P is unnormalized and O is divided by the row's sum on its way out through workgroup memory.
  * Fragment types, zeroing and uniformity: matrix-fragments-wgsl.ts.
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
@@ -18,8 +25,27 @@ import { RESULT as ACC, LEFT as L, RIGHT as R, stagedLeft, stagedStore } from ".
 import { type MatrixTile, matrixThreads } from "./matrix-tiles.js";
 import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
 
-/** dc, dvc: head-dim classes (64 or 128); `loadBatch`: loads in flight per lane in the K/V tile loads. */
-export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBatch = 16): string {
+/** The forward's programs (see above): "one_pass" goes with "redo" after it; "two_pass" runs alone. */
+export type MatrixForwardVariant = "two_pass" | "one_pass" | "redo";
+
+/**
+ * A one-pass workgroup marks itself for the redo when a tile's row max passes the row's m by more than this:
+ * P = exp(x - m) then stays below e^10 (22026), inside f16's 65504.
+ */
+const GROWTH = 10;
+
+/**
+ * dc, dvc: head-dim classes (64 or 128); `loadBatch`: loads in flight per lane in the K/V tile loads;
+ * `redoAll` (tests of the redo path): every one-pass workgroup marks itself.
+ */
+export function matrixForwardWgsl(
+  dc: number,
+  dvc: number,
+  t: MatrixTile,
+  loadBatch = 16,
+  variant: MatrixForwardVariant = "two_pass",
+  redoAll = false,
+): string {
   const { bkv, sgw, kt, rot } = t;
   const threads = matrixThreads(t);
   const bq = 16 * sgw;
@@ -94,6 +120,86 @@ export function matrixForwardWgsl(dc: number, dvc: number, t: MatrixTile, loadBa
       ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${j * 16 * dvc + n * 16}u, ${dvc}u), o${n});`, "\n      ")}
     }`;
   });
+  const plainTile = "tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)";
+  const twoPass = `var m = sink_of(hi);
+  let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
+  ${keyLoop(`workgroupBarrier();
+    ${tile("k")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    var mx = MASKED;
+    if (${plainTile}) {
+      ${overRow("mx = max(mx, sS[srow + cc] * U.scale);")}
+    } else {
+      ${overRow("mx = max(mx, score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]));")}
+    }
+    m = max(m, max(mx, subgroupShuffleXor(mx, 1u)));`)}
+  var sum = 0.0;
+  ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
+  ${keyLoop(`workgroupBarrier();
+    ${tile("k")}
+    ${tile("v")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    if (U.dropout_on == 0u && ${plainTile}) {
+      ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
+    } else {
+      ${overRow(`let j = j0 + c0 + cc;
+        let x = score(s, bi, hi, i, j, sS[srow + cc]);
+        var p = select(exp(x - m), 0.0, is_masked(x));
+        sum += p;
+        if (U.dropout_on != 0u) { p = select(0.0, p * U.dropout_scale, dropout_keep(bi, hi, i, j)); }
+        sP[srow + cc] = f16(p);`)}
+    }
+    workgroupBarrier();
+    ${pv}`)}
+  let kept = 1.0;`;
+  // The scores go back into sS in place (each lane rereads only its own), so that score() runs once per pair.
+  // Dropout's 1 / (1 - p) is applied to O at the end (`kept`), keeping P below e^GROWTH.
+  const onePass = `var m = sink_of(hi);
+  var m_set = false;
+  var redo = ${redoAll ? "true" : "false"};
+  var sum = 0.0;
+  ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
+  let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
+  ${keyLoop(`workgroupBarrier();
+    ${tile("k")}
+    ${tile("v")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();
+    var mx = MASKED;
+    let plain = ${plainTile};
+    if (plain) {
+      ${overRow("let x = sS[srow + cc] * U.scale;\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+    } else {
+      ${overRow("let x = score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]);\n        sS[srow + cc] = x;\n        mx = max(mx, x);")}
+    }
+    mx = max(mx, subgroupShuffleXor(mx, 1u));
+    if (!m_set && !is_masked(mx)) {
+      m = max(m, mx);
+      m_set = true;
+    }
+    redo = redo || mx > m + ${GROWTH.toFixed(1)};
+    if (U.dropout_on == 0u && plain) {
+      ${overRow("let p = exp(sS[srow + cc] - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
+    } else {
+      ${overRow(`let j = j0 + c0 + cc;
+        let x = sS[srow + cc];
+        var p = select(exp(x - m), 0.0, is_masked(x));
+        sum += p;
+        if (U.dropout_on != 0u && !dropout_keep(bi, hi, i, j)) { p = 0.0; }
+        sP[srow + cc] = f16(p);`)}
+    }
+    workgroupBarrier();
+    ${pv}`)}
+  if (redo) { redo_buf[(wg.z * nwg.y + wg.y) * nwg.x + wg.x] = 1u; }
+  let kept = select(1.0, U.dropout_scale, U.dropout_on != 0u);`;
+  // A redo workgroup returns at once unless its one-pass run marked it (redo_buf is read-only here: uniform).
+  const redoCheck =
+    variant === "redo" ? "if (redo_buf[(wg.z * nwg.y + wg.y) * nwg.x + wg.x] == 0u) { return; }\n  " : "";
   return `${attentionWgsl(["q", "k", "v", "sink"], true)}
 const BKV = ${bkv}u;
 const BQ = ${bq}u;
@@ -108,7 +214,7 @@ ${TILE_WGSL}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) tid: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let bi = wg.z;
+  ${redoCheck}let bi = wg.z;
   let hi = wg.y;
   let i0 = (nwg.x - 1u - wg.x) * BQ;
   let s = seq_of(bi);
@@ -127,43 +233,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let c0 = (lane % 2u) * ${half}u;
   let srow = sub * ${block}u + r * ${bkv}u + c0;
   ${rot ? `let rot = ${offset};` : ""}
-  var m = sink_of(hi);
-  let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
-  ${keyLoop(`workgroupBarrier();
-    ${tile("k")}
-    workgroupBarrier();
-    ${scores}
-    workgroupBarrier();
-    var mx = MASKED;
-    if (tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
-      ${overRow("mx = max(mx, sS[srow + cc] * U.scale);")}
-    } else {
-      ${overRow("mx = max(mx, score(s, bi, hi, i, j0 + c0 + cc, sS[srow + cc]));")}
-    }
-    m = max(m, max(mx, subgroupShuffleXor(mx, 1u)));`)}
-  var sum = 0.0;
-  ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
-  ${keyLoop(`workgroupBarrier();
-    ${tile("k")}
-    ${tile("v")}
-    workgroupBarrier();
-    ${scores}
-    workgroupBarrier();
-    if (U.dropout_on == 0u && tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)) {
-      ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
-    } else {
-      ${overRow(`let j = j0 + c0 + cc;
-        let x = score(s, bi, hi, i, j, sS[srow + cc]);
-        var p = select(exp(x - m), 0.0, is_masked(x));
-        sum += p;
-        if (U.dropout_on != 0u) { p = select(0.0, p * U.dropout_scale, dropout_keep(bi, hi, i, j)); }
-        sP[srow + cc] = f16(p);`)}
-    }
-    workgroupBarrier();
-    ${pv}`)}
+  ${variant === "one_pass" ? onePass : twoPass}
   // The sink's exp(sink - m) (m started at the sink) and the row's sum over both lanes.
   let l = select(0.0, exp(sink_of(hi) - m), U.softmax != 0u) + sum + subgroupShuffleXor(sum, 1u);
-  let inv = select(0.0, 1.0 / l, l > 0.0);
+  let inv = select(0.0, kept / l, l > 0.0);
   ${rep(
     nv,
     (n) =>

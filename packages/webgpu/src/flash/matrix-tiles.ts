@@ -25,6 +25,8 @@ export interface MatrixTile {
   readonly kt: boolean;
   /** The softmax lanes visit their half rows in rotated orders that avoid workgroup-memory bank conflicts. */
   readonly rot: boolean;
+  /** One pass over the keys, with a redo of the rare workgroups whose scores outgrow it (matrix-forward-wgsl.ts). */
+  readonly onePass: boolean;
   readonly why: string;
 }
 
@@ -44,6 +46,7 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     sgw: 8,
     kt: true,
     rot: true,
+    onePass: false,
     why: "d64: 1.4 ms pipelined at s2048 on the H200, against 2.5-3.3 for bkv32 sgw8",
   },
   128: {
@@ -51,6 +54,7 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     sgw: 8,
     kt: true,
     rot: true,
+    onePass: false,
     why: "d128: 3.1 ms pipelined at s2048 on the H200 (4.7 ms latency against 7.4 without rot, 15 with bkv32 sgw4)",
   },
 };

@@ -9,6 +9,8 @@
  *   programs (its memory grew past 8 GB in minutes), so CI cannot check them: GPU runs only.
  * - TE_WEBGPU_FLASH_LOAD_BATCH=8|32|64: global loads a lane issues before it stores any in a tile load (16 by
  *   default; tile-wgsl.ts).
+ * - TE_WEBGPU_FLASH_REDO_ALL=1 (tests of the GPU job): the one-pass matrix forward marks every workgroup for its
+ *   redo, so that conformance runs check the redo path (matrix-forward-wgsl.ts) as well.
  */
 const env = (): Record<string, string | undefined> | undefined =>
   (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
@@ -23,3 +25,5 @@ export const loadBatch = (): number => {
   const n = Number(env()?.TE_WEBGPU_FLASH_LOAD_BATCH);
   return LOAD_BATCHES.includes(n) ? n : 16;
 };
+
+export const redoAll = (): boolean => env()?.TE_WEBGPU_FLASH_REDO_ALL === "1";

@@ -1,7 +1,7 @@
 /**
  * A tuning override of the register-tiled programs' tiles, for benchmarks: in Node, TE_WEBGPU_FLASH_TILES holds
  * JSON such as {"forward": {"bq": 64, "bk": 32, "tm": 4, "sharedKv": false}, "dq": {"r": 32, "c": 32, "tm": 2},
- * "dkdv": {"r": 32, "c": 16, "tm": 2}, "matrix": {"bkv": 16, "sgw": 8, "kt": true, "rot": true},
+ * "dkdv": {"r": 32, "c": 16, "tm": 2}, "matrix": {"bkv": 16, "sgw": 8, "kt": true, "rot": true, "onePass": true},
  * "matrix_dq": {"cols": 16, "sgw": 8}, "matrix_dkdv": {"cols": 32, "sgw": 4}}, any pass optional ("matrix*": the
  * forward and backward passes on subgroup matrices, matrix-tiles.ts and matrix-backward-tiles.ts). A tile that is malformed, needs more workgroup memory
  * or threads than the device has, or does not split its loads evenly is ignored: the tables' choice runs.
@@ -75,10 +75,10 @@ export function backwardOverride(
 export function matrixOverride(): MatrixTile | null {
   const o = overrides()?.matrix;
   if (!o) return null;
-  const { bkv, sgw, kt = false, rot = false } = o;
+  const { bkv, sgw, kt = false, rot = false, onePass = false } = o;
   if (!isPow2(bkv) || bkv < 16 || bkv > 64 || !isPow2(sgw) || sgw > 16) return null;
-  if (typeof kt !== "boolean" || typeof rot !== "boolean") return null;
-  return { bkv, sgw, kt, rot, why: "TE_WEBGPU_FLASH_TILES" };
+  if (typeof kt !== "boolean" || typeof rot !== "boolean" || typeof onePass !== "boolean") return null;
+  return { bkv, sgw, kt, rot, onePass, why: "TE_WEBGPU_FLASH_TILES" };
 }
 
 /** A matrix backward pass's tile asked for, if well-formed (chooseMatrixBackwardTile tests the fit). */
