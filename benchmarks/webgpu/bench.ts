@@ -4,9 +4,9 @@
  * through Dawn. b=2, h=16, d 64 and 128, seq 512..4096, no mask and causal; fp32 (tfjs's only float type) and
  * fp16 for the @te backends. Times are medians over --reps calls after --warmup calls, each call ended by
  * queue.onSubmittedWorkDone(); "pipelined" is the mean of calls submitted back to back (timeCalls), and "GPU" the
- * mean over --gpu-calls calls of the GPU time of their compute passes, from timestamps around each pass (ours
- * through recordPassTimes, tfjs's through its own tf.time): the kernels' time without host overhead or gaps
- * between passes, where the device has timestamp-query. Memory is the peak of GPU buffer bytes held during a call beyond its inputs
+ * mean over --gpu-calls calls of their GPU time by timestamps around compute passes, where the device has
+ * timestamp-query: ours the span of each call's passes (recordPassTimes; one call at a time), tfjs's the sum
+ * of its kernels' times from its own tf.time. Both leave out host overhead. Memory is the peak of GPU buffer bytes held during a call beyond its inputs
  * (outputs and saved state included): counted through GPUDevice.createBuffer/GPUBuffer.destroy for the @te
  * backends, and from tfjs's own buffer manager (bytes in use; its pool reuses freed buffers) for tfjs.
  * Prints one JSON line per measurement and a table with the ratios; --out writes everything as JSON.
@@ -25,6 +25,7 @@ import {
   getDevice,
   hostValues,
   recordPassTimes,
+  releasePooledBuffers,
   upload,
   type WebGpuTensor,
   webgpuFlash,
@@ -198,6 +199,8 @@ async function benchTe(
       for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) t.buffer.destroy();
     };
   };
+  // The pool's buffers from earlier rows would count as this call's memory.
+  releasePooledBuffers(device);
   memory.startPeak();
   await checkedOnce(device, call);
   const peakBytes = memory.peakSinceStart();
@@ -205,15 +208,24 @@ async function benchTe(
   return { ...timing, peakBytes, gpuMs: await gpuMsOfTe(device, call) };
 }
 
-/** Mean GPU ms per call over GPU_CALLS calls, by timestamps around each of their passes; null if untimed. */
+/**
+ * Mean GPU ms per call over GPU_CALLS calls, each run alone (waited for before the next): the span from its
+ * first pass's start to its last pass's end, by timestamps (pass-times.ts says why not the sum); null if untimed.
+ */
 async function gpuMsOfTe(device: GPUDevice, call: () => Promise<() => void>): Promise<number | null> {
   if (GPU_CALLS < 1 || !device.features.has("timestamp-query")) return null;
-  // Room for every pass: a fwd+bwd call runs well under 16 of them.
-  recordPassTimes(device, Math.min(2048, 16 * GPU_CALLS));
-  for (let rep = 0; rep < GPU_CALLS; rep++) (await call())();
-  const { passes, untimed } = await finishPassTimes(device);
-  if (untimed > 0) throw new Error(`${untimed} passes went untimed: raise recordPassTimes's capacity`);
-  return passes.reduce((sum, p) => sum + p.ms, 0) / GPU_CALLS;
+  let sum = 0;
+  for (let rep = 0; rep < GPU_CALLS; rep++) {
+    // Room for every pass: a fwd+bwd call runs well under 16 of them.
+    recordPassTimes(device, 16);
+    const dispose = await call();
+    await device.queue.onSubmittedWorkDone();
+    dispose();
+    const { passes, untimed } = await finishPassTimes(device);
+    if (untimed > 0) throw new Error(`${untimed} passes went untimed: raise recordPassTimes's capacity`);
+    sum += Math.max(...passes.map((p) => p.end)) - Math.min(...passes.map((p) => p.start));
+  }
+  return sum / GPU_CALLS;
 }
 
 /** Mean of tfjs's own kernel ms over GPU_CALLS calls; null if untimed. */

@@ -17,9 +17,19 @@ import {
   type TeFamily,
   teRank,
 } from "@te/core";
-import { type Call, beginCall, binding, endCall, type F32Region, f32Buffer, materialise, tensorBinding } from "./attention-call.js";
+import {
+  type Call,
+  beginCall,
+  binding,
+  endCall,
+  type F32Region,
+  f32Buffer,
+  materialise,
+  tensorBinding,
+} from "./attention-call.js";
 import { CALL_UNIFORMS, checkShape, put, viewOf } from "./call-layout.js";
 import { type DeviceFacts, deviceFacts } from "./limits.js";
+import { pooledBuffer, recycleBuffer } from "./buffer-pool.js";
 import { type Program, runPrograms } from "./program.js";
 import { webgpuBridge, type WebGpuTensor, wrapBuffer } from "./tensor.js";
 import { biasGradWgsl, grid1d, ROW_STATS_WGSL, SINK_GRAD_WGSL } from "./wgsl/elementwise.js";
@@ -59,7 +69,11 @@ export const SHARED_RULES: readonly Rule<DeviceFacts>[] = [
     rejects: (_p, c) => c.problem !== null,
     message: (_p, c) => `has no WebGPU device: ${c.problem}`,
   },
-  { id: "webgpu.fp8", rejects: (p) => p.fp8 !== null, message: "does not support FP8 attention (no FP8 WGSL kernels)" },
+  {
+    id: "webgpu.fp8",
+    rejects: (p) => p.fp8 !== null,
+    message: "does not support FP8 attention (no FP8 WGSL kernels)",
+  },
   {
     id: "webgpu.context_parallel",
     rejects: (p) => p.cpSize > 1,
@@ -68,7 +82,8 @@ export const SHARED_RULES: readonly Rule<DeviceFacts>[] = [
   {
     id: "webgpu.head_dim",
     rejects: (p) => Math.max(p.d, p.dv) > MAX_HEAD_DIM,
-    message: (p) => `does not support head dims d=${p.d}, dv=${p.dv}: kernels are compiled up to ${MAX_HEAD_DIM}`,
+    message: (p) =>
+      `does not support head dims d=${p.d}, dv=${p.dv}: kernels are compiled up to ${MAX_HEAD_DIM}`,
   },
   {
     id: "webgpu.alibi_slopes",
@@ -84,22 +99,27 @@ interface Saved extends SavedForBackward {
   released: boolean;
 }
 
-
 export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
   const rules = [...SHARED_RULES, ...kernels.rules];
 
-  async function forward(inputs: AttentionInputs<WebGpuTensor>, p: AttentionParams): Promise<ForwardResult<WebGpuTensor>> {
+  async function forward(
+    inputs: AttentionInputs<WebGpuTensor>,
+    p: AttentionParams,
+  ): Promise<ForwardResult<WebGpuTensor>> {
     const call = await beginCall(inputs, p);
     const { device, layout } = call;
-    const o = f32Buffer(device, layout.shapes.o.reduce((a, x) => a * x, 1), `${kernels.id}.o32`);
+    // Pooled (buffer-pool.ts), so cleared: rows past a sequence's length are never written and must read 0.
+    const o = pooledBuffer(device, 4 * layout.shapes.o.reduce((a, x) => a * x, 1), `${kernels.id}.o32`);
     const lseBuffer = f32Buffer(device, p.b * p.h * p.sq, `${kernels.id}.lse`);
     const plan = kernels.forward(call, o, lseBuffer);
     try {
-      await runPrograms(device, plan.programs);
+      await runPrograms(device, plan.programs, [o]);
     } finally {
       for (const b of plan.scratch) b.destroy();
     }
-    const [out] = await materialise(device, [{ region: { buffer: o, at: 0 }, shape: layout.shapes.o, dtype: call.dtype, label: `${kernels.id}.o` }]);
+    const [out] = await materialise(device, [
+      { region: { buffer: o, at: 0 }, shape: layout.shapes.o, dtype: call.dtype, label: `${kernels.id}.o` },
+    ]);
     const lse = wrapBuffer(lseBuffer, [p.b, p.h, p.sq], "fp32", [p.h * p.sq, p.sq, 1], 0, device);
     const saved: Saved = {
       call,
@@ -109,17 +129,23 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
       release() {
         if (saved.released) return;
         saved.released = true;
-        o.destroy();
+        recycleBuffer(device, o);
         endCall(call);
       },
     };
     return { o: out, lse, saved };
   }
 
-  async function backward(savedState: SavedForBackward, dO: WebGpuTensor, p: AttentionParams): Promise<Gradients<WebGpuTensor>> {
+  async function backward(
+    savedState: SavedForBackward,
+    dO: WebGpuTensor,
+    p: AttentionParams,
+  ): Promise<Gradients<WebGpuTensor>> {
     const saved = savedState as Saved;
-    if (!saved || saved.call === undefined) throw new ArgumentError("saved", `the saved state of a ${kernels.id} forward call`, saved);
-    if (saved.released) throw new ArgumentError("saved", "saved state that was not released yet", "released state");
+    if (!saved || saved.call === undefined)
+      throw new ArgumentError("saved", `the saved state of a ${kernels.id} forward call`, saved);
+    if (saved.released)
+      throw new ArgumentError("saved", "saved state that was not released yet", "released state");
     const { call } = saved;
     const { device, layout, inputs } = call;
     checkShape("dO", dO, layout.shapes.o);
@@ -149,7 +175,8 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
     const programs = [statsProgram, ...plan.programs];
     const extraScratch: GPUBuffer[] = [stats];
 
-    const biasGrad = p.biasRequiresGrad && (p.biasType === "pre_scale_bias" || p.biasType === "post_scale_bias");
+    const biasGrad =
+      p.biasRequiresGrad && (p.biasType === "pre_scale_bias" || p.biasType === "post_scale_bias");
     let dbias32: { buffer: GPUBuffer; shape: number[] } | null = null;
     if (biasGrad && plan.ds && inputs.bias && p.biasShape) {
       const shape = biasDims(p.biasShape, p.b, p.h, p.sq, p.skv);
@@ -198,10 +225,20 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
         { region: plan.dv, shape: layout.shapes.dv, dtype, label: `${kernels.id}.dv` },
       ];
       if (dbias32 && inputs.bias) {
-        items.push({ region: { buffer: dbias32.buffer, at: 0 }, shape: dbias32.shape, dtype: inputs.bias.dtype, label: `${kernels.id}.dbias` });
+        items.push({
+          region: { buffer: dbias32.buffer, at: 0 },
+          shape: dbias32.shape,
+          dtype: inputs.bias.dtype,
+          label: `${kernels.id}.dbias`,
+        });
       }
       if (dsink32 && inputs.softmaxOffset) {
-        items.push({ region: { buffer: dsink32, at: 0 }, shape: [p.h], dtype: inputs.softmaxOffset.dtype, label: `${kernels.id}.dsoftmax_offset` });
+        items.push({
+          region: { buffer: dsink32, at: 0 },
+          shape: [p.h],
+          dtype: inputs.softmaxOffset.dtype,
+          label: `${kernels.id}.dsoftmax_offset`,
+        });
       }
       const [dq, dk, dv, ...rest] = await materialise(device, items);
       return {

@@ -21,7 +21,11 @@ import { grid1d, packWgsl } from "./wgsl/elementwise.js";
 import { BIAS_KIND_CODE } from "./wgsl/score.js";
 import { DTYPE_CODE } from "./wgsl/storage.js";
 
-const SOFTMAX_CODE: Record<AttentionParams["softmaxType"], number> = { vanilla: 0, off_by_one: 1, learnable: 2 };
+const SOFTMAX_CODE: Record<AttentionParams["softmaxType"], number> = {
+  vanilla: 0,
+  off_by_one: 1,
+  learnable: 2,
+};
 
 export interface Call {
   readonly device: GPUDevice;
@@ -38,23 +42,31 @@ export interface Call {
 
 function dtypeOf(name: string, t: WebGpuTensor | undefined, expected?: WebGpuDType): WebGpuDType {
   if (!t) return "fp32";
-  if (!(WEBGPU_DTYPES as readonly string[]).includes(t.dtype)) throw new ArgumentError(`inputs.${name}.dtype`, "fp32, fp16 or bf16", t.dtype);
+  if (!(WEBGPU_DTYPES as readonly string[]).includes(t.dtype))
+    throw new ArgumentError(`inputs.${name}.dtype`, "fp32, fp16 or bf16", t.dtype);
   if (expected && t.dtype !== expected) throw new ArgumentError(`inputs.${name}.dtype`, expected, t.dtype);
   return t.dtype;
 }
 
-export const USAGE_STORAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+export const USAGE_STORAGE = (): number =>
+  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export function f32Buffer(device: GPUDevice, count: number, label: string): GPUBuffer {
   return device.createBuffer({ label, size: Math.max(4, count * 4), usage: USAGE_STORAGE() });
 }
 
-export function binding(name: string, buffer: GPUBuffer, element: Binding["element"] = "f32", access: Binding["access"] = "read"): Binding {
+export function binding(
+  name: string,
+  buffer: GPUBuffer,
+  element: Binding["element"] = "f32",
+  access: Binding["access"] = "read",
+): Binding {
   return { name, access, element, buffer };
 }
 
 /** The binding `<name>_buf` of an input tensor (32-bit words), read through `ld_<name>`. */
-export const tensorBinding = (name: string, t: WebGpuTensor): Binding => binding(`${name}_buf`, t.buffer, "u32");
+export const tensorBinding = (name: string, t: WebGpuTensor): Binding =>
+  binding(`${name}_buf`, t.buffer, "u32");
 
 /** Starts a call: checks the inputs, lays out its geometry and uploads `aux`. */
 export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: AttentionParams): Promise<Call> {
@@ -66,7 +78,10 @@ export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: Attent
   const device = inputs.q.device ?? (await getDevice());
   const layout = callLayout(inputs, p);
   if (p.softmaxType === "learnable" && !inputs.softmaxOffset) {
-    throw new ArgumentError("inputs.softmaxOffset", "the learnable softmax offset [h] for softmax type learnable");
+    throw new ArgumentError(
+      "inputs.softmaxOffset",
+      "the learnable softmax offset [h] for softmax type learnable",
+    );
   }
   const withBias = p.biasType === "pre_scale_bias" || p.biasType === "post_scale_bias";
   const uniforms: Record<string, number> = {
@@ -90,10 +105,25 @@ export async function beginCall(inputs: AttentionInputs<WebGpuTensor>, p: Attent
     uniforms.seed_hi = hi;
     uniforms.rng_offset = (inputs.dropoutOffset ?? 0) >>> 0;
   }
-  const aux = device.createBuffer({ label: "te.aux", size: Math.max(16, layout.aux.byteLength), usage: USAGE_STORAGE() });
+  const aux = device.createBuffer({
+    label: "te.aux",
+    size: Math.max(16, layout.aux.byteLength),
+    usage: USAGE_STORAGE(),
+  });
   device.queue.writeBuffer(aux, 0, layout.aux);
-  const none = device.createBuffer({ label: "te.none", size: 16, usage: USAGE_STORAGE() });
-  return { device, p, inputs, dtype, layout, uniforms, aux, none };
+  return { device, p, inputs, dtype, layout, uniforms, aux, none: placeholderOf(device) };
+}
+
+const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
+
+/** The device's placeholder for absent optional tensors: never written, so one serves every call. */
+function placeholderOf(device: GPUDevice): GPUBuffer {
+  let none = placeholders.get(device);
+  if (!none) {
+    none = device.createBuffer({ label: "te.none", size: 16, usage: USAGE_STORAGE() });
+    placeholders.set(device, none);
+  }
+  return none;
 }
 
 /** A binding of an optional tensor of the call, or of the empty placeholder. */
@@ -139,7 +169,10 @@ export async function materialise(
         name: `te.pack_${dtype}`,
         key: dtype,
         source: () => packWgsl(dtype),
-        uniforms: [["count", "u32"], ["src_at", "u32"]],
+        uniforms: [
+          ["count", "u32"],
+          ["src_at", "u32"],
+        ],
         uniformValues: { count, src_at: region.at },
         bindings: [binding("src", region.buffer), binding("dst", buffer, "u32", "read_write")],
         workgroups: grid1d(Math.ceil(count / 2)),
@@ -154,5 +187,4 @@ export async function materialise(
 
 export function endCall(call: Call): void {
   call.aux.destroy();
-  call.none.destroy();
 }

@@ -9,6 +9,7 @@ registerBackend(webgpuFlash);
 registerBackend(webgpuUnfused);
 
 export { webgpuFlash, webgpuUnfused } from "./backends.js";
+export { releasePooledBuffers } from "./buffer-pool.js";
 export {
   adapterInfoOf,
   currentDevice,

@@ -3,6 +3,9 @@
  * open on a device, every pass gets timestamp writes (the device needs the "timestamp-query" feature, which
  * getDevice requests where the adapter has it; Dawn quantizes timestamps unless its allow_unsafe_apis toggle
  * is on). Passes beyond the recording's capacity run untimed and are counted as such.
+ * A pass's start is written when the GPU reaches it, which can be before the work ahead of it is done: on
+ * the H200's Vulkan driver the passes of calls submitted back to back overlapped that way, so that their sum
+ * exceeded the wall time. Time one call at a time and take its span (last end - first start) for a call's time.
  */
 
 interface Recording {
@@ -15,6 +18,9 @@ interface Recording {
 export interface PassTime {
   /** The program's name. */
   readonly name: string;
+  /** When the pass began and ended, in ms from the recording's first timestamp, and the difference. */
+  readonly start: number;
+  readonly end: number;
   readonly ms: number;
 }
 
@@ -77,7 +83,11 @@ export async function finishPassTimes(device: GPUDevice): Promise<{ passes: Pass
     await readback.mapAsync(GPUMapMode.READ);
     const stamps = new BigInt64Array(readback.getMappedRange().slice(0));
     readback.unmap();
-    const passes = names.map((name, i) => ({ name, ms: Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6 }));
+    const at = (i: number) => Number(stamps[i] - stamps[0]) / 1e6;
+    const passes = names.map((name, i) => {
+      const [start, end] = [at(2 * i), at(2 * i + 1)];
+      return { name, start, end, ms: end - start };
+    });
     return { passes, untimed };
   } finally {
     querySet.destroy();

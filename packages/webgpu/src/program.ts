@@ -140,10 +140,15 @@ function uniformBuffer(device: GPUDevice, program: Program): GPUBuffer {
 }
 
 /**
- * Runs programs in order in one submission (WebGPU orders the passes' storage accesses). Validation errors
+ * Runs programs in order in one submission (WebGPU orders the passes' storage accesses), after zeroing the
+ * buffers in `clears`. Validation errors
  * surface as a rejected promise naming the program, rather than as silently wrong results.
  */
-export async function runPrograms(device: GPUDevice, programs: readonly Program[]): Promise<void> {
+export async function runPrograms(
+  device: GPUDevice,
+  programs: readonly Program[],
+  clears: readonly GPUBuffer[] = [],
+): Promise<void> {
   const active = programs.filter((p) => p.workgroups.every((n) => n > 0));
   let compiled: CompiledProgram[];
   try {
@@ -156,6 +161,7 @@ export async function runPrograms(device: GPUDevice, programs: readonly Program[
   device.pushErrorScope("validation");
   device.pushErrorScope("out-of-memory");
   const encoder = device.createCommandEncoder();
+  for (const buffer of clears) encoder.clearBuffer(buffer);
   const transient: GPUBuffer[] = [];
   for (const [i, program] of active.entries()) {
     const [x, y, z] = program.workgroups;

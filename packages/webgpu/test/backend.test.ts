@@ -47,7 +47,16 @@ describe("webgpu backends", () => {
   it("dropout follows the core Philox mapping (forward and backward, flash and unfused)", async (ctx) => {
     if (!device) return ctx.skip(reason);
     const [b, s, h, d] = [2, 37, 2, 32];
-    const p = makeParams({ b, h, d, sq: s, maskType: "causal", dropout: 0.25, isTraining: true, device: "webgpu" });
+    const p = makeParams({
+      b,
+      h,
+      d,
+      sq: s,
+      maskType: "causal",
+      dropout: 0.25,
+      isTraining: true,
+      device: "webgpu",
+    });
     const q = random([b, s, h, d]);
     const k = random([b, s, h, d]);
     const v = random([b, s, h, d]);
@@ -57,7 +66,10 @@ describe("webgpu backends", () => {
     const refGrads = await referenceBackend.backward(ref.saved, dO, host(p));
     const noDropout = await referenceBackend.forward({ q, k, v }, host({ ...p, dropout: 0 }));
     for (const backend of [webgpuFlash, webgpuUnfused]) {
-      const fwd = await backend.forward({ q: await upload(q), k: await upload(k), v: await upload(v), ...rng }, p);
+      const fwd = await backend.forward(
+        { q: await upload(q), k: await upload(k), v: await upload(v), ...rng },
+        p,
+      );
       const o = await values(fwd.o);
       expect(worst(o, toFloat64(ref.o)), `${backend.id} o`).toBe(0);
       expect(worst(o, toFloat64(noDropout.o)), "dropout changes the output").toBeGreaterThan(0);
@@ -73,7 +85,12 @@ describe("webgpu backends", () => {
     const [b, s, h, d] = [2, 19, 3, 64];
     const packed = random([b, s, 3, h, d]);
     const strides = [s * 3 * h * d, 3 * h * d, d, 1];
-    const view = (t: HostTensor, which: number): HostTensor => ({ ...t, shape: [b, s, h, d], strides, offset: which * h * d });
+    const view = (t: HostTensor, which: number): HostTensor => ({
+      ...t,
+      shape: [b, s, h, d],
+      strides,
+      offset: which * h * d,
+    });
     const p = makeParams({ b, h, d, sq: s, qkvLayout: "bs3hd", maskType: "padding", device: "webgpu" });
     const cu = Int32Array.from([0, 11, 30]);
     const buffer = (await upload(packed)).buffer;
@@ -82,9 +99,28 @@ describe("webgpu backends", () => {
       { q: view(packed, 0), k: view(packed, 1), v: view(packed, 2), cuSeqlensQ: cu, cuSeqlensKv: cu },
       host(p),
     );
-    const fwd = await webgpuFlash.forward({ q: gpuView(0), k: gpuView(1), v: gpuView(2), cuSeqlensQ: cu, cuSeqlensKv: cu }, p);
+    const fwd = await webgpuFlash.forward(
+      { q: gpuView(0), k: gpuView(1), v: gpuView(2), cuSeqlensQ: cu, cuSeqlensKv: cu },
+      p,
+    );
     expect(worst(await values(fwd.o), toFloat64(ref.o))).toBe(0);
     expect(worst(await values(fwd.lse), toFloat64(ref.lse))).toBe(0);
+    fwd.saved.release();
+  });
+
+  it("writes zeros past the sequences' lengths though its pooled scratch holds an earlier call's output", async (ctx) => {
+    if (!device) return ctx.skip(reason);
+    const [b, s, h, d] = [2, 19, 3, 64];
+    const [q, k, v] = await Promise.all([0, 1, 2].map(() => upload(random([b, s, h, d]))));
+    const dense = await webgpuFlash.forward({ q, k, v }, makeParams({ b, h, d, sq: s, device: "webgpu" }));
+    dense.saved.release();
+    const cu = Int32Array.from([0, 11, 30]);
+    const padded = makeParams({ b, h, d, sq: s, maskType: "padding", device: "webgpu" });
+    const fwd = await webgpuFlash.forward({ q, k, v, cuSeqlensQ: cu, cuSeqlensKv: cu }, padded);
+    const o = await values(fwd.o);
+    // Batch entry 0 has 11 of its 19 rows: rows 11.. of it are padding.
+    for (let row = 11; row < s; row++)
+      expect(o.subarray(row * h * d, (row + 1) * h * d).every((x) => x === 0)).toBe(true);
     fwd.saved.release();
   });
 
@@ -101,12 +137,22 @@ describe("webgpu backends", () => {
     expect(big.ok).toBe(false);
     if (!big.ok) expect(big.reasons.map((r) => r.rule)).toContain("webgpu.head_dim");
     const fp8 = webgpuUnfused.explain(
-      makeParams({ b: 1, h: 1, d: 64, sq: 8, device: "webgpu", fp8: { dpa: true, mha: false, backward: false } }),
+      makeParams({
+        b: 1,
+        h: 1,
+        d: 64,
+        sq: 8,
+        device: "webgpu",
+        fp8: { dpa: true, mha: false, backward: false },
+      }),
       context,
     );
     expect(fp8.ok).toBe(false);
     if (!fp8.ok) expect(fp8.reasons.map((r) => r.rule)).toContain("webgpu.fp8");
-    const huge = webgpuUnfused.explain(makeParams({ b: 64, h: 64, d: 64, sq: 8192, device: "webgpu" }), context);
+    const huge = webgpuUnfused.explain(
+      makeParams({ b: 64, h: 64, d: 64, sq: 8192, device: "webgpu" }),
+      context,
+    );
     expect(huge.ok).toBe(false);
     if (!huge.ok) expect(huge.reasons.map((r) => r.rule)).toContain("webgpu.unfused.scores_size");
   });

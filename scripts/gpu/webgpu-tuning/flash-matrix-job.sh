@@ -6,10 +6,11 @@
 #      TE_WEBGPU_FLASH_MATRIX_BACKWARD=0 where the first had failures, to tell the passes apart;
 #   3. fwd+bwd s1024-4096 against tfjs-webgpu; 4. a sweep of the backward's matrix tiles at s2048;
 #   5. the forward table fp16/fp32, flash vs unfused vs tfjs-webgpu, s512-4096, no mask and causal;
-#   6. a sweep of the forward's matrix tiles at s2048; 7. fp32 conformance (the register-tiled kernels).
+#   6. a sweep of the forward's matrix tiles at s2048; 7. host-overhead.mjs under --cpu-prof (where a call's host
+#   time goes), where the job has it; 8. fp32 conformance (the register-tiled kernels).
 # JOB_DIR/conf-extra, if there: more fp16 conformance runs after step 2, one per line "NAME VAR=VALUE ..." (values
 # without spaces, such as TE_WEBGPU_FLASH_TILES={"matrix":{"bkv":16,"sgw":8,"onePass":true}}).
-# JOB_DIR/steps, if there, names the steps of 3-7 to run (fwdbwd bwdsweep fwd sweep fp32); 1 and 2 always run.
+# JOB_DIR/steps, if there, names the steps of 3-8 to run (fwdbwd bwdsweep fwd sweep host fp32); 1 and 2 always run.
 # JOB_DIR/bench-args, if there, goes before every bench's own arguments (bench.ts takes an option's first
 # occurrence, so these win: such as --reps 30 --warmup 10).
 set -u
@@ -19,6 +20,7 @@ find $b -name '*.xz' | while read -r f; do [[ -f ${f%.xz} ]] || xz -dk "$f"; don
 echo "commit $(cat $b/commit.txt); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | head -1) [$(el)]" >> $s
 export TE_WEBGPU_DAWN_FLAGS="enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"
 cp $JOB_DIR/matrix-check.mjs $b/
+[[ -f $JOB_DIR/host-overhead.mjs ]] && cp $JOB_DIR/host-overhead.mjs $b/
 timeout 30 node $b/matrix-check.mjs > $o/check.txt 2>&1
 echo "device rc $?: $(head -c 600 $o/check.txt) [$(el)]" >> $s
 conf() { # name, dtype, seconds, then env assignments
@@ -44,6 +46,10 @@ bench fwdbwd 200 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 102
 bench bwdsweep 120 --dtypes fp16 --reps 3 --warmup 1 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
 bench fwd 200 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
 bench sweep 150 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
+if wanted host; then
+  timeout 90 node --cpu-prof --cpu-prof-dir=$o/prof $b/host-overhead.mjs > $o/host.txt 2>&1
+  echo "== host rc $? [$(el)]" >> $s; cat $o/host.txt >> $s
+fi
 wanted fp32 && conf fp32 fp32 60
 echo "done [$(el)]" >> $s
 cat $s
