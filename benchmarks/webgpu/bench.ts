@@ -5,7 +5,7 @@
  * fp16 for the @te backends. Times are medians over --reps calls after --warmup calls, each call ended by
  * queue.onSubmittedWorkDone(); "pipelined" is the mean of calls submitted back to back (timeCalls), and "GPU" the
  * mean over --gpu-calls calls of their GPU time by timestamps around compute passes, where the device has
- * timestamp-query: ours the span of each call's passes (recordPassTimes; one call at a time), tfjs's the sum
+ * timestamp-query: ours the union of each call's pass intervals (recordPassTimes; one call at a time), tfjs's the sum
  * of its kernels' times from its own tf.time. Both leave out host overhead. Memory is the peak of GPU buffer bytes held during a call beyond its inputs
  * (outputs and saved state included): counted through GPUDevice.createBuffer/GPUBuffer.destroy for the @te
  * backends, and from tfjs's own buffer manager (bytes in use; its pool reuses freed buffers) for tfjs.
@@ -209,8 +209,26 @@ async function benchTe(
 }
 
 /**
- * Mean GPU ms per call over GPU_CALLS calls, each run alone (waited for before the next): the span from its
- * first pass's start to its last pass's end, by timestamps (pass-times.ts says why not the sum); null if untimed.
+ * The GPU's busy time over passes: the length of the union of their [start, end] intervals. Not their sum
+ * (a pass's start can be written while the pass ahead of it still runs: pass-times.ts) and not their span (a
+ * call's fp16 output is packed in a second submission, which the GPU can wait for on the host).
+ */
+function busyMs(passes: readonly { start: number; end: number }[]): number {
+  const sorted = [...passes].sort((a, b) => a.start - b.start);
+  let busy = 0;
+  let [from, to] = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
+  for (const { start, end } of sorted) {
+    if (start > to) {
+      if (to > from) busy += to - from;
+      [from, to] = [start, end];
+    } else to = Math.max(to, end);
+  }
+  return to > from ? busy + (to - from) : busy;
+}
+
+/**
+ * Mean GPU ms per call over GPU_CALLS calls, each run alone (waited for before the next): the time its passes
+ * kept the GPU busy (busyMs), by timestamps; null if untimed.
  */
 async function gpuMsOfTe(device: GPUDevice, call: () => Promise<() => void>): Promise<number | null> {
   if (GPU_CALLS < 1 || !device.features.has("timestamp-query")) return null;
@@ -223,7 +241,7 @@ async function gpuMsOfTe(device: GPUDevice, call: () => Promise<() => void>): Pr
     dispose();
     const { passes, untimed } = await finishPassTimes(device);
     if (untimed > 0) throw new Error(`${untimed} passes went untimed: raise recordPassTimes's capacity`);
-    sum += Math.max(...passes.map((p) => p.end)) - Math.min(...passes.map((p) => p.start));
+    sum += busyMs(passes);
   }
   return sum / GPU_CALLS;
 }

@@ -27,6 +27,12 @@ for (const r of results) {
   if (!byKey.has(key)) byKey.set(key, {});
   byKey.get(key)[r.backend] = r;
 }
+// tfjs runs fp32 only: fp16 rows are compared with its fp32 time of the same shape, as bench.ts's table does.
+for (const r of results) {
+  if (r.backend !== "tfjs-webgpu" || r.dtype !== "fp32") continue;
+  const fp16 = byKey.get(`fp16 | ${r.d} | ${r.mask} | ${r.seq} | ${r.pass}`);
+  if (fp16 && !fp16["tfjs-webgpu"]) fp16["tfjs-webgpu"] = r;
+}
 const ok = (r) => r && !r.skipped && Number.isFinite(r.ms);
 const ms = (r) => (ok(r) ? r.ms.toFixed(2) : "-");
 const mib = (r) => (ok(r) ? (r.peakBytes / 2 ** 20).toFixed(1) : "-");
@@ -37,6 +43,10 @@ const pratio = (slow, fast) =>
   ok(slow) && ok(fast) && slow.pipelinedMs && fast.pipelinedMs
     ? `${(slow.pipelinedMs / fast.pipelinedMs).toFixed(2)}x`
     : "-";
+const timed = results.some((r) => r.gpuMs);
+const gms = (r) => (ok(r) && r.gpuMs ? r.gpuMs.toFixed(2) : "-");
+const gratio = (slow, fast) =>
+  ok(slow) && ok(fast) && slow.gpuMs && fast.gpuMs ? `${(slow.gpuMs / fast.gpuMs).toFixed(2)}x` : "-";
 const lines = [
   "# webgpu.flash vs webgpu.unfused vs tfjs-webgpu (Node, Dawn, NVIDIA Vulkan)",
   "",
@@ -56,16 +66,24 @@ const lines = [
         "per call once each call's host and Dawn callback overhead overlaps the GPU work).",
       ]
     : []),
+  ...(timed
+    ? [
+        "GPU: the mean over calls of their GPU time by timestamps around compute passes (ours: the union of each",
+        "call's pass intervals, one call at a time, or their span in runs before that was measured; tfjs: the sum",
+        "of its kernels' times from its own tf.time), host left out.",
+      ]
+    : []),
+  "fp16 rows compare with tfjs's fp32 time of the same shape.",
   "",
-  `| dtype | d | mask | seq | pass | flash ms | unfused ms | tfjs ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB |${piped ? " flash pipelined | tfjs pipelined | tfjs/flash pipelined |" : ""}`,
-  `|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|${piped ? "---:|---:|---:|" : ""}`,
+  `| dtype | d | mask | seq | pass | flash ms | unfused ms | tfjs ms | tfjs/flash | unfused/flash | flash MiB | unfused MiB | tfjs MiB |${piped ? " flash pipelined | tfjs pipelined | tfjs/flash pipelined |" : ""}${timed ? " flash GPU | tfjs GPU | tfjs/flash GPU |" : ""}`,
+  `|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|${piped ? "---:|---:|---:|" : ""}${timed ? "---:|---:|---:|" : ""}`,
 ];
 for (const [key, row] of byKey) {
   const f = row["webgpu.flash"];
   const u = row["webgpu.unfused"];
   const t = row["tfjs-webgpu"];
   lines.push(
-    `| ${key} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} |${piped ? ` ${pms(f)} | ${pms(t)} | ${pratio(t, f)} |` : ""}`,
+    `| ${key} | ${ms(f)} | ${ms(u)} | ${ms(t)} | ${ratio(t, f)} | ${ratio(u, f)} | ${mib(f)} | ${mib(u)} | ${mib(t)} |${piped ? ` ${pms(f)} | ${pms(t)} | ${pratio(t, f)} |` : ""}${timed ? ` ${gms(f)} | ${gms(t)} | ${gratio(t, f)} |` : ""}`,
   );
 }
 const skips = [

@@ -45,7 +45,7 @@ bench() { # name, seconds, then bench args
 bench fwdbwd 200 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 1024,2048,4096 --masks no_mask,causal --passes fwd+bwd --backends flash,tfjs
 bench bwdsweep 120 --dtypes fp16 --reps 3 --warmup 1 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
 bench fwd 200 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
-bench sweep 150 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
+bench sweep 200 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask,causal --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
 if wanted host; then
   timeout 90 node --cpu-prof --cpu-prof-dir=$o/prof $b/host-overhead.mjs > $o/host.txt 2>&1
   echo "== host rc $? [$(el)]" >> $s; cat $o/host.txt >> $s
