@@ -39,6 +39,7 @@ export const MATRIX_MAX_HEAD_DIM = 128;
  * calls submitted back to back; benchmarks/results/webgpu-subgroup-matrix-h200, round 4): d64 1.4-2.4 with
  * this tile against 2.5-3.3 with bkv32 sgw8 (round 3's pick by single-call latency, which varies up to 3x
  * between identical runs), 2.5 with sgw4, 3.8 with sgw16; d128 3.1-3.6 (every other tile tried as fast or slower).
+ * Two-pass: the one-pass forward took 1.3-3.6 ms of GPU time at d64 s2048 against 1.2-1.3 (round 5).
  */
 export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
   64: {
