@@ -121,6 +121,13 @@ export function matrixForwardWgsl(
     }`;
   });
   const plainTile = "tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)";
+  // A key tile's K and V staged, and its scores S = Q K^T in the subgroup's part of sS.
+  const kvScores = `workgroupBarrier();
+    ${tile("k")}
+    ${tile("v")}
+    workgroupBarrier();
+    ${scores}
+    workgroupBarrier();`;
   const twoPass = `var m = sink_of(hi);
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   ${keyLoop(`workgroupBarrier();
@@ -137,12 +144,7 @@ export function matrixForwardWgsl(
     m = max(m, max(mx, subgroupShuffleXor(mx, 1u)));`)}
   var sum = 0.0;
   ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
-  ${keyLoop(`workgroupBarrier();
-    ${tile("k")}
-    ${tile("v")}
-    workgroupBarrier();
-    ${scores}
-    workgroupBarrier();
+  ${keyLoop(`${kvScores}
     if (U.dropout_on == 0u && ${plainTile}) {
       ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
     } else {
@@ -164,12 +166,7 @@ export function matrixForwardWgsl(
   var sum = 0.0;
   ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
-  ${keyLoop(`workgroupBarrier();
-    ${tile("k")}
-    ${tile("v")}
-    workgroupBarrier();
-    ${scores}
-    workgroupBarrier();
+  ${keyLoop(`${kvScores}
     var mx = MASKED;
     let plain = ${plainTile};
     if (plain) {
