@@ -71,11 +71,15 @@ describe("matrix forward eligibility", () => {
   it("takes TE_WEBGPU_FLASH_TILES's matrix tile where it fits, else the table's", () => {
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 4, rot: true } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
-      tile: { bkv: 16, sgw: 4, kt: false, rot: true, onePass: false },
+      tile: { bkv: 16, sgw: 4, kt: false, rot: true, onePass: false, prefetch: false },
     });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 8, onePass: true } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
       tile: { bkv: 16, sgw: 8, onePass: true },
+    });
+    process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 8, prefetch: true } });
+    expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({
+      tile: { prefetch: true, onePass: false },
     });
     process.env.TE_WEBGPU_FLASH_TILES = JSON.stringify({ matrix: { bkv: 16, sgw: 8, onePass: "yes" } });
     expect(chooseMatrixTile(fakeDevice({}), fp16)).toMatchObject({ tile: MATRIX_TILES[64] });
@@ -125,12 +129,13 @@ describe("matrix forward WGSL", () => {
     ["o_buf", "f32", "read_write"],
     ["lse_buf", "f32", "read_write"],
   ];
-  const tile = (bkv: number, kt: boolean, rot: boolean): MatrixTile => ({
+  const tile = (bkv: number, kt: boolean, rot: boolean, prefetch = false): MatrixTile => ({
     bkv,
     sgw: 2,
     kt,
     rot,
     onePass: false,
+    prefetch,
     why: "",
   });
   // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
@@ -138,12 +143,14 @@ describe("matrix forward WGSL", () => {
   const tiles: [number, number, MatrixTile][] = [
     [64, 64, tile(16, false, false)],
     [64, 64, tile(32, false, true)],
-    [128, 64, tile(16, true, true)],
-    [64, 128, tile(16, false, true)],
+    [128, 64, tile(16, true, true, true)],
+    [64, 128, tile(16, false, true, true)],
   ];
+  // Prefetching tiles: the WGSL only (matrix-harness.ts says why).
   describeStandInCompiles(bindingsOf(inputs), tiles, "two pass: d%i dv%i %o", (dc, dvc, t) => ({
     name: "te.flash_forward_matrix",
     source: () => matrixForwardWgsl(dc, dvc, t),
+    moduleOnly: t.prefetch,
   }));
   describeStandInCompiles(
     bindingsOf([...inputs, ["redo_buf", "u32", "read_write"]]),
@@ -152,6 +159,7 @@ describe("matrix forward WGSL", () => {
     (dc, dvc, t) => ({
       name: "te.flash_forward_matrix_one_pass",
       source: () => matrixForwardWgsl(dc, dvc, { ...t, onePass: true }, 16, "one_pass"),
+      moduleOnly: t.prefetch,
     }),
   );
   describeStandInCompiles(

@@ -111,7 +111,7 @@ function matrixForward(call: Call, bindings: Binding[]): ForwardPlan | null {
   if ("problem" in choice) return null;
   const { tile, dc, dvc } = choice;
   const batch = loadBatch();
-  const key = `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}.lb${batch}`;
+  const key = `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}${tile.prefetch ? ".pf" : ""}.lb${batch}`;
   const workgroups: [number, number, number] = [Math.ceil(p.sq / matrixRows(tile)), p.h, p.b];
   const program = (variant: MatrixForwardVariant, extra: Binding[], all = false): Program => ({
     name: `te.flash_forward_matrix${variant === "two_pass" ? "" : `_${variant}`}`,

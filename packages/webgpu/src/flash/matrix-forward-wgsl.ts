@@ -23,7 +23,7 @@
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import { RESULT as ACC, LEFT as L, RIGHT as R, stagedLeft, stagedStore } from "./matrix-fragments-wgsl.js";
 import { type MatrixTile, matrixThreads } from "./matrix-tiles.js";
-import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
+import { rep, TILE_WGSL, type TileLoadOptions, tileLoad, tilePrefetch } from "./tile-wgsl.js";
 
 /** The forward's programs (see above): "one_pass" goes with "redo" after it; "two_pass" runs alone. */
 export type MatrixForwardVariant = "two_pass" | "one_pass" | "redo";
@@ -46,7 +46,7 @@ export function matrixForwardWgsl(
   variant: MatrixForwardVariant = "two_pass",
   redoAll = false,
 ): string {
-  const { bkv, sgw, kt, rot } = t;
+  const { bkv, sgw, kt, rot, prefetch } = t;
   const threads = matrixThreads(t);
   const bq = 16 * sgw;
   const dk = dc / 16;
@@ -66,28 +66,39 @@ export function matrixForwardWgsl(
       return `s${j} = subgroupMatrixMultiplyAccumulate(q${k}, ${kFragment(j, k)}, s${j});`;
     })}
     ${rep(nj, (j) => `subgroupMatrixStore<row_major>(&sS, sub * ${block}u + ${j * 16}u, s${j}, ${bkv}u);`)}`;
-  const tile = (name: "k" | "v") =>
-    tileLoad({
-      name,
-      array: name === "k" ? "sK" : "sV",
-      side: "flat",
-      n: bkv,
-      cls: name === "k" ? dc : dvc,
-      threads,
-      chunk: loadBatch,
-      first: "j0",
-      limit: "s.lk",
-      dim: name === "k" ? "U.d" : "U.dv",
-      index: (row, col) => `${name}_index(s, bi, ${row}, hk, ${col})`,
-      strides: [`U.${name}_ss`, `U.${name}_sd`],
-      target:
-        name === "k"
-          ? kt
-            ? (r, c) => `sK[(${c}) * ${bkv}u + ${r}]`
-            : (r, c) => `sK[(${r}) * ${dc}u + ${c}]`
-          : (r, c) => `sV[(${r}) * ${dvc}u + ${c}]`,
-      convert: (x) => `f16(${x})`,
-    });
+  const tileOptions = (name: "k" | "v"): TileLoadOptions => ({
+    name,
+    array: name === "k" ? "sK" : "sV",
+    side: "flat",
+    n: bkv,
+    cls: name === "k" ? dc : dvc,
+    threads,
+    chunk: loadBatch,
+    first: "j0",
+    limit: "s.lk",
+    dim: name === "k" ? "U.d" : "U.dv",
+    index: (row, col) => `${name}_index(s, bi, ${row}, hk, ${col})`,
+    strides: [`U.${name}_ss`, `U.${name}_sd`],
+    target:
+      name === "k"
+        ? kt
+          ? (r, c) => `sK[(${c}) * ${bkv}u + ${r}]`
+          : (r, c) => `sK[(${r}) * ${dc}u + ${c}]`
+        : (r, c) => `sV[(${r}) * ${dvc}u + ${c}]`,
+    convert: (x) => `f16(${x})`,
+  });
+  // With `prefetch`, a lane holds its part of the next K (and V) tile in registers, loaded while the workgroup
+  // computes on the current one and stored after the top barrier: the loads' latency overlaps the products.
+  const pre = { k: tilePrefetch(tileOptions("k")), v: tilePrefetch(tileOptions("v")) };
+  const first = "(keys.x / BKV) * BKV";
+  const staged = (names: readonly ("k" | "v")[]) =>
+    prefetch
+      ? {
+          before: names.map((n) => pre[n].fetch(first)).join("\n  "),
+          inLoop: `${names.map((n) => pre[n].store).join("\n    ")}
+    ${names.map((n) => pre[n].fetch("j0 + BKV")).join("\n    ")}`,
+        }
+      : { before: "", inLoop: names.map((n) => tileLoad(tileOptions(n))).join("\n    ") };
   // Softmax lanes: lane 2r + h handles columns h * BKV/2 .. of row r of its subgroup's block. With `rot` lane
   // visits them from a lane-dependent offset, so that the 32 lanes' first addresses fall in 32 banks (rows are
   // BKV f32 apart: unrotated, all lanes of a half start in one bank).
@@ -122,16 +133,18 @@ export function matrixForwardWgsl(
   });
   const plainTile = "tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)";
   // A key tile's K and V staged, and its scores S = Q K^T in the subgroup's part of sS.
+  const kv = staged(["k", "v"]);
   const kvScores = `workgroupBarrier();
-    ${tile("k")}
-    ${tile("v")}
+    ${kv.inLoop}
     workgroupBarrier();
     ${scores}
     workgroupBarrier();`;
+  const kOnly = staged(["k"]);
   const twoPass = `var m = sink_of(hi);
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
+  ${kOnly.before}
   ${keyLoop(`workgroupBarrier();
-    ${tile("k")}
+    ${kOnly.inLoop}
     workgroupBarrier();
     ${scores}
     workgroupBarrier();
@@ -144,6 +157,7 @@ export function matrixForwardWgsl(
     m = max(m, max(mx, subgroupShuffleXor(mx, 1u)));`)}
   var sum = 0.0;
   ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
+  ${kv.before}
   ${keyLoop(`${kvScores}
     if (U.dropout_on == 0u && ${plainTile}) {
       ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
@@ -166,6 +180,7 @@ export function matrixForwardWgsl(
   var sum = 0.0;
   ${rep(nv, (n) => `var o${n} = ${ACC}();`, "\n  ")}
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
+  ${kv.before}
   ${keyLoop(`${kvScores}
     var mx = MASKED;
     let plain = ${plainTile};
@@ -230,6 +245,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let c0 = (lane % 2u) * ${half}u;
   let srow = sub * ${block}u + r * ${bkv}u + c0;
   ${rot ? `let rot = ${offset};` : ""}
+  ${prefetch ? `${pre.k.regs}\n  ${pre.v.regs}` : ""}
   ${variant === "one_pass" ? onePass : twoPass}
   // The sink's exp(sink - m) (m started at the sink) and the row's sum over both lanes.
   let l = select(0.0, exp(sink_of(hi) - m), U.softmax != 0u) + sum + subgroupShuffleXor(sum, 1u);

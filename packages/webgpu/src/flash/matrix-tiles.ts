@@ -27,6 +27,8 @@ export interface MatrixTile {
   readonly rot: boolean;
   /** One pass over the keys, with a redo of the rare workgroups whose scores outgrow it (matrix-forward-wgsl.ts). */
   readonly onePass: boolean;
+  /** The next K/V tile is loaded into registers while the current one is computed on (matrix-forward-wgsl.ts). */
+  readonly prefetch: boolean;
   readonly why: string;
 }
 
@@ -48,6 +50,7 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     kt: true,
     rot: true,
     onePass: false,
+    prefetch: false,
     why: "d64: 1.4 ms pipelined at s2048 on the H200, against 2.5-3.3 for bkv32 sgw8",
   },
   128: {
@@ -56,6 +59,7 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     kt: true,
     rot: true,
     onePass: false,
+    prefetch: false,
     why: "d128: 3.1 ms pipelined at s2048 on the H200 (4.7 ms latency against 7.4 without rot, 15 with bkv32 sgw4)",
   },
 };

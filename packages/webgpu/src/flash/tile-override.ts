@@ -75,10 +75,11 @@ export function backwardOverride(
 export function matrixOverride(): MatrixTile | null {
   const o = overrides()?.matrix;
   if (!o) return null;
-  const { bkv, sgw, kt = false, rot = false, onePass = false } = o;
+  const { bkv, sgw, kt = false, rot = false, onePass = false, prefetch = false } = o;
   if (!isPow2(bkv) || bkv < 16 || bkv > 64 || !isPow2(sgw) || sgw > 16) return null;
-  if (typeof kt !== "boolean" || typeof rot !== "boolean" || typeof onePass !== "boolean") return null;
-  return { bkv, sgw, kt, rot, onePass, why: "TE_WEBGPU_FLASH_TILES" };
+  const flags = { kt, rot, onePass, prefetch };
+  if (!Object.values(flags).every((flag): flag is boolean => typeof flag === "boolean")) return null;
+  return { bkv, sgw, ...(flags as Record<keyof typeof flags, boolean>), why: "TE_WEBGPU_FLASH_TILES" };
 }
 
 /** A matrix backward pass's tile asked for, if well-formed (chooseMatrixBackwardTile tests the fit). */
