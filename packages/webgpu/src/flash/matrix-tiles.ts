@@ -37,11 +37,12 @@ export const MATRIX_SUBGROUP = 32;
 export const MATRIX_MAX_HEAD_DIM = 128;
 
 /**
- * Tiles by head-dim class (the larger of d and dv). H200, b2 h16 s2048 fp16 forward, pipelined ms (mean of 30
- * calls submitted back to back; benchmarks/results/webgpu-subgroup-matrix-h200, round 4): d64 1.4-2.4 with
- * this tile against 2.5-3.3 with bkv32 sgw8 (round 3's pick by single-call latency, which varies up to 3x
- * between identical runs), 2.5 with sgw4, 3.8 with sgw16; d128 3.1-3.6 (every other tile tried as fast or slower).
- * Two-pass: the one-pass forward took 1.3-3.6 ms of GPU time at d64 s2048 against 1.2-1.3 (round 5).
+ * Tiles by head-dim class (the larger of d and dv). H200, b2 h16 s2048 fp16 forward (benchmarks/results/
+ * webgpu-subgroup-matrix-h200, rounds 4-5): bkv16 sgw8 with K transposed and rotated softmax lanes; one pass with
+ * the next K/V tile prefetched into registers: GPU time d64 0.83 ms (causal 0.71), d128 2.23 (1.59) against
+ * 1.16 (0.95) and 3.00 (2.09) for the two-pass forward without prefetch; prefetch alone 1.61 / 2.85, one pass alone
+ * 1.3-3.6 with spreads the combination did not show. Round 4 (pipelined ms): bkv32 sgw8 2.5-3.3 against 1.4-1.9,
+ * sgw4 2.5, sgw16 3.8.
  */
 export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
   64: {
@@ -49,18 +50,18 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     sgw: 8,
     kt: true,
     rot: true,
-    onePass: false,
-    prefetch: false,
-    why: "d64: 1.4 ms pipelined at s2048 on the H200, against 2.5-3.3 for bkv32 sgw8",
+    onePass: true,
+    prefetch: true,
+    why: "d64: 0.83 ms of GPU time at s2048 on the H200, against 1.16 two-pass",
   },
   128: {
     bkv: 16,
     sgw: 8,
     kt: true,
     rot: true,
-    onePass: false,
-    prefetch: false,
-    why: "d128: 3.1 ms pipelined at s2048 on the H200 (4.7 ms latency against 7.4 without rot, 15 with bkv32 sgw4)",
+    onePass: true,
+    prefetch: true,
+    why: "d128: 2.23 ms of GPU time at s2048 on the H200, against 3.00 two-pass",
   },
 };
 
