@@ -16,7 +16,8 @@
  *   band (O's row is still zero then, so nothing needs rescaling). P = exp(x - m) is stored as f16 (max 65504):
  *   a later tile whose max passes m by more than GROWTH would overflow it, so such a workgroup marks itself in
  *   redo_buf and the "redo" program (the two-pass one, which returns at once for unmarked workgroups) computes
- *   it again in the same submission. Scores of ordinary inputs stay within GROWTH of a row's first tile.
+ *   it again in the same submission. Scores of ordinary inputs stay within GROWTH of a row's first tile. With the
+ *   tile's `prefetch` (both on in the tables) d64 s2048 took 0.83 ms of GPU time against 1.16 two-pass (round 5).
  * Either way P is unnormalized and O is divided by the row's sum on its way out through workgroup memory.
  * Fragment types, zeroing and uniformity: matrix-fragments-wgsl.ts.
  */
