@@ -20,6 +20,7 @@ import {
   makeParams,
 } from "@te/core";
 import {
+  disposeTensor,
   download,
   finishPassTimes,
   getDevice,
@@ -190,13 +191,13 @@ async function benchTe(
     if (pass === "fwd") {
       fwd.saved.release();
       return () => {
-        fwd.o.buffer.destroy();
-        fwd.lse.buffer.destroy();
+        disposeTensor(fwd.o);
+        disposeTensor(fwd.lse);
       };
     }
     const g = await backend.backward(fwd.saved, inputs.dO, p);
     return () => {
-      for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) t.buffer.destroy();
+      for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) disposeTensor(t);
     };
   };
   // The pool's buffers from earlier rows would count as this call's memory.
@@ -341,13 +342,13 @@ async function main() {
             const o = hostValues(await download(fwd.o, device));
             if (!passesAt(seq).includes("fwd+bwd")) {
               fwd.saved.release();
-              for (const t of [fwd.o, fwd.lse]) t.buffer.destroy();
+              for (const t of [fwd.o, fwd.lse]) disposeTensor(t);
               return [o];
             }
             const g = await webgpuFlash.backward(fwd.saved, dO, p);
             const grads = [];
             for (const t of [g.dq, g.dk, g.dv]) grads.push(hostValues(await download(t, device)));
-            for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) t.buffer.destroy();
+            for (const t of [fwd.o, fwd.lse, g.dq, g.dk, g.dv]) disposeTensor(t);
             return [o, ...grads];
           };
           const reference = TILE_VARIANTS.length > 0 && seq === SEQS[0] ? await flashOutput() : null;
@@ -410,8 +411,8 @@ async function main() {
               const fwd = await webgpuFlash.forward({ q, k, v }, p);
               const ours = hostValues(await download(fwd.o, device));
               fwd.saved.release();
-              fwd.o.buffer.destroy();
-              fwd.lse.buffer.destroy();
+              disposeTensor(fwd.o);
+              disposeTensor(fwd.lse);
               const theirs = await tfjs.output(host, mask === "causal", p.softmaxScale);
               const check = { d, mask, seq, tfjsVsFlashMaxAbs: maxAbsDiff(ours, theirs) };
               checks.push(check);

@@ -24,12 +24,12 @@ import {
   endCall,
   type F32Region,
   f32Buffer,
-  materialise,
+  outputsOf,
   tensorBinding,
 } from "./attention-call.js";
 import { CALL_UNIFORMS, checkShape, put, viewOf } from "./call-layout.js";
 import { type DeviceFacts, deviceFacts } from "./limits.js";
-import { pooledBuffer, recycleBuffer } from "./buffer-pool.js";
+import { recycleBuffer } from "./buffer-pool.js";
 import { type Program, runPrograms } from "./program.js";
 import { webgpuBridge, type WebGpuTensor, wrapBuffer } from "./tensor.js";
 import { biasGradWgsl, grid1d, ROW_STATS_WGSL, SINK_GRAD_WGSL } from "./wgsl/elementwise.js";
@@ -108,18 +108,23 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
   ): Promise<ForwardResult<WebGpuTensor>> {
     const call = await beginCall(inputs, p);
     const { device, layout } = call;
-    // Pooled (buffer-pool.ts), so cleared: rows past a sequence's length are never written and must read 0.
-    const o = pooledBuffer(device, 4 * layout.shapes.o.reduce((a, x) => a * x, 1), `${kernels.id}.o32`);
+    // Zeroed (rows past a sequence's length are never written and must read 0); kept until backward.
+    const o = f32Buffer(
+      device,
+      layout.shapes.o.reduce((a, x) => a * x, 1),
+      `${kernels.id}.o32`,
+    );
     const lseBuffer = f32Buffer(device, p.b * p.h * p.sq, `${kernels.id}.lse`);
     const plan = kernels.forward(call, o, lseBuffer);
-    try {
-      await runPrograms(device, plan.programs, [o]);
-    } finally {
-      for (const b of plan.scratch) b.destroy();
-    }
-    const [out] = await materialise(device, [
+    const outputs = outputsOf(device, [
       { region: { buffer: o, at: 0 }, shape: layout.shapes.o, dtype: call.dtype, label: `${kernels.id}.o` },
     ]);
+    try {
+      await runPrograms(device, [...plan.programs, ...outputs.programs], outputs.copies);
+    } finally {
+      for (const b of plan.scratch) recycleBuffer(b);
+    }
+    const [out] = outputs.tensors;
     const lse = wrapBuffer(lseBuffer, [p.b, p.h, p.sq], "fp32", [p.h * p.sq, p.sq, 1], 0, device);
     const saved: Saved = {
       call,
@@ -129,7 +134,7 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
       release() {
         if (saved.released) return;
         saved.released = true;
-        recycleBuffer(device, o);
+        recycleBuffer(o);
         endCall(call);
       },
     };
@@ -217,7 +222,6 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
       });
     }
     try {
-      await runPrograms(device, programs);
       const dtype = call.dtype;
       const items = [
         { region: plan.dq, shape: layout.shapes.dq, dtype, label: `${kernels.id}.dq` },
@@ -240,7 +244,9 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
           label: `${kernels.id}.dsoftmax_offset`,
         });
       }
-      const [dq, dk, dv, ...rest] = await materialise(device, items);
+      const outputs = outputsOf(device, items);
+      await runPrograms(device, [...programs, ...outputs.programs], outputs.copies);
+      const [dq, dk, dv, ...rest] = outputs.tensors;
       return {
         dq,
         dk,
@@ -249,7 +255,7 @@ export function makeBackend(kernels: Kernels): AttentionBackend<WebGpuTensor> {
         ...(dsink32 ? { dSoftmaxOffset: rest.shift() } : {}),
       };
     } finally {
-      for (const b of [...plan.scratch, ...extraScratch]) b.destroy();
+      for (const b of [...plan.scratch, ...extraScratch]) recycleBuffer(b);
       // Backward consumes the saved state, as TE frees its saved tensors after backward.
       saved.release();
     }

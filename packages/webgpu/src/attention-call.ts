@@ -12,10 +12,10 @@ import {
   dropoutThreshold,
   numel,
 } from "@te/core";
+import { pooledBuffer, USAGE_STORAGE, zeroedBuffer } from "./buffer-pool.js";
 import { type CallLayout, callLayout } from "./call-layout.js";
 import { getDevice } from "./device.js";
-import type { Binding, Program } from "./program.js";
-import { runPrograms } from "./program.js";
+import type { Binding, BufferCopy, Program } from "./program.js";
 import { WEBGPU_DTYPES, type WebGpuDType, type WebGpuTensor, wrapBuffer } from "./tensor.js";
 import { grid1d, packWgsl } from "./wgsl/elementwise.js";
 import { BIAS_KIND_CODE } from "./wgsl/score.js";
@@ -48,11 +48,9 @@ function dtypeOf(name: string, t: WebGpuTensor | undefined, expected?: WebGpuDTy
   return t.dtype;
 }
 
-export const USAGE_STORAGE = (): number =>
-  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
+/** Scratch or result of `count` f32 values, zero when the call's programs run (buffer-pool.ts zeroedBuffer). */
 export function f32Buffer(device: GPUDevice, count: number, label: string): GPUBuffer {
-  return device.createBuffer({ label, size: Math.max(4, count * 4), usage: USAGE_STORAGE() });
+  return zeroedBuffer(device, count * 4, label);
 }
 
 export function binding(
@@ -148,22 +146,30 @@ export interface F32Region {
   readonly at: number;
 }
 
+/** The call's output tensors and the work that fills them, to run with the call's programs (one submission). */
+export interface Outputs {
+  readonly tensors: WebGpuTensor[];
+  readonly programs: Program[];
+  readonly copies: BufferCopy[];
+}
+
 /**
- * New contiguous tensors of `dtype` from f32 regions: fp32 by copying, fp16/bf16 by a packing program.
- * The regions' buffers are left to the caller.
+ * New contiguous tensors of `dtype` from f32 regions (from the pool: disposeTensor gives them back): fp32 by a
+ * copy, fp16/bf16 by a packing program. Both write every element, so a recycled buffer needs no clearing.
  */
-export async function materialise(
+export function outputsOf(
   device: GPUDevice,
   items: readonly { region: F32Region; shape: readonly number[]; dtype: WebGpuDType; label: string }[],
-): Promise<WebGpuTensor[]> {
-  const encoder = device.createCommandEncoder();
+): Outputs {
   const programs: Program[] = [];
+  const copies: BufferCopy[] = [];
   const tensors = items.map(({ region, shape, dtype, label }) => {
     const count = numel(shape);
     const bytes = Math.max(4, Math.ceil((count * (dtype === "fp32" ? 4 : 2)) / 4) * 4);
-    const buffer = device.createBuffer({ label, size: bytes, usage: USAGE_STORAGE() });
+    const buffer = pooledBuffer(device, bytes, label);
     if (dtype === "fp32") {
-      if (count > 0) encoder.copyBufferToBuffer(region.buffer, region.at * 4, buffer, 0, count * 4);
+      if (count > 0)
+        copies.push({ from: region.buffer, fromByte: region.at * 4, to: buffer, bytes: count * 4 });
     } else {
       programs.push({
         name: `te.pack_${dtype}`,
@@ -180,9 +186,7 @@ export async function materialise(
     }
     return wrapBuffer(buffer, shape, dtype, contiguousStrides(shape), 0, device);
   });
-  device.queue.submit([encoder.finish()]);
-  if (programs.length > 0) await runPrograms(device, programs);
-  return tensors;
+  return { tensors, programs, copies };
 }
 
 export function endCall(call: Call): void {

@@ -24,6 +24,7 @@ export { MAX_HEAD_DIM, TILES, type Tile } from "./flash/tiles.js";
 export { type DeviceFacts, deviceFacts } from "./limits.js";
 export { finishPassTimes, type PassTime, recordPassTimes } from "./pass-times.js";
 export {
+  disposeTensor,
   download,
   hostValues,
   upload,

@@ -4,6 +4,7 @@
  * compiled pipeline serves every problem size; only head dims, dtypes, tile sizes and feature flags are baked.
  */
 
+import { takePendingClears } from "./buffer-pool.js";
 import { passTimestampWrites } from "./pass-times.js";
 
 /** How a program reads a binding. The declaration order is the binding number. */
@@ -139,15 +140,23 @@ function uniformBuffer(device: GPUDevice, program: Program): GPUBuffer {
   return buffer;
 }
 
+/** A copy between buffers, encoded after a submission's passes. */
+export interface BufferCopy {
+  readonly from: GPUBuffer;
+  readonly fromByte: number;
+  readonly to: GPUBuffer;
+  readonly bytes: number;
+}
+
 /**
  * Runs programs in order in one submission (WebGPU orders the passes' storage accesses), after zeroing the
- * buffers in `clears`. Validation errors
- * surface as a rejected promise naming the program, rather than as silently wrong results.
+ * device's pending zeroedBuffers and before `copies`. Validation errors surface as a rejected promise naming
+ * the program, rather than as silently wrong results.
  */
 export async function runPrograms(
   device: GPUDevice,
   programs: readonly Program[],
-  clears: readonly GPUBuffer[] = [],
+  copies: readonly BufferCopy[] = [],
 ): Promise<void> {
   const active = programs.filter((p) => p.workgroups.every((n) => n > 0));
   let compiled: CompiledProgram[];
@@ -161,7 +170,7 @@ export async function runPrograms(
   device.pushErrorScope("validation");
   device.pushErrorScope("out-of-memory");
   const encoder = device.createCommandEncoder();
-  for (const buffer of clears) encoder.clearBuffer(buffer);
+  for (const buffer of takePendingClears(device)) encoder.clearBuffer(buffer);
   const transient: GPUBuffer[] = [];
   for (const [i, program] of active.entries()) {
     const [x, y, z] = program.workgroups;
@@ -185,6 +194,7 @@ export async function runPrograms(
     pass.dispatchWorkgroups(x, y, z);
     pass.end();
   }
+  for (const c of copies) encoder.copyBufferToBuffer(c.from, c.fromByte, c.to, 0, c.bytes);
   device.queue.submit([encoder.finish()]);
   const oom = await device.popErrorScope();
   const validation = await device.popErrorScope();

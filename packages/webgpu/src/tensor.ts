@@ -16,6 +16,7 @@ import {
   type TensorBridge,
   type TensorInfo,
 } from "@te/core";
+import { recycleBuffer, USAGE_STORAGE } from "./buffer-pool.js";
 import { getDevice } from "./device.js";
 
 export const WEBGPU_DTYPES = ["fp32", "fp16", "bf16"] as const;
@@ -36,9 +37,8 @@ export interface WebGpuTensor {
 export const bytesPerElement = (dtype: WebGpuDType): number => (dtype === "fp32" ? 4 : 2);
 
 /** Buffer sizes must be multiples of 4 bytes; 16-bit tensors of odd length are padded. */
-const paddedBytes = (elements: number, dtype: WebGpuDType): number => Math.max(4, Math.ceil((elements * bytesPerElement(dtype)) / 4) * 4);
-
-const TENSOR_USAGE = (): number => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const paddedBytes = (elements: number, dtype: WebGpuDType): number =>
+  Math.max(4, Math.ceil((elements * bytesPerElement(dtype)) / 4) * 4);
 
 /** A view of a caller's buffer (tfjs-webgpu, onnxruntime-web, ...); contiguous unless strides are given. */
 export function wrapBuffer(
@@ -49,14 +49,25 @@ export function wrapBuffer(
   offset = 0,
   device?: GPUDevice,
 ): WebGpuTensor {
-  if (!(WEBGPU_DTYPES as readonly string[]).includes(dtype)) throw new ArgumentError("dtype", "fp32, fp16 or bf16", dtype);
-  if (strides.length !== shape.length) throw new ArgumentError("strides", `${shape.length} strides, one per dim`, strides);
+  if (!(WEBGPU_DTYPES as readonly string[]).includes(dtype))
+    throw new ArgumentError("dtype", "fp32, fp16 or bf16", dtype);
+  if (strides.length !== shape.length)
+    throw new ArgumentError("strides", `${shape.length} strides, one per dim`, strides);
   return { buffer, shape: [...shape], dtype, strides: [...strides], offset, ...(device ? { device } : {}) };
 }
 
 /** A new zero-filled contiguous tensor (WebGPU zero-initialises buffers). */
-export function zerosTensor(device: GPUDevice, dtype: WebGpuDType, shape: readonly number[], label?: string): WebGpuTensor {
-  const buffer = device.createBuffer({ label, size: paddedBytes(numel(shape), dtype), usage: TENSOR_USAGE() });
+export function zerosTensor(
+  device: GPUDevice,
+  dtype: WebGpuDType,
+  shape: readonly number[],
+  label?: string,
+): WebGpuTensor {
+  const buffer = device.createBuffer({
+    label,
+    size: paddedBytes(numel(shape), dtype),
+    usage: USAGE_STORAGE(),
+  });
   return wrapBuffer(buffer, shape, dtype, contiguousStrides(shape), 0, device);
 }
 
@@ -64,7 +75,8 @@ export function zerosTensor(device: GPUDevice, dtype: WebGpuDType, shape: readon
 function encodeForStorage(t: HostTensor, dtype: WebGpuDType): ArrayBuffer {
   const n = t.data.length;
   if (dtype === "fp32") {
-    if (t.dtype !== "fp32" && t.dtype !== "fp64") throw new ArgumentError("tensor.dtype", "fp32 or fp64 data for an fp32 tensor", t.dtype);
+    if (t.dtype !== "fp32" && t.dtype !== "fp64")
+      throw new ArgumentError("tensor.dtype", "fp32 or fp64 data for an fp32 tensor", t.dtype);
     const out = new Float32Array(paddedBytes(n, "fp32") / 4);
     out.set(t.data);
     return out.buffer;
@@ -74,7 +86,8 @@ function encodeForStorage(t: HostTensor, dtype: WebGpuDType): ArrayBuffer {
   else if (t.dtype === "fp32" || t.dtype === "fp64") {
     const encode = dtype === "fp16" ? fp16Bits : bf16Bits;
     for (let i = 0; i < n; i++) out[i] = encode(t.data[i]);
-  } else throw new ArgumentError("tensor.dtype", `${dtype}, fp32 or fp64 data for a ${dtype} tensor`, t.dtype);
+  } else
+    throw new ArgumentError("tensor.dtype", `${dtype}, fp32 or fp64 data for a ${dtype} tensor`, t.dtype);
   return out.buffer;
 }
 
@@ -82,18 +95,27 @@ function encodeForStorage(t: HostTensor, dtype: WebGpuDType): ArrayBuffer {
 export async function upload(t: HostTensor, device?: GPUDevice, dtype?: WebGpuDType): Promise<WebGpuTensor> {
   const dev = device ?? (await getDevice());
   const target = dtype ?? (t.dtype === "fp64" ? "fp32" : t.dtype);
-  if (!(WEBGPU_DTYPES as readonly string[]).includes(target)) throw new ArgumentError("tensor.dtype", "fp32, fp16, bf16 or fp64", t.dtype);
+  if (!(WEBGPU_DTYPES as readonly string[]).includes(target))
+    throw new ArgumentError("tensor.dtype", "fp32, fp16, bf16 or fp64", t.dtype);
   const data = encodeForStorage(t, target as WebGpuDType);
-  const buffer = dev.createBuffer({ size: data.byteLength, usage: TENSOR_USAGE() });
+  const buffer = dev.createBuffer({ size: data.byteLength, usage: USAGE_STORAGE() });
   dev.queue.writeBuffer(buffer, 0, data);
   return wrapBuffer(buffer, t.shape, target as WebGpuDType, t.strides, t.offset, device);
 }
 
 /** Reads raw bytes of a buffer back to the host. */
-export async function readBuffer(device: GPUDevice, buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+export async function readBuffer(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  byteOffset: number,
+  byteLength: number,
+): Promise<ArrayBuffer> {
   const start = Math.floor(byteOffset / 4) * 4;
   const size = Math.ceil((byteOffset + byteLength - start) / 4) * 4;
-  const staging = device.createBuffer({ size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = device.createBuffer({
+    size: Math.max(4, size),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   const encoder = device.createCommandEncoder();
   encoder.copyBufferToBuffer(buffer, start, staging, 0, size);
   device.queue.submit([encoder.finish()]);
@@ -141,11 +163,19 @@ export function tensorInfo(t: WebGpuTensor): TensorInfo {
   return { shape: t.shape, strides: t.strides, dtype: t.dtype, storage: t.buffer, offset: t.offset };
 }
 
+/**
+ * Frees a tensor's buffer: an output of an attention call goes back to its device's pool for later calls
+ * (buffer-pool.ts), any other buffer is destroyed. The tensor (and every view of its buffer) is dead afterwards.
+ */
+export function disposeTensor(t: WebGpuTensor): void {
+  recycleBuffer(t.buffer);
+}
+
 /** The bridge the conformance runner, the CLI and tests use to move tensors to and from the GPU. */
 export const webgpuBridge: TensorBridge<WebGpuTensor> = {
   kind: "webgpu",
   fromHost: (t) => upload(t),
   toHost: (t) => download(t),
   info: tensorInfo,
-  dispose: (t) => t.buffer.destroy(),
+  dispose: disposeTensor,
 };

@@ -1,6 +1,19 @@
 /** buffer-pool.ts: what comes back out of the pool, what it keeps and what it destroys. */
 import { describe, expect, it } from "vitest";
-import { pooledBuffer, recycleBuffer, releasePooledBuffers } from "../src/buffer-pool.js";
+import {
+  pooledBuffer,
+  recycleBuffer,
+  releasePooledBuffers,
+  takePendingClears,
+  zeroedBuffer,
+} from "../src/buffer-pool.js";
+
+// The pool reads the usage flags of WebGPU's globals, which only the `webgpu` package (device.ts) installs.
+(globalThis as { GPUBufferUsage?: object }).GPUBufferUsage ??= {
+  COPY_SRC: 0x4,
+  COPY_DST: 0x8,
+  STORAGE: 0x80,
+};
 
 interface FakeBuffer {
   size: number;
@@ -32,8 +45,8 @@ describe("buffer pool", () => {
   it("hands a recycled buffer of the same size out again, relabelled, and creates others", () => {
     const { device, created } = fakeDevice();
     const a = pooledBuffer(device, 1024, "first");
-    recycleBuffer(device, a);
-    recycleBuffer(device, a);
+    recycleBuffer(a);
+    recycleBuffer(a);
     expect(pooledBuffer(device, 1024, "second")).toBe(a);
     expect(a.label).toBe("second");
     expect(pooledBuffer(device, 1024, "third")).not.toBe(a);
@@ -44,7 +57,7 @@ describe("buffer pool", () => {
   it("keeps two free buffers per size and destroys the rest, and releasePooledBuffers destroys what it keeps", () => {
     const { device } = fakeDevice();
     const buffers = [0, 1, 2].map(() => pooledBuffer(device, 64, "b"));
-    for (const b of buffers) recycleBuffer(device, b);
+    for (const b of buffers) recycleBuffer(b);
     const fake = buffers as unknown as FakeBuffer[];
     expect(fake.map((b) => b.destroyed)).toEqual([false, false, true]);
     releasePooledBuffers(device);
@@ -55,7 +68,27 @@ describe("buffer pool", () => {
   it("destroys instead of keeping past its byte budget", () => {
     const { device } = fakeDevice();
     const big = [0, 1].map(() => pooledBuffer(device, 200 * 2 ** 20, "big"));
-    for (const b of big) recycleBuffer(device, b);
+    for (const b of big) recycleBuffer(b);
     expect((big as unknown as FakeBuffer[]).map((b) => b.destroyed)).toEqual([false, true]);
+  });
+
+  it("destroys a buffer it did not make instead of keeping it", () => {
+    const { device } = fakeDevice();
+    const foreign = device.createBuffer({ size: 64, label: "caller's" } as GPUBufferDescriptor);
+    recycleBuffer(foreign);
+    expect((foreign as unknown as FakeBuffer).destroyed).toBe(true);
+    expect(pooledBuffer(device, 64, "pooled")).not.toBe(foreign);
+  });
+
+  it("hands each zeroedBuffer to the next submission's clears once, recycled ones included", () => {
+    const { device } = fakeDevice();
+    const a = zeroedBuffer(device, 256, "a");
+    const b = zeroedBuffer(device, 512, "b");
+    expect(takePendingClears(device)).toEqual([a, b]);
+    expect(takePendingClears(device)).toEqual([]);
+    recycleBuffer(a);
+    const again = zeroedBuffer(device, 256, "again");
+    expect(again).toBe(a);
+    expect(takePendingClears(device)).toEqual([a]);
   });
 });
