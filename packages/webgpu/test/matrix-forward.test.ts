@@ -3,8 +3,10 @@
  * has neither subgroup matrices nor shader-f16, so the compile check runs on a stand-in of the matrix builtins
  * (matrix-stand-in.ts); what the matrices compute is checked by the conformance cases on the GPU machine.
  */
+import type { AttentionParams } from "@te/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { currentDevice, releaseDevice, setDevice } from "../src/device.js";
+import { kvInWords } from "../src/flash/kernels.js";
 import { matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
 import {
   chooseMatrixTile,
@@ -92,6 +94,31 @@ describe("matrix forward eligibility", () => {
   });
 });
 
+describe("K and V as words of two elements", () => {
+  const call = (d: number, dv: number, changes: Record<string, number> = {}) => {
+    const uniforms: Record<string, number> = {};
+    for (const t of ["k", "v"])
+      Object.assign(uniforms, {
+        [`${t}_off`]: 0,
+        [`${t}_sb`]: 4096,
+        [`${t}_ss`]: 128,
+        [`${t}_sh`]: 64,
+        [`${t}_sd`]: 1,
+      });
+    return { p: { d, dv } as AttentionParams, uniforms: { ...uniforms, ...changes } };
+  };
+  it("takes contiguous dims whose element pairs share words, and nothing else", () => {
+    expect(kvInWords(call(64, 64))).toBe(true);
+    expect(kvInWords(call(63, 64))).toBe(false);
+    expect(kvInWords(call(64, 63))).toBe(false);
+    // The v of a packed layout one element into its buffer, a strided dim, an odd head stride.
+    expect(kvInWords(call(64, 64, { v_off: 1 }))).toBe(false);
+    expect(kvInWords(call(64, 64, { k_sd: 2 }))).toBe(false);
+    expect(kvInWords(call(64, 64, { k_sh: 65 }))).toBe(false);
+    expect(kvInWords(call(64, 64, { v_ss: 129 }))).toBe(false);
+  });
+});
+
 describe("matrix forward WGSL", () => {
   it("zeroes every accumulator explicitly and declares the workgroup memory it is charged for", () => {
     for (const [dc, tile] of Object.entries(MATRIX_TILES)) {
@@ -119,6 +146,27 @@ describe("matrix forward WGSL", () => {
     expect(declaredWorkgroupBytes(one)).toBe(matrixBytes(tile, 64, 64));
   });
 
+  it("with two K/V tiles: stores the next ones around one top barrier and reads the current one's half", () => {
+    const tile = { ...MATRIX_TILES[128], prefetch: true, doubleKv: true, words: true };
+    const code = matrixForwardWgsl(128, 128, tile, 16, "one_pass");
+    expect(declaredWorkgroupBytes(code)).toBe(matrixBytes(tile, 128, 128));
+    expect(matrixBytes(tile, 128, 128)).toBe(
+      matrixBytes({ ...tile, doubleKv: false }, 128, 128) + 2 * 16 * 256,
+    );
+    const loop = code.slice(code.indexOf("for (var j0"));
+    const top = loop.slice(0, loop.indexOf("var s0"));
+    // Only one barrier before the products, with K's store ahead of it and V's after it.
+    expect(top.match(/workgroupBarrier\(\)/g)).toHaveLength(1);
+    expect(top.indexOf("sK[(1u - cur)")).toBeLessThan(top.indexOf("workgroupBarrier()"));
+    expect(top.indexOf("sV[(1u - cur)")).toBeGreaterThan(top.indexOf("workgroupBarrier()"));
+    expect(loop).toContain(
+      "subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&sV, cur * 2048u + ",
+    );
+    // Raw words, each unpacked once: no per-element loads of K or V.
+    expect(code).toContain("unpack2x16float(pw_k0)");
+    expect(code).not.toMatch(/pf_[kv]\d/);
+  });
+
   const inputs: [string, string, string][] = [
     ["aux", "u32", "read"],
     ["q_buf", "u32", "read"],
@@ -129,13 +177,20 @@ describe("matrix forward WGSL", () => {
     ["o_buf", "f32", "read_write"],
     ["lse_buf", "f32", "read_write"],
   ];
-  const tile = (bkv: number, kt: boolean, rot: boolean, prefetch = false): MatrixTile => ({
+  const tile = (
+    bkv: number,
+    kt: boolean,
+    rot: boolean,
+    prefetch = false,
+    more: Pick<MatrixTile, "words" | "doubleKv"> = {},
+  ): MatrixTile => ({
     bkv,
     sgw: 2,
     kt,
     rot,
     onePass: false,
     prefetch,
+    ...more,
     why: "",
   });
   // Small tiles, so that the stand-in's f32 arrays fit SwiftShader's 32 KiB; between them they cover every
@@ -145,6 +200,9 @@ describe("matrix forward WGSL", () => {
     [64, 64, tile(32, false, true)],
     [128, 64, tile(16, true, true, true)],
     [64, 128, tile(16, false, true, true)],
+    [128, 64, tile(16, true, true, true, { words: true, doubleKv: true })],
+    [64, 128, tile(16, false, false, true, { words: true })],
+    [64, 64, tile(32, true, true, true, { doubleKv: true })],
   ];
   // Prefetching tiles: the WGSL only (matrix-harness.ts says why).
   describeStandInCompiles(bindingsOf(inputs), tiles, "two pass: d%i dv%i %o", (dc, dvc, t) => ({

@@ -102,6 +102,21 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 ];
 
 /**
+ * Whether K and V can be read as 32-bit words of two elements (tileWordPrefetch): dims contiguous, every
+ * element pair (2c, 2c + 1) in one word.
+ */
+export function kvInWords(call: Pick<Call, "p" | "uniforms">): boolean {
+  const u = call.uniforms;
+  const even = (...xs: number[]) => xs.every((x) => x % 2 === 0);
+  return (
+    even(call.p.d, call.p.dv) &&
+    (["k", "v"] as const).every(
+      (t) => u[`${t}_sd`] === 1 && even(u[`${t}_off`], u[`${t}_sb`], u[`${t}_ss`], u[`${t}_sh`]),
+    )
+  );
+}
+
+/**
  * The forward on subgroup matrices where the device and call qualify (matrix-tiles.ts), else null: the
  * two-pass program, or the one-pass program and the redo of the workgroups it marked (matrix-forward-wgsl.ts).
  */
@@ -109,9 +124,11 @@ function matrixForward(call: Call, bindings: Binding[]): ForwardPlan | null {
   const { p } = call;
   const choice = chooseMatrixTile(call.device, p);
   if ("problem" in choice) return null;
-  const { tile, dc, dvc } = choice;
+  const { dc, dvc } = choice;
+  const tile = { ...choice.tile, words: choice.tile.words === true && kvInWords(call) };
   const batch = loadBatch();
-  const key = `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${tile.kt ? ".kt" : ""}${tile.rot ? ".rot" : ""}${tile.prefetch ? ".pf" : ""}.lb${batch}`;
+  const flags = (["kt", "rot", "prefetch", "words", "doubleKv"] as const).filter((f) => tile[f] === true);
+  const key = `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${flags.map((f) => `.${f}`).join("")}.lb${batch}`;
   const workgroups: [number, number, number] = [Math.ceil(p.sq / matrixRows(tile)), p.h, p.b];
   const program = (variant: MatrixForwardVariant, extra: Binding[], all = false): Program => ({
     name: `te.flash_forward_matrix${variant === "two_pass" ? "" : `_${variant}`}`,

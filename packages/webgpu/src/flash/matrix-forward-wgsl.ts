@@ -24,7 +24,14 @@
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import { RESULT as ACC, LEFT as L, RIGHT as R, stagedLeft, stagedStore } from "./matrix-fragments-wgsl.js";
 import { type MatrixTile, matrixThreads } from "./matrix-tiles.js";
-import { rep, TILE_WGSL, type TileLoadOptions, tileLoad, tilePrefetch } from "./tile-wgsl.js";
+import {
+  rep,
+  TILE_WGSL,
+  type TileLoadOptions,
+  tileLoad,
+  tilePrefetch,
+  tileWordPrefetch,
+} from "./tile-wgsl.js";
 
 /** The forward's programs (see above): "one_pass" goes with "redo" after it; "two_pass" runs alone. */
 export type MatrixForwardVariant = "two_pass" | "one_pass" | "redo";
@@ -48,6 +55,8 @@ export function matrixForwardWgsl(
   redoAll = false,
 ): string {
   const { bkv, sgw, kt, rot, prefetch } = t;
+  const words = prefetch && t.words === true;
+  const double = prefetch && t.doubleKv === true;
   const threads = matrixThreads(t);
   const bq = 16 * sgw;
   const dk = dc / 16;
@@ -55,11 +64,14 @@ export function matrixForwardWgsl(
   const nj = bkv / 16;
   const half = bkv / 2;
   const block = 16 * bkv; // a subgroup's part of sS and sP
+  // With `double` sK and sV hold two tiles each: the one being read is tile `cur`'s (matrixSlots below).
+  const kBase = double ? `cur * ${bkv * dc}u + ` : "";
+  const vBase = double ? `cur * ${bkv * dvc}u + ` : "";
   // The K^T fragment of dim block k and key block j.
   const kFragment = (j: number, k: number) =>
     kt
-      ? `subgroupMatrixLoad<${R}, row_major>(&sK, ${k * 16 * bkv + j * 16}u, ${bkv}u)`
-      : `subgroupMatrixLoad<${R}, col_major>(&sK, ${j * 16 * dc + k * 16}u, ${dc}u)`;
+      ? `subgroupMatrixLoad<${R}, row_major>(&sK, ${kBase}${k * 16 * bkv + j * 16}u, ${bkv}u)`
+      : `subgroupMatrixLoad<${R}, col_major>(&sK, ${kBase}${j * 16 * dc + k * 16}u, ${dc}u)`;
   const scores = `${rep(nj, (j) => `var s${j} = ${ACC}();`)}
     ${rep(nj * dk, (x) => {
       const j = Math.floor(x / dk);
@@ -67,39 +79,77 @@ export function matrixForwardWgsl(
       return `s${j} = subgroupMatrixMultiplyAccumulate(q${k}, ${kFragment(j, k)}, s${j});`;
     })}
     ${rep(nj, (j) => `subgroupMatrixStore<row_major>(&sS, sub * ${block}u + ${j * 16}u, s${j}, ${bkv}u);`)}`;
-  const tileOptions = (name: "k" | "v"): TileLoadOptions => ({
-    name,
-    array: name === "k" ? "sK" : "sV",
-    side: "flat",
-    n: bkv,
-    cls: name === "k" ? dc : dvc,
-    threads,
-    chunk: loadBatch,
-    first: "j0",
-    limit: "s.lk",
-    dim: name === "k" ? "U.d" : "U.dv",
-    index: (row, col) => `${name}_index(s, bi, ${row}, hk, ${col})`,
-    strides: [`U.${name}_ss`, `U.${name}_sd`],
-    target:
-      name === "k"
-        ? kt
-          ? (r, c) => `sK[(${c}) * ${bkv}u + ${r}]`
-          : (r, c) => `sK[(${r}) * ${dc}u + ${c}]`
-        : (r, c) => `sV[(${r}) * ${dvc}u + ${c}]`,
-    convert: (x) => `f16(${x})`,
-  });
+  // Element (r, c) of a staged K or V tile; `slot` (double only) is the WGSL index of the tile's half.
+  const tileOptions = (name: "k" | "v", slot = ""): TileLoadOptions => {
+    const base = slot ? `${slot} * ${bkv * (name === "k" ? dc : dvc)}u + ` : "";
+    return {
+      name,
+      array: name === "k" ? "sK" : "sV",
+      side: "flat",
+      n: bkv,
+      cls: name === "k" ? dc : dvc,
+      threads,
+      chunk: loadBatch,
+      first: "j0",
+      limit: "s.lk",
+      dim: name === "k" ? "U.d" : "U.dv",
+      index: (row, col) => `${name}_index(s, bi, ${row}, hk, ${col})`,
+      strides: [`U.${name}_ss`, `U.${name}_sd`],
+      target:
+        name === "k"
+          ? kt
+            ? (r, c) => `sK[${base}(${c}) * ${bkv}u + ${r}]`
+            : (r, c) => `sK[${base}(${r}) * ${dc}u + ${c}]`
+          : (r, c) => `sV[${base}(${r}) * ${dvc}u + ${c}]`,
+      convert: (x) => `f16(${x})`,
+    };
+  };
   // With `prefetch`, a lane holds its part of the next K (and V) tile in registers, loaded while the workgroup
   // computes on the current one and stored after the top barrier: the loads' latency overlaps the products.
-  const pre = { k: tilePrefetch(tileOptions("k")), v: tilePrefetch(tileOptions("v")) };
+  // With `double` as well, tile t + 1 is stored while tile t is read: K before the top barrier (tile t - 1's
+  // K was last read before the previous softmax barrier), V after it (tile t - 1's V is read up to the top
+  // barrier), so the barrier before the stores goes; the registers then hold tile t + 2.
+  const prefetcher = (name: "k" | "v", slot = "") =>
+    (words ? tileWordPrefetch : tilePrefetch)(tileOptions(name, slot));
   const first = "(keys.x / BKV) * BKV";
-  const staged = (names: readonly ("k" | "v")[]) =>
-    prefetch
-      ? {
-          before: names.map((n) => pre[n].fetch(first)).join("\n  "),
-          inLoop: `${names.map((n) => pre[n].store).join("\n    ")}
-    ${names.map((n) => pre[n].fetch("j0 + BKV")).join("\n    ")}`,
-        }
-      : { before: "", inLoop: names.map((n) => tileLoad(tileOptions(n))).join("\n    ") };
+  interface Staging {
+    /** Before the key loop. */
+    readonly before: string;
+    /** The loop's top: the tile's K and V staged and visible to every subgroup at its end. */
+    readonly top: string;
+  }
+  const staged = (names: readonly ("k" | "v")[]): Staging => {
+    if (!prefetch)
+      return {
+        before: "",
+        top: `workgroupBarrier();
+    ${names.map((n) => tileLoad(tileOptions(n))).join("\n    ")}
+    workgroupBarrier();`,
+      };
+    const fetch = (at: string) => names.map((n) => prefetcher(n).fetch(at)).join("\n    ");
+    if (!double)
+      return {
+        before: fetch(first),
+        top: `workgroupBarrier();
+    ${names.map((n) => prefetcher(n).store).join("\n    ")}
+    ${fetch("j0 + BKV")}
+    workgroupBarrier();`,
+      };
+    const store = (n: "k" | "v", slot: string) => (names.includes(n) ? prefetcher(n, slot).store : "");
+    // The barrier first: the workgroup may still be reading both halves in an earlier loop over the keys.
+    return {
+      before: `workgroupBarrier();
+  ${fetch(first)}
+  ${store("k", "0u")}
+  ${store("v", "0u")}
+  ${fetch(`${first} + BKV`)}`,
+      top: `let cur = ((j0 - ${first}) / BKV) & 1u;
+    ${store("k", "(1u - cur)")}
+    workgroupBarrier();
+    ${store("v", "(1u - cur)")}
+    ${fetch("j0 + 2u * BKV")}`,
+    };
+  };
   // Softmax lanes: lane 2r + h handles columns h * BKV/2 .. of row r of its subgroup's block. With `rot` lane
   // visits them from a lane-dependent offset, so that the 32 lanes' first addresses fall in 32 banks (rows are
   // BKV f32 apart: unrotated, all lanes of a half start in one bank).
@@ -129,24 +179,20 @@ export function matrixForwardWgsl(
     const p = `subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${block}u + ${j * 16}u, ${bkv}u)`;
     return `{
       let p = ${p};
-      ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${j * 16 * dvc + n * 16}u, ${dvc}u), o${n});`, "\n      ")}
+      ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${vBase}${j * 16 * dvc + n * 16}u, ${dvc}u), o${n});`, "\n      ")}
     }`;
   });
   const plainTile = "tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)";
   // A key tile's K and V staged, and its scores S = Q K^T in the subgroup's part of sS.
   const kv = staged(["k", "v"]);
-  const kvScores = `workgroupBarrier();
-    ${kv.inLoop}
-    workgroupBarrier();
+  const kvScores = `${kv.top}
     ${scores}
     workgroupBarrier();`;
   const kOnly = staged(["k"]);
   const twoPass = `var m = sink_of(hi);
   let keys = key_range(s, i0, min(i0 + BQ, s.lq) - 1u);
   ${kOnly.before}
-  ${keyLoop(`workgroupBarrier();
-    ${kOnly.inLoop}
-    workgroupBarrier();
+  ${keyLoop(`${kOnly.top}
     ${scores}
     workgroupBarrier();
     var mx = MASKED;
@@ -219,8 +265,8 @@ const BQ = ${bq}u;
 const TM = 1u;
 const RW = ${bkv / 4}u;
 
-var<workgroup> sK: array<f16, ${bkv * dc}>;
-var<workgroup> sV: array<f16, ${bkv * dvc}>;
+var<workgroup> sK: array<f16, ${(double ? 2 : 1) * bkv * dc}>;
+var<workgroup> sV: array<f16, ${(double ? 2 : 1) * bkv * dvc}>;
 var<workgroup> sS: array<f32, ${sgw * block}>;
 var<workgroup> sP: array<f16, ${sgw * block}>;
 ${TILE_WGSL}
@@ -246,7 +292,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let c0 = (lane % 2u) * ${half}u;
   let srow = sub * ${block}u + r * ${bkv}u + c0;
   ${rot ? `let rot = ${offset};` : ""}
-  ${prefetch ? `${pre.k.regs}\n  ${pre.v.regs}` : ""}
+  ${prefetch ? `${prefetcher("k").regs}\n  ${prefetcher("v").regs}` : ""}
   ${variant === "one_pass" ? onePass : twoPass}
   // The sink's exp(sink - m) (m started at the sink) and the row's sum over both lanes.
   let l = select(0.0, exp(sink_of(hi) - m), U.softmax != 0u) + sum + subgroupShuffleXor(sum, 1u);

@@ -29,6 +29,16 @@ export interface MatrixTile {
   readonly onePass: boolean;
   /** The next K/V tile is loaded into registers while the current one is computed on (matrix-forward-wgsl.ts). */
   readonly prefetch: boolean;
+  /**
+   * With `prefetch`: K and V are prefetched as raw 32-bit words (two f16 each) where their layout allows
+   * (tileWordPrefetch; the call's check is matrixWordsProblem).
+   */
+  readonly words?: boolean;
+  /**
+   * With `prefetch`: two K and V tiles in workgroup memory, the next stored while the current one is read,
+   * which saves a barrier per key tile (matrix-forward-wgsl.ts).
+   */
+  readonly doubleKv?: boolean;
   readonly why: string;
 }
 
@@ -69,7 +79,7 @@ export const matrixDimClass = (n: number): 64 | 128 => (n <= 64 ? 64 : 128);
 
 /** Workgroup bytes: K and V tiles (f16), the scores (f32) and P (f16) of every subgroup's rows. */
 export const matrixBytes = (t: MatrixTile, dc: number, dvc: number): number =>
-  2 * t.bkv * (dc + dvc) + 16 * t.sgw * t.bkv * (4 + 2);
+  (t.doubleKv ? 2 : 1) * 2 * t.bkv * (dc + dvc) + 16 * t.sgw * t.bkv * (4 + 2);
 
 export const matrixThreads = (t: MatrixTile): number => MATRIX_SUBGROUP * t.sgw;
 /** Query rows of a workgroup. */

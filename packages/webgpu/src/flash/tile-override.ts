@@ -75,9 +75,18 @@ export function backwardOverride(
 export function matrixOverride(): MatrixTile | null {
   const o = overrides()?.matrix;
   if (!o) return null;
-  const { bkv, sgw, kt = false, rot = false, onePass = false, prefetch = false } = o;
+  const {
+    bkv,
+    sgw,
+    kt = false,
+    rot = false,
+    onePass = false,
+    prefetch = false,
+    words = false,
+    doubleKv = false,
+  } = o;
   if (!isPow2(bkv) || bkv < 16 || bkv > 64 || !isPow2(sgw) || sgw > 16) return null;
-  const flags = { kt, rot, onePass, prefetch };
+  const flags = { kt, rot, onePass, prefetch, words, doubleKv };
   if (!Object.values(flags).every((flag): flag is boolean => typeof flag === "boolean")) return null;
   return { bkv, sgw, ...(flags as Record<keyof typeof flags, boolean>), why: "TE_WEBGPU_FLASH_TILES" };
 }

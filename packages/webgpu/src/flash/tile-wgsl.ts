@@ -117,7 +117,7 @@ function lanePlan(opts: TileLoadOptions) {
       : `${opts.array}[${opts.side}(${r}, (${c}) / 4u, ${words}u)][(${c}) % 4u]`;
   const dest = (u: number, rowBase: string) => target(`${rowBase} + ${rowsOf(u)}u`, `c0 + ${colsOf(u)}u`);
   const convert = opts.convert ?? ((value: string) => value);
-  return { total, perLane, passesPerRow, rowsOf, firstRow, firstCol, load, dest, target, convert };
+  return { total, perLane, passesPerRow, rowsOf, colsOf, firstRow, firstCol, load, dest, target, convert };
 }
 
 /**
@@ -182,6 +182,53 @@ export function tilePrefetch(opts: TileLoadOptions): {
     store: `{
       let c0 = ${plan.firstCol};
       ${us.map((u) => `${plan.dest(u, plan.firstRow)} = ${plan.convert(reg(u))};`).join("\n      ")}
+    }`,
+  };
+}
+
+/**
+ * tilePrefetch for 16-bit tensors whose dims are contiguous (dim stride 1) and whose element pairs (2c, 2c + 1)
+ * share a 32-bit word (offset, row, head and batch strides and the dim `dim` even; the caller checks): a lane
+ * holds raw words, two elements each, so it issues half the loads and keeps half the registers, and a word
+ * is unpacked once for both its elements (without the dtype branch of ld_<name>). `strides[1]` is not used.
+ */
+export function tileWordPrefetch(opts: TileLoadOptions): {
+  regs: string;
+  fetch: (first: string) => string;
+  store: string;
+} {
+  if (opts.cls % 2 !== 0 || !opts.target)
+    throw new Error(`tileWordPrefetch: needs whole words (${opts.cls} columns) and a target`);
+  const plan = lanePlan({ ...opts, cls: opts.cls / 2 });
+  const us = Array.from({ length: plan.perLane }, (_, u) => u);
+  const reg = (u: number) => `pw_${opts.name}${u}`;
+  const rowWords = `(${opts.strides[0]} / 2u)`;
+  const at = (u: number) => {
+    const dr = plan.rowsOf(u);
+    const dc = plan.colsOf(u);
+    return `a0${dr ? ` + ${dr}u * ${rowWords}` : ""}${dc ? ` + ${dc}u` : ""}`;
+  };
+  const colOf = (u: number) => `c0 + ${2 * plan.colsOf(u)}u`;
+  return {
+    regs: us.map((u) => `var ${reg(u)} = 0u;`).join("\n  "),
+    fetch: (first) => `{
+      let r0 = ${first} + ${plan.firstRow};
+      let c0 = 2u * ${plan.firstCol};
+      let a0 = ${opts.index("r0", "c0")} / 2u;
+      ${us.map((u) => `${reg(u)} = select(0u, ${opts.name}_buf[${at(u)}], r0 + ${plan.rowsOf(u)}u < ${opts.limit} && ${colOf(u)} < ${opts.dim});`).join("\n      ")}
+    }`,
+    store: `{
+      let c0 = 2u * ${plan.firstCol};
+      ${us
+        .map((u) => {
+          const row = `${plan.firstRow} + ${plan.rowsOf(u)}u`;
+          return `{
+        let w = unpack2x16float(${reg(u)});
+        ${plan.target(row, colOf(u))} = ${plan.convert("w.x")};
+        ${plan.target(row, `${colOf(u)} + 1u`)} = ${plan.convert("w.y")};
+      }`;
+        })
+        .join("\n      ")}
     }`,
   };
 }
