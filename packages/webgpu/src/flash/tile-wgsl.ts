@@ -213,12 +213,12 @@ export function tileWordPrefetch(opts: TileLoadOptions): {
     regs: us.map((u) => `var ${reg(u)} = 0u;`).join("\n  "),
     fetch: (first) => `{
       let r0 = ${first} + ${plan.firstRow};
-      let c0 = 2u * ${plan.firstCol};
-      let a0 = ${opts.index("r0", "c0")} / 2u;
+      let c0 = 2u * (${plan.firstCol});
+      let a0 = (${opts.index("r0", "c0")}) / 2u;
       ${us.map((u) => `${reg(u)} = select(0u, ${opts.name}_buf[${at(u)}], r0 + ${plan.rowsOf(u)}u < ${opts.limit} && ${colOf(u)} < ${opts.dim});`).join("\n      ")}
     }`,
     store: `{
-      let c0 = 2u * ${plan.firstCol};
+      let c0 = 2u * (${plan.firstCol});
       ${us
         .map((u) => {
           const row = `${plan.firstRow} + ${plan.rowsOf(u)}u`;
