@@ -146,6 +146,20 @@ describe("matrix forward WGSL", () => {
     expect(declaredWorkgroupBytes(one)).toBe(matrixBytes(tile, 64, 64));
   });
 
+  it("with padded rows: strides of 16 bytes more in the stores, the fragment loads and the memory charged", () => {
+    const tile = { ...MATRIX_TILES[128], pad: true };
+    const code = matrixForwardWgsl(128, 64, tile, 16, "one_pass");
+    expect(declaredWorkgroupBytes(code)).toBe(matrixBytes(tile, 128, 64));
+    expect(matrixBytes(tile, 128, 64)).toBe(
+      matrixBytes({ ...tile, pad: false }, 128, 64) + 2 * 8 * (128 + 16 + 128),
+    );
+    // K^T rows of 16 + 8 keys, V rows of 64 + 8 dims, P rows of 16 + 8 keys.
+    expect(code).toMatch(/&sK, \d+u, 24u\)/);
+    expect(code).toMatch(/&sV, \d+u, 72u\)/);
+    expect(code).toMatch(/&sP, sub \* 384u \+ 0u, 24u\)/);
+    expect(code).toContain("sV[(tid / 32u + 0u) * 72u + c0 + 0u]");
+  });
+
   it("with two K/V tiles: stores the next ones around one top barrier and reads the current one's half", () => {
     const tile = { ...MATRIX_TILES[128], prefetch: true, doubleKv: true, words: true };
     const code = matrixForwardWgsl(128, 128, tile, 16, "one_pass");
@@ -182,7 +196,7 @@ describe("matrix forward WGSL", () => {
     kt: boolean,
     rot: boolean,
     prefetch = false,
-    more: Pick<MatrixTile, "words" | "doubleKv"> = {},
+    more: Pick<MatrixTile, "words" | "doubleKv" | "pad"> = {},
   ): MatrixTile => ({
     bkv,
     sgw: 2,
@@ -203,6 +217,9 @@ describe("matrix forward WGSL", () => {
     [128, 64, tile(16, true, true, true, { words: true, doubleKv: true })],
     [64, 128, tile(16, false, false, true, { words: true })],
     [64, 64, tile(32, true, true, true, { doubleKv: true })],
+    [64, 64, tile(16, true, true, false, { pad: true })],
+    [128, 64, tile(16, false, true, false, { pad: true })],
+    [64, 128, tile(16, true, true, true, { words: true, doubleKv: true, pad: true })],
   ];
   // Prefetching tiles: the WGSL only (matrix-harness.ts says why).
   describeStandInCompiles(bindingsOf(inputs), tiles, "two pass: d%i dv%i %o", (dc, dvc, t) => ({

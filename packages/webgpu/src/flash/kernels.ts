@@ -127,7 +127,9 @@ function matrixForward(call: Call, bindings: Binding[]): ForwardPlan | null {
   const { dc, dvc } = choice;
   const tile = { ...choice.tile, words: choice.tile.words === true && kvInWords(call) };
   const batch = loadBatch();
-  const flags = (["kt", "rot", "prefetch", "words", "doubleKv"] as const).filter((f) => tile[f] === true);
+  const flags = (["kt", "rot", "prefetch", "words", "doubleKv", "pad"] as const).filter(
+    (f) => tile[f] === true,
+  );
   const key = `d${dc}.dv${dvc}.k${tile.bkv}.w${tile.sgw}${flags.map((f) => `.${f}`).join("")}.lb${batch}`;
   const workgroups: [number, number, number] = [Math.ceil(p.sq / matrixRows(tile)), p.h, p.b];
   const program = (variant: MatrixForwardVariant, extra: Binding[], all = false): Program => ({

@@ -23,7 +23,7 @@
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import { RESULT as ACC, LEFT as L, RIGHT as R, stagedLeft, stagedStore } from "./matrix-fragments-wgsl.js";
-import { type MatrixTile, matrixThreads } from "./matrix-tiles.js";
+import { type MatrixTile, matrixLayout, matrixThreads } from "./matrix-tiles.js";
 import {
   rep,
   TILE_WGSL,
@@ -63,15 +63,17 @@ export function matrixForwardWgsl(
   const nv = dvc / 16;
   const nj = bkv / 16;
   const half = bkv / 2;
-  const block = 16 * bkv; // a subgroup's part of sS and sP
-  // With `double` sK and sV hold two tiles each: the one being read is tile `cur`'s (matrixSlots below).
-  const kBase = double ? `cur * ${bkv * dc}u + ` : "";
-  const vBase = double ? `cur * ${bkv * dvc}u + ` : "";
+  const block = 16 * bkv; // a subgroup's part of sS
+  const stride = matrixLayout(t, dc, dvc);
+  const pBlock = 16 * stride.p; // a subgroup's part of sP
+  // With `double` sK and sV hold two tiles each: the one being read is tile `cur`'s (staged below).
+  const kBase = double ? `cur * ${stride.kTile}u + ` : "";
+  const vBase = double ? `cur * ${stride.vTile}u + ` : "";
   // The K^T fragment of dim block k and key block j.
   const kFragment = (j: number, k: number) =>
     kt
-      ? `subgroupMatrixLoad<${R}, row_major>(&sK, ${kBase}${k * 16 * bkv + j * 16}u, ${bkv}u)`
-      : `subgroupMatrixLoad<${R}, col_major>(&sK, ${kBase}${j * 16 * dc + k * 16}u, ${dc}u)`;
+      ? `subgroupMatrixLoad<${R}, row_major>(&sK, ${kBase}${k * 16 * stride.k + j * 16}u, ${stride.k}u)`
+      : `subgroupMatrixLoad<${R}, col_major>(&sK, ${kBase}${j * 16 * stride.k + k * 16}u, ${stride.k}u)`;
   const scores = `${rep(nj, (j) => `var s${j} = ${ACC}();`)}
     ${rep(nj * dk, (x) => {
       const j = Math.floor(x / dk);
@@ -81,7 +83,7 @@ export function matrixForwardWgsl(
     ${rep(nj, (j) => `subgroupMatrixStore<row_major>(&sS, sub * ${block}u + ${j * 16}u, s${j}, ${bkv}u);`)}`;
   // Element (r, c) of a staged K or V tile; `slot` (double only) is the WGSL index of the tile's half.
   const tileOptions = (name: "k" | "v", slot = ""): TileLoadOptions => {
-    const base = slot ? `${slot} * ${bkv * (name === "k" ? dc : dvc)}u + ` : "";
+    const base = slot ? `${slot} * ${name === "k" ? stride.kTile : stride.vTile}u + ` : "";
     return {
       name,
       array: name === "k" ? "sK" : "sV",
@@ -98,9 +100,9 @@ export function matrixForwardWgsl(
       target:
         name === "k"
           ? kt
-            ? (r, c) => `sK[${base}(${c}) * ${bkv}u + ${r}]`
-            : (r, c) => `sK[${base}(${r}) * ${dc}u + ${c}]`
-          : (r, c) => `sV[${base}(${r}) * ${dvc}u + ${c}]`,
+            ? (r, c) => `sK[${base}(${c}) * ${stride.k}u + ${r}]`
+            : (r, c) => `sK[${base}(${r}) * ${stride.k}u + ${c}]`
+          : (r, c) => `sV[${base}(${r}) * ${stride.v}u + ${c}]`,
       convert: (x) => `f16(${x})`,
     };
   };
@@ -166,7 +168,7 @@ export function matrixForwardWgsl(
     stagedLeft({
       name: `q${k}`,
       scratch: "sP",
-      stride: bkv,
+      stride: stride.p,
       rows: bq,
       threads,
       first: "i0",
@@ -176,10 +178,10 @@ export function matrixForwardWgsl(
       load: (row, col) => `ld_q(q_index(s, bi, ${row}, hi, ${col}))`,
     });
   const pv = rep(nj, (j) => {
-    const p = `subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${block}u + ${j * 16}u, ${bkv}u)`;
+    const p = `subgroupMatrixLoad<${L}, row_major>(&sP, sub * ${pBlock}u + ${j * 16}u, ${stride.p}u)`;
     return `{
       let p = ${p};
-      ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${vBase}${j * 16 * dvc + n * 16}u, ${dvc}u), o${n});`, "\n      ")}
+      ${rep(nv, (n) => `o${n} = subgroupMatrixMultiplyAccumulate(p, subgroupMatrixLoad<${R}, row_major>(&sV, ${vBase}${j * 16 * stride.v + n * 16}u, ${stride.v}u), o${n});`, "\n      ")}
     }`;
   });
   const plainTile = "tile_plain(s, q_first, q_first + 15u, j0, j0 + BKV - 1u)";
@@ -207,14 +209,14 @@ export function matrixForwardWgsl(
   ${kv.before}
   ${keyLoop(`${kvScores}
     if (U.dropout_on == 0u && ${plainTile}) {
-      ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
+      ${overRow("let p = exp(sS[srow + cc] * U.scale - m);\n        sum += p;\n        sP[prow + cc] = f16(p);")}
     } else {
       ${overRow(`let j = j0 + c0 + cc;
         let x = score(s, bi, hi, i, j, sS[srow + cc]);
         var p = select(exp(x - m), 0.0, is_masked(x));
         sum += p;
         if (U.dropout_on != 0u) { p = select(0.0, p * U.dropout_scale, dropout_keep(bi, hi, i, j)); }
-        sP[srow + cc] = f16(p);`)}
+        sP[prow + cc] = f16(p);`)}
     }
     workgroupBarrier();
     ${pv}`)}
@@ -243,14 +245,14 @@ export function matrixForwardWgsl(
     }
     redo = redo || mx > m + ${GROWTH.toFixed(1)};
     if (U.dropout_on == 0u && plain) {
-      ${overRow("let p = exp(sS[srow + cc] - m);\n        sum += p;\n        sP[srow + cc] = f16(p);")}
+      ${overRow("let p = exp(sS[srow + cc] - m);\n        sum += p;\n        sP[prow + cc] = f16(p);")}
     } else {
       ${overRow(`let j = j0 + c0 + cc;
         let x = sS[srow + cc];
         var p = select(exp(x - m), 0.0, is_masked(x));
         sum += p;
         if (U.dropout_on != 0u && !dropout_keep(bi, hi, i, j)) { p = 0.0; }
-        sP[srow + cc] = f16(p);`)}
+        sP[prow + cc] = f16(p);`)}
     }
     workgroupBarrier();
     ${pv}`)}
@@ -265,10 +267,10 @@ const BQ = ${bq}u;
 const TM = 1u;
 const RW = ${bkv / 4}u;
 
-var<workgroup> sK: array<f16, ${(double ? 2 : 1) * bkv * dc}>;
-var<workgroup> sV: array<f16, ${(double ? 2 : 1) * bkv * dvc}>;
+var<workgroup> sK: array<f16, ${(double ? 2 : 1) * stride.kTile}>;
+var<workgroup> sV: array<f16, ${(double ? 2 : 1) * stride.vTile}>;
 var<workgroup> sS: array<f32, ${sgw * block}>;
-var<workgroup> sP: array<f16, ${sgw * block}>;
+var<workgroup> sP: array<f16, ${sgw * pBlock}>;
 ${TILE_WGSL}
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -291,6 +293,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let i = q_first + r;
   let c0 = (lane % 2u) * ${half}u;
   let srow = sub * ${block}u + r * ${bkv}u + c0;
+  let prow = sub * ${pBlock}u + r * ${stride.p}u + c0;
   ${rot ? `let rot = ${offset};` : ""}
   ${prefetch ? `${prefetcher("k").regs}\n  ${prefetcher("v").regs}` : ""}
   ${variant === "one_pass" ? onePass : twoPass}

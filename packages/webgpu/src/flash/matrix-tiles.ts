@@ -39,6 +39,11 @@ export interface MatrixTile {
    * which saves a barrier per key tile (matrix-forward-wgsl.ts).
    */
   readonly doubleKv?: boolean;
+  /**
+   * Rows of the staged K, V and P padded by 16 bytes (matrixLayout), so that the 8 rows a fragment load reads
+   * at once fall in different workgroup-memory banks: unpadded, rows 128 or 256 bytes apart all start in bank 0.
+   */
+  readonly pad?: boolean;
   readonly why: string;
 }
 
@@ -80,9 +85,20 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
 
 export const matrixDimClass = (n: number): 64 | 128 => (n <= 64 ? 64 : 128);
 
-/** Workgroup bytes: K and V tiles (f16), the scores (f32) and P (f16) of every subgroup's rows. */
-export const matrixBytes = (t: MatrixTile, dc: number, dvc: number): number =>
-  (t.doubleKv ? 2 : 1) * 2 * t.bkv * (dc + dvc) + 16 * t.sgw * t.bkv * (4 + 2);
+/** Row strides (f16 elements) of the staged K (K^T where `kt`), V and P, and the f16 elements of a K and a V tile. */
+export function matrixLayout(t: MatrixTile, dc: number, dvc: number) {
+  const pad = t.pad ? 8 : 0;
+  const k = t.kt ? t.bkv + pad : dc + pad;
+  const v = dvc + pad;
+  const p = t.bkv + pad;
+  return { k, v, p, kTile: (t.kt ? dc : t.bkv) * k, vTile: t.bkv * v };
+}
+
+/** Workgroup bytes: K and V tiles (f16; two of each with doubleKv), the scores (f32) and P (f16) of every subgroup. */
+export function matrixBytes(t: MatrixTile, dc: number, dvc: number): number {
+  const l = matrixLayout(t, dc, dvc);
+  return (t.doubleKv ? 2 : 1) * 2 * (l.kTile + l.vTile) + 16 * t.sgw * (4 * t.bkv + 2 * l.p);
+}
 
 export const matrixThreads = (t: MatrixTile): number => MATRIX_SUBGROUP * t.sgw;
 /** Query rows of a workgroup. */

@@ -84,9 +84,10 @@ export function matrixOverride(): MatrixTile | null {
     prefetch = false,
     words = false,
     doubleKv = false,
+    pad = false,
   } = o;
   if (!isPow2(bkv) || bkv < 16 || bkv > 64 || !isPow2(sgw) || sgw > 16) return null;
-  const flags = { kt, rot, onePass, prefetch, words, doubleKv };
+  const flags = { kt, rot, onePass, prefetch, words, doubleKv, pad };
   if (!Object.values(flags).every((flag): flag is boolean => typeof flag === "boolean")) return null;
   return { bkv, sgw, ...(flags as Record<keyof typeof flags, boolean>), why: "TE_WEBGPU_FLASH_TILES" };
 }
