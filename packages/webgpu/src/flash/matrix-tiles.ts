@@ -53,12 +53,13 @@ export const MATRIX_MAX_HEAD_DIM = 128;
 
 /**
  * Tiles by head-dim class (the larger of d and dv). H200, b2 h16 s2048 fp16 forward (benchmarks/results/
- * webgpu-subgroup-matrix-h200, rounds 4-6): bkv16 sgw8 with K transposed and rotated softmax lanes; one pass with
- * the next K/V tile prefetched into registers as raw f16 pairs (words): GPU time d64 0.84 ms (causal 0.68), d128
- * 1.75 (1.29), each tile alone in its bench process (round 6), against 0.84 (0.69) and 2.23 (1.58) prefetching
- * elements, and 1.16 (0.95) and 3.00 (2.09) two-pass without prefetch (round 5). Two K/V tiles (doubleKv) gained
- * nothing with words and ran erratically without; sgw4 with words: d64 1.00, d128 2.03. Round 4 (pipelined ms):
- * bkv32 sgw8 2.5-3.3 against 1.4-1.9, sgw4 2.5, sgw16 3.8.
+ * webgpu-subgroup-matrix-h200, rounds 4-6), each tile alone in its bench process: bkv16 sgw8 with K transposed and
+ * rotated softmax lanes; one pass with the next K/V tile prefetched into registers as raw f16 pairs (words); rows of
+ * K, V and P padded in workgroup memory. GPU time d64 0.52 ms (causal 0.45), d128 1.16 (0.91), against 0.83 (0.69)
+ * and 1.75 (1.27) unpadded, 0.84 (0.69) and 2.23 (1.58) prefetching elements, and 1.16 (0.95) and 3.00 (2.09)
+ * two-pass without prefetch (round 5). Padded alternatives (round 6): bkv32 d64 0.79, d128 1.13 (0.88); sgw16 d64
+ * 0.55, d128 3.85; K untransposed d64 0.47 (0.61), d128 2.75. Two K/V tiles (doubleKv) gained nothing and ran
+ * erratically. Round 4 (pipelined ms): bkv32 sgw8 2.5-3.3 against 1.4-1.9, sgw4 2.5, sgw16 3.8.
  */
 export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
   64: {
@@ -69,7 +70,8 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     onePass: true,
     prefetch: true,
     words: true,
-    why: "d64: 0.84 ms of GPU time at s2048 on the H200, against 1.16 two-pass",
+    pad: true,
+    why: "d64: 0.52 ms of GPU time at s2048 on the H200, against 0.83 unpadded and 1.16 two-pass",
   },
   128: {
     bkv: 16,
@@ -79,7 +81,8 @@ export const MATRIX_TILES: Readonly<Record<64 | 128, MatrixTile>> = {
     onePass: true,
     prefetch: true,
     words: true,
-    why: "d128: 1.75 ms of GPU time at s2048 on the H200, against 2.23 prefetching elements and 3.00 two-pass",
+    pad: true,
+    why: "d128: 1.16 ms of GPU time at s2048 on the H200, against 1.75 unpadded and 3.00 two-pass",
   },
 };
 
