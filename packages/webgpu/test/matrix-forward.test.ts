@@ -161,7 +161,7 @@ describe("matrix forward WGSL", () => {
   });
 
   it("with two K/V tiles: stores the next ones around one top barrier and reads the current one's half", () => {
-    const tile = { ...MATRIX_TILES[128], prefetch: true, doubleKv: true, words: true };
+    const tile = { ...MATRIX_TILES[128], prefetch: true, doubleKv: true, words: true, pad: false };
     const code = matrixForwardWgsl(128, 128, tile, 16, "one_pass");
     expect(declaredWorkgroupBytes(code)).toBe(matrixBytes(tile, 128, 128));
     expect(matrixBytes(tile, 128, 128)).toBe(
