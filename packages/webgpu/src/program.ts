@@ -4,6 +4,7 @@
  * compiled pipeline serves every problem size; only head dims, dtypes, tile sizes and feature flags are baked.
  */
 
+import { cachedBindGroup, cachedUniformBuffer } from "./bind-cache.js";
 import { takePendingClears } from "./buffer-pool.js";
 import { passTimestampWrites } from "./pass-times.js";
 
@@ -131,13 +132,7 @@ function uniformBuffer(device: GPUDevice, program: Program): GPUBuffer {
     else if (type === "i32") i32[i] = value;
     else u32[i] = value;
   });
-  const buffer = device.createBuffer({
-    label: `${program.name}.uniforms`,
-    size: bytes,
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-  });
-  device.queue.writeBuffer(buffer, 0, data);
-  return buffer;
+  return cachedUniformBuffer(device, `${program.name}.uniforms`, data);
 }
 
 /** A copy between buffers, encoded after a submission's passes. */
@@ -171,34 +166,39 @@ export async function runPrograms(
   device.pushErrorScope("out-of-memory");
   const encoder = device.createCommandEncoder();
   for (const buffer of takePendingClears(device)) encoder.clearBuffer(buffer);
-  const transient: GPUBuffer[] = [];
+  // One pass for all dispatches (WebGPU orders their storage accesses), unless pass times are being recorded,
+  // which time each program's pass.
+  let shared: GPUComputePassEncoder | null = null;
   for (const [i, program] of active.entries()) {
     const [x, y, z] = program.workgroups;
     const { pipeline, layout } = compiled[i];
     const uniforms = uniformBuffer(device, program);
-    transient.push(uniforms);
-    const bindGroup = device.createBindGroup({
+    const bindGroup = cachedBindGroup(
+      device,
+      program.name,
       layout,
-      entries: [
-        { binding: 0, resource: { buffer: uniforms } },
-        ...program.bindings.map((b, i) => ({ binding: i + 1, resource: { buffer: b.buffer } })),
-      ],
-    });
+      uniforms,
+      program.bindings.map((b) => b.buffer),
+    );
     const timestampWrites = passTimestampWrites(device, program.name);
-    const pass = encoder.beginComputePass({
-      label: program.name,
-      ...(timestampWrites ? { timestampWrites } : {}),
-    });
+    const pass: GPUComputePassEncoder =
+      timestampWrites || !shared
+        ? encoder.beginComputePass({
+            label: timestampWrites ? program.name : "te.programs",
+            ...(timestampWrites ? { timestampWrites } : {}),
+          })
+        : shared;
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
-    pass.end();
+    if (timestampWrites) pass.end();
+    else shared = pass;
   }
+  shared?.end();
   for (const c of copies) encoder.copyBufferToBuffer(c.from, c.fromByte, c.to, 0, c.bytes);
   device.queue.submit([encoder.finish()]);
   const oom = await device.popErrorScope();
   const validation = await device.popErrorScope();
-  for (const b of transient) b.destroy();
   const error = validation ?? oom;
   if (error) throw new Error(`WebGPU error in ${programs.map((p) => p.name).join(", ")}: ${error.message}`);
 }
