@@ -6,7 +6,7 @@
 import type { AttentionParams } from "@te/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { currentDevice, releaseDevice, setDevice } from "../src/device.js";
-import { kvInWords } from "../src/flash/kernels.js";
+import { pairsInWords } from "../src/flash/kernels.js";
 import { matrixForwardWgsl } from "../src/flash/matrix-forward-wgsl.js";
 import {
   chooseMatrixTile,
@@ -108,14 +108,20 @@ describe("K and V as words of two elements", () => {
     return { p: { d, dv } as AttentionParams, uniforms: { ...uniforms, ...changes } };
   };
   it("takes contiguous dims whose element pairs share words, and nothing else", () => {
-    expect(kvInWords(call(64, 64))).toBe(true);
-    expect(kvInWords(call(63, 64))).toBe(false);
-    expect(kvInWords(call(64, 63))).toBe(false);
+    const withDo = {
+      ...call(64, 64, { v_off: 1 }),
+      uniforms: { ...call(64, 64, { v_off: 1 }).uniforms, do_off: 0, do_sb: 8, do_ss: 4, do_sh: 2, do_sd: 1 },
+    };
+    expect(pairsInWords(withDo, ["k", "do"])).toBe(true);
+    expect(pairsInWords(withDo, ["v", "do"])).toBe(false);
+    expect(pairsInWords(call(64, 64), ["k", "v"])).toBe(true);
+    expect(pairsInWords(call(63, 64), ["k", "v"])).toBe(false);
+    expect(pairsInWords(call(64, 63), ["k", "v"])).toBe(false);
     // The v of a packed layout one element into its buffer, a strided dim, an odd head stride.
-    expect(kvInWords(call(64, 64, { v_off: 1 }))).toBe(false);
-    expect(kvInWords(call(64, 64, { k_sd: 2 }))).toBe(false);
-    expect(kvInWords(call(64, 64, { k_sh: 65 }))).toBe(false);
-    expect(kvInWords(call(64, 64, { v_ss: 129 }))).toBe(false);
+    expect(pairsInWords(call(64, 64, { v_off: 1 }), ["k", "v"])).toBe(false);
+    expect(pairsInWords(call(64, 64, { k_sd: 2 }), ["k", "v"])).toBe(false);
+    expect(pairsInWords(call(64, 64, { k_sh: 65 }), ["k", "v"])).toBe(false);
+    expect(pairsInWords(call(64, 64, { v_ss: 129 }), ["k", "v"])).toBe(false);
   });
 });
 

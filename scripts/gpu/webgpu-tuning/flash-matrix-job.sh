@@ -9,10 +9,11 @@
 #   6. a sweep of the forward's matrix tiles at s2048; 7. the same tiles at s2048, each as the only tile of its own
 #   bench process (TE_WEBGPU_FLASH_TILES for the whole run: variants timed after another tile in one process have
 #   shown times several times their own); 8. host-overhead.mjs under --cpu-prof (where a call's host time goes),
-#   where the job has it; 9. fp32 conformance (the register-tiled kernels).
+#   where the job has it; 9. fp32 conformance (the register-tiled kernels). Step isolated_bwd is 7 for fwd+bwd with
+#   the backward's variants.
 # JOB_DIR/conf-extra, if there: more fp16 conformance runs after step 2, one per line "NAME VAR=VALUE ..." (values
 # without spaces, such as TE_WEBGPU_FLASH_TILES={"matrix":{"bkv":16,"sgw":8,"onePass":true}}).
-# JOB_DIR/steps, if there, names the steps of 3-9 to run (fwdbwd bwdsweep fwd sweep isolated host fp32); 1 and 2
+# JOB_DIR/steps, if there, names the steps of 3-9 to run (fwdbwd bwdsweep fwd sweep isolated isolated_bwd host fp32); 1 and 2
 # always run.
 # JOB_DIR/bench-args, if there, goes before every bench's own arguments (bench.ts takes an option's first
 # occurrence, so these win: such as --reps 30 --warmup 10).
@@ -49,17 +50,20 @@ bench fwdbwd 200 --dtypes fp16,fp32 --reps 3 --warmup 1 --dims 64,128 --seqs 102
 bench bwdsweep 120 --dtypes fp16 --reps 3 --warmup 1 --dims 64,128 --seqs 2048 --masks no_mask --passes fwd+bwd --backends flash --tile-variants "$(cat $JOB_DIR/backward-variants.json)"
 bench fwd 200 --dtypes fp16,fp32 --reps 5 --warmup 2 --dims 64,128 --seqs 512,1024,2048,4096 --masks no_mask,causal --passes fwd --backends flash,unfused,tfjs
 bench sweep 200 --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask,causal --passes fwd --backends flash --tile-variants "$(cat $JOB_DIR/variants.json)"
-if wanted isolated; then
-  echo "table -" > $o/isolated.txt
-  node -e 'for (const v of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) console.log(v.name, JSON.stringify(v.tiles))' $JOB_DIR/variants.json >> $o/isolated.txt
+isolated() { # step, variants file, pass: the table's tiles, then each variant, each in its own bench process
+  wanted $1 || return 0
+  echo "table -" > $o/$1.txt
+  node -e 'for (const v of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) console.log(v.name, JSON.stringify(v.tiles))' $2 >> $o/$1.txt
   while read -r -u 3 name tiles; do
     if [[ $tiles == - ]]; then unset TE_WEBGPU_FLASH_TILES; else export TE_WEBGPU_FLASH_TILES=$tiles; fi
-    timeout 60 node $b/bench.mjs --out $o/isolated_$name.json $(cat $JOB_DIR/bench-args 2>/dev/null) --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask,causal --passes fwd --backends flash > $o/isolated_$name.log 2> $o/isolated_$name.err
-    echo "== isolated $name rc $? [$(el)]" >> $s
-    grep '^| fp16' $o/isolated_$name.log >> $s
-  done 3< $o/isolated.txt
+    timeout 90 node $b/bench.mjs --out $o/$1_$name.json $(cat $JOB_DIR/bench-args 2>/dev/null) --dtypes fp16 --reps 5 --warmup 2 --dims 64,128 --seqs 2048 --masks no_mask,causal --passes $3 --backends flash > $o/$1_$name.log 2> $o/$1_$name.err
+    echo "== $1 $name rc $? [$(el)]" >> $s
+    grep '^| fp16' $o/$1_$name.log >> $s
+  done 3< $o/$1.txt
   unset TE_WEBGPU_FLASH_TILES
-fi
+}
+isolated isolated $JOB_DIR/variants.json fwd
+isolated isolated_bwd $JOB_DIR/backward-variants.json fwd+bwd
 if wanted host; then
   timeout 90 node --cpu-prof --cpu-prof-dir=$o/prof $b/host-overhead.mjs > $o/host.txt 2>&1
   echo "== host rc $? [$(el)]" >> $s; cat $o/host.txt >> $s

@@ -102,17 +102,18 @@ const RULES: readonly Rule<DeviceFacts>[] = [
 ];
 
 /**
- * Whether K and V can be read as 32-bit words of two elements (tileWordPrefetch): dims contiguous, every
- * element pair (2c, 2c + 1) in one word.
+ * Whether the 16-bit `tensors` can be read as 32-bit words of two elements (tileWordPrefetch): dims
+ * contiguous, every element pair (2c, 2c + 1) in one word.
  */
-export function kvInWords(call: Pick<Call, "p" | "uniforms">): boolean {
+export function pairsInWords(
+  call: Pick<Call, "p" | "uniforms">,
+  tensors: readonly ("q" | "k" | "v" | "do")[],
+): boolean {
   const u = call.uniforms;
   const even = (...xs: number[]) => xs.every((x) => x % 2 === 0);
   return (
     even(call.p.d, call.p.dv) &&
-    (["k", "v"] as const).every(
-      (t) => u[`${t}_sd`] === 1 && even(u[`${t}_off`], u[`${t}_sb`], u[`${t}_ss`], u[`${t}_sh`]),
-    )
+    tensors.every((t) => u[`${t}_sd`] === 1 && even(u[`${t}_off`], u[`${t}_sb`], u[`${t}_ss`], u[`${t}_sh`]))
   );
 }
 
@@ -125,7 +126,7 @@ function matrixForward(call: Call, bindings: Binding[]): ForwardPlan | null {
   const choice = chooseMatrixTile(call.device, p);
   if ("problem" in choice) return null;
   const { dc, dvc } = choice;
-  const tile = { ...choice.tile, words: choice.tile.words === true && kvInWords(call) };
+  const tile = { ...choice.tile, words: choice.tile.words === true && pairsInWords(call, ["k", "v"]) };
   const batch = loadBatch();
   const flags = (["kt", "rot", "prefetch", "words", "doubleKv", "pad"] as const).filter(
     (f) => tile[f] === true,
@@ -210,11 +211,13 @@ function backwardProgram(
   if (!("problem" in matrix)) {
     const { tile: mt, dc: mdc, dvc: mdvc } = matrix;
     const batch = loadBatch();
+    // The column tiles: K and V for dQ, Q and dO for dK/dV.
+    const words = mt.words === true && pairsInWords(call, pass === "dq" ? ["k", "v"] : ["q", "do"]);
     return {
       ...common,
       name: `te.flash_${pass}_matrix`,
-      key: `d${mdc}.dv${mdvc}.c${mt.cols}.w${mt.sgw}.lb${batch}`,
-      source: () => (pass === "dq" ? matrixDqWgsl : matrixDkDvWgsl)(mdc, mdvc, mt, batch),
+      key: `d${mdc}.dv${mdvc}.c${mt.cols}.w${mt.sgw}${mt.pad ? ".pad" : ""}${words ? ".words" : ""}.lb${batch}`,
+      source: () => (pass === "dq" ? matrixDqWgsl : matrixDkDvWgsl)(mdc, mdvc, mt, batch, words),
       enables: MATRIX_ENABLES,
       directives: MATRIX_DIRECTIVES,
       workgroups: [Math.ceil(io.rows / (16 * mt.sgw)), io.heads, p.b],

@@ -12,7 +12,20 @@ export type MatrixBackwardPass = "dq" | "dkdv";
 export interface MatrixBackwardTile {
   readonly cols: number;
   readonly sgw: number;
+  /**
+   * Rows of the staged column tiles and of the f16 operands 16 bytes longer (matrixBackwardLayout), against the
+   * workgroup-memory bank conflicts of fragment loads (as the forward's `pad`, matrix-tiles.ts).
+   */
+  readonly pad?: boolean;
+  /** Column tiles loaded as words of two f16 where the call's layout allows (tileWordPrefetch). */
+  readonly words?: boolean;
   readonly why: string;
+}
+
+/** Row strides (f16 elements) of the staged column tiles of each head-dim class and of the subgroups' f16 operands. */
+export function matrixBackwardLayout(t: MatrixBackwardTile, dc: number, dvc: number) {
+  const pad = t.pad ? 8 : 0;
+  return { d: dc + pad, dv: dvc + pad, ops: t.cols + pad };
 }
 
 /**
@@ -23,12 +36,18 @@ export const MATRIX_BACKWARD_TILES: Readonly<
   Record<MatrixBackwardPass, Readonly<Record<64 | 128, MatrixBackwardTile>>>
 > = {
   dq: {
-    64: { cols: 32, sgw: 4, why: "d64: 28 KiB of workgroup memory, 64 queries per workgroup" },
-    128: { cols: 16, sgw: 8, why: "d128: 28 KiB, 128 queries per workgroup" },
+    64: {
+      cols: 32,
+      sgw: 4,
+      pad: true,
+      words: true,
+      why: "d64: 30 KiB of workgroup memory, 64 queries per workgroup",
+    },
+    128: { cols: 16, sgw: 8, pad: true, words: true, why: "d128: 31 KiB, 128 queries per workgroup" },
   },
   dkdv: {
-    64: { cols: 32, sgw: 4, why: "d64: 32 KiB, 64 keys per workgroup" },
-    128: { cols: 16, sgw: 4, why: "d128: 20 KiB, 64 keys per workgroup" },
+    64: { cols: 32, sgw: 4, pad: true, words: true, why: "d64: 35 KiB, 64 keys per workgroup" },
+    128: { cols: 16, sgw: 4, pad: true, words: true, why: "d128: 23 KiB, 64 keys per workgroup" },
   },
 };
 
@@ -42,9 +61,13 @@ export function matrixBackwardBytes(
   dc: number,
   dvc: number,
 ): number {
-  const tiles = 2 * t.cols * (dc + dvc);
-  const rows = 16 * t.sgw * t.cols;
-  return pass === "dq" ? tiles + rows * (4 + 4 + 2) : tiles + rows * (4 + 4 + 2 + 2) + 8 * t.cols;
+  const l = matrixBackwardLayout(t, dc, dvc);
+  const tiles = 2 * t.cols * (l.d + l.dv);
+  const rows = 16 * t.sgw;
+  const products = rows * t.cols * (4 + 4);
+  return pass === "dq"
+    ? tiles + products + rows * l.ops * 2
+    : tiles + products + rows * l.ops * (2 + 2) + 8 * t.cols;
 }
 
 export const matrixBackwardThreads = (t: MatrixBackwardTile): number => MATRIX_SUBGROUP * t.sgw;

@@ -14,9 +14,13 @@
  */
 import { attentionWgsl } from "../wgsl/attention-common.js";
 import { ROW_STATS_WGSL } from "./backward-tiled-wgsl.js";
-import { type MatrixBackwardTile, matrixBackwardThreads } from "./matrix-backward-tiles.js";
+import {
+  type MatrixBackwardTile,
+  matrixBackwardLayout,
+  matrixBackwardThreads,
+} from "./matrix-backward-tiles.js";
 import { RESULT as ACC, LEFT as L, RIGHT as R, stagedLeft, stagedStore } from "./matrix-fragments-wgsl.js";
-import { rep, TILE_WGSL, tileLoad } from "./tile-wgsl.js";
+import { rep, TILE_WGSL, type TileLoadOptions, tileLoad, tileWordPrefetch } from "./tile-wgsl.js";
 
 type Tensor = "q" | "k" | "v" | "do";
 
@@ -26,13 +30,18 @@ interface Shape {
   threads: number;
   cols: number;
   loadBatch: number;
+  /** Row strides: matrixBackwardLayout. */
+  stride: { d: number; dv: number; ops: number };
+  /** Column tiles read as words of two f16 (tileWordPrefetch; the call's layout allows it). */
+  words: boolean;
 }
 
 /** Columns [first, first + cols) of `name` into the f16 array `array`, row-major with the class's stride. */
 function columnTile(name: Tensor, array: string, head: string, first: string, sh: Shape): string {
   const isV = name === "v" || name === "do";
   const cls = isV ? sh.dvc : sh.dc;
-  return tileLoad({
+  const stride = isV ? sh.stride.dv : sh.stride.d;
+  const opts: TileLoadOptions = {
     name,
     array,
     side: "flat",
@@ -45,9 +54,17 @@ function columnTile(name: Tensor, array: string, head: string, first: string, sh
     dim: isV ? "U.dv" : "U.d",
     index: (row, col) => `${name}_index(s, bi, ${row}, ${head}, ${col})`,
     strides: [`U.${name}_ss`, `U.${name}_sd`],
-    target: (r, c) => `${array}[(${r}) * ${cls}u + ${c}]`,
+    target: (r, c) => `${array}[(${r}) * ${stride}u + ${c}]`,
     convert: (x) => `f16(${x})`,
-  });
+  };
+  if (!sh.words) return tileLoad(opts);
+  // Loaded into registers and stored at once: half the loads of single elements, no per-element decoding.
+  const pairs = tileWordPrefetch(opts);
+  return `{
+      ${pairs.regs}
+      ${pairs.fetch(first)}
+      ${pairs.store}
+    }`;
 }
 
 /** The register fragments `${prefix}0..` of the 16 rows of each subgroup, staged through sP. */
@@ -60,7 +77,7 @@ function rowFragments(prefix: string, name: Tensor, head: string, first: string,
       stagedLeft({
         name: `${prefix}${k}`,
         scratch: "sP",
-        stride: sh.cols,
+        stride: sh.stride.ops,
         rows,
         threads: sh.threads,
         first,
@@ -74,14 +91,15 @@ function rowFragments(prefix: string, name: Tensor, head: string, first: string,
 }
 
 /**
- * acc{b} = sum over k of frag{k} x (block b of `array`)^T for each 16-column block b of the step, stored to the
- * subgroup's part of `scratch` (f32, stride cols).
+ * acc{b} = sum over k of frag{k} x (block b of `array`, rows `stride` apart)^T for each 16-column block b of the
+ * step, stored to the subgroup's part of `scratch` (f32, stride cols).
  */
 function productsToScratch(
   acc: string,
   frag: string,
   array: string,
   cls: number,
+  stride: number,
   scratch: string,
   cols: number,
 ) {
@@ -93,56 +111,68 @@ function productsToScratch(
       (x) => {
         const b = Math.floor(x / ks);
         const k = x % ks;
-        return `${acc}${b} = subgroupMatrixMultiplyAccumulate(${frag}${k}, subgroupMatrixLoad<${R}, col_major>(&${array}, ${b * 16 * cls + k * 16}u, ${cls}u), ${acc}${b});`;
+        return `${acc}${b} = subgroupMatrixMultiplyAccumulate(${frag}${k}, subgroupMatrixLoad<${R}, col_major>(&${array}, ${b * 16 * stride + k * 16}u, ${stride}u), ${acc}${b});`;
       },
       "\n    ",
     )}
     ${rep(blocks, (b) => `subgroupMatrixStore<row_major>(&${scratch}, sub * ${16 * cols}u + ${b * 16}u, ${acc}${b}, ${cols}u);`, "\n    ")}`;
 }
 
-/** acc{n} += (block b of the subgroup's f16 `rowsArray`) x (rows of block b of `array`, columns n), over b, n. */
-function accumulate(acc: string, rowsArray: string, array: string, cls: number, cols: number) {
+/**
+ * acc{n} += (block b of the subgroup's f16 `rowsArray`, rows `ops` apart) x (rows of block b of `array`, rows
+ * `stride` apart, columns n), over b, n.
+ */
+function accumulate(acc: string, rowsArray: string, array: string, cls: number, stride: number, sh: Shape) {
+  const { cols, ops } = { cols: sh.cols, ops: sh.stride.ops };
   return rep(
     cols / 16,
     (b) => `{
-      let lhs = subgroupMatrixLoad<${L}, row_major>(&${rowsArray}, sub * ${16 * cols}u + ${b * 16}u, ${cols}u);
-      ${rep(cls / 16, (n) => `${acc}${n} = subgroupMatrixMultiplyAccumulate(lhs, subgroupMatrixLoad<${R}, row_major>(&${array}, ${b * 16 * cls + n * 16}u, ${cls}u), ${acc}${n});`, "\n      ")}
+      let lhs = subgroupMatrixLoad<${L}, row_major>(&${rowsArray}, sub * ${16 * ops}u + ${b * 16}u, ${ops}u);
+      ${rep(cls / 16, (n) => `${acc}${n} = subgroupMatrixMultiplyAccumulate(lhs, subgroupMatrixLoad<${R}, row_major>(&${array}, ${b * 16 * stride + n * 16}u, ${stride}u), ${acc}${n});`, "\n      ")}
     }`,
     "\n    ",
   );
 }
 
 /** The shared opening: constants, the per-subgroup products (sS, sD: f32) and their f16 results (sP). */
-function header(t: MatrixBackwardTile): string {
+function header(t: MatrixBackwardTile, sh: Shape): string {
   return `${attentionWgsl(["q", "k", "v", "do"], true)}
 const TM = 1u;
 const RW = ${t.cols / 4}u;
 ${TILE_WGSL}${ROW_STATS_WGSL}
 var<workgroup> sS: array<f32, ${16 * t.sgw * t.cols}>;
 var<workgroup> sD: array<f32, ${16 * t.sgw * t.cols}>;
-var<workgroup> sP: array<f16, ${16 * t.sgw * t.cols}>;`;
+var<workgroup> sP: array<f16, ${16 * t.sgw * sh.stride.ops}>;`;
 }
 
 /**
  * A lane's half row of the subgroup's 16 x cols products: lane 2r + h takes row r, columns h * cols/2 ..;
- * `body` sees the column `col` and the element's index `at` in sS, sD and sP.
+ * `body` sees the column `col` and the element's index `at` in sS and sD, `pt` in the f16 operands.
  */
 function halfRow(cols: number, body: string): string {
   return `for (var cc = 0u; cc < ${cols / 2}u; cc++) {
         let col = c0 + cc;
         let at = srow + cc;
+        let pt = prow + cc;
         ${body}
       }`;
 }
 
 /** dQ into `out`; with U.bias_grad also dS of every (b, h, i, j) at U.dbias_at. */
-export function matrixDqWgsl(dc: number, dvc: number, t: MatrixBackwardTile, loadBatch = 16): string {
+export function matrixDqWgsl(
+  dc: number,
+  dvc: number,
+  t: MatrixBackwardTile,
+  loadBatch = 16,
+  words = false,
+): string {
   const threads = matrixBackwardThreads(t);
-  const sh: Shape = { dc, dvc, threads, cols: t.cols, loadBatch };
+  const stride = matrixBackwardLayout(t, dc, dvc);
+  const sh: Shape = { dc, dvc, threads, cols: t.cols, loadBatch, stride, words };
   const bq = 16 * t.sgw;
-  return `${header(t)}
-var<workgroup> sK: array<f16, ${t.cols * dc}>;
-var<workgroup> sV: array<f16, ${t.cols * dvc}>;
+  return `${header(t, sh)}
+var<workgroup> sK: array<f16, ${t.cols * stride.d}>;
+var<workgroup> sV: array<f16, ${t.cols * stride.dv}>;
 
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -160,6 +190,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let i = q_first + lane / 2u;
   let c0 = (lane % 2u) * ${t.cols / 2}u;
   let srow = sub * ${16 * t.cols}u + (lane / 2u) * ${t.cols}u + c0;
+  let prow = sub * ${16 * stride.ops}u + (lane / 2u) * ${stride.ops}u + c0;
   let lse = lse_of(bi, hi, i, s);
   let dd = dd_of(bi, hi, i, s);
   ${rep(dc / 16, (n) => `var a${n} = ${ACC}();`, "\n  ")}
@@ -169,23 +200,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ${columnTile("k", "sK", "hk", "j0", sh)}
     ${columnTile("v", "sV", "hk", "j0", sh)}
     workgroupBarrier();
-    ${productsToScratch("x", "q", "sK", dc, "sS", t.cols)}
-    ${productsToScratch("y", "g", "sV", dvc, "sD", t.cols)}
+    ${productsToScratch("x", "q", "sK", dc, stride.d, "sS", t.cols)}
+    ${productsToScratch("y", "g", "sV", dvc, stride.dv, "sD", t.cols)}
     workgroupBarrier();
     if (U.dropout_on == 0u && tile_plain(s, q_first, q_first + 15u, j0, j0 + ${t.cols - 1}u)) {
-      ${halfRow(t.cols, "sP[at] = f16(exp(sS[at] * U.scale - lse) * (sD[at] - dd));")}
+      ${halfRow(t.cols, "sP[pt] = f16(exp(sS[at] * U.scale - lse) * (sD[at] - dd));")}
     } else {
       ${halfRow(
         t.cols,
         `let j = j0 + col;
         var gg = grad_of_score(bi, hi, i, j, score(s, bi, hi, i, j, sS[at]), sD[at], lse, dd);
         if (i >= s.lq) { gg = vec2<f32>(0.0); }
-        sP[at] = f16(gg.y);
+        sP[pt] = f16(gg.y);
         if (U.bias_grad != 0u && i < s.lq && j < s.lk) { out[U.dbias_at + row_index(bi, hi, i) * U.skv + j] = gg.y; }`,
       )}
     }
     workgroupBarrier();
-    ${accumulate("a", "sP", "sK", dc, t.cols)}
+    ${accumulate("a", "sP", "sK", dc, stride.d, sh)}
   }
   ${rep(
     dc / 16,
@@ -207,9 +238,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 /** dK and dV into `out` (dK first, dV at U.dv_at). */
-export function matrixDkDvWgsl(dc: number, dvc: number, t: MatrixBackwardTile, loadBatch = 16): string {
+export function matrixDkDvWgsl(
+  dc: number,
+  dvc: number,
+  t: MatrixBackwardTile,
+  loadBatch = 16,
+  words = false,
+): string {
   const threads = matrixBackwardThreads(t);
-  const sh: Shape = { dc, dvc, threads, cols: t.cols, loadBatch };
+  const stride = matrixBackwardLayout(t, dc, dvc);
+  const sh: Shape = { dc, dvc, threads, cols: t.cols, loadBatch, stride, words };
   const bk = 16 * t.sgw;
   const store = (
     acc: string,
@@ -227,10 +265,10 @@ export function matrixDkDvWgsl(dc: number, dvc: number, t: MatrixBackwardTile, l
       dim,
       target,
     });
-  return `${header(t)}
-var<workgroup> sQ: array<f16, ${t.cols * dc}>;
-var<workgroup> sG: array<f16, ${t.cols * dvc}>;
-var<workgroup> sT: array<f16, ${16 * t.sgw * t.cols}>;
+  return `${header(t, sh)}
+var<workgroup> sQ: array<f16, ${t.cols * stride.d}>;
+var<workgroup> sG: array<f16, ${t.cols * stride.dv}>;
+var<workgroup> sT: array<f16, ${16 * t.sgw * stride.ops}>;
 var<workgroup> sL: array<f32, ${2 * t.cols}>;
 
 @compute @workgroup_size(${threads})
@@ -248,6 +286,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let j = k_first + lane / 2u;
   let c0 = (lane % 2u) * ${t.cols / 2}u;
   let srow = sub * ${16 * t.cols}u + (lane / 2u) * ${t.cols}u + c0;
+  let prow = sub * ${16 * stride.ops}u + (lane / 2u) * ${stride.ops}u + c0;
   ${rep(dc / 16, (n) => `var dk${n} = ${ACC}();`, "\n  ")}
   ${rep(dvc / 16, (n) => `var dv${n} = ${ACC}();`, "\n  ")}
   let group = U.h / U.hg;
@@ -263,15 +302,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         sL[${t.cols}u + e] = dd_of(bi, hi, i0 + e, s);
       }
       workgroupBarrier();
-      ${productsToScratch("x", "k", "sQ", dc, "sS", t.cols)}
-      ${productsToScratch("y", "v", "sG", dvc, "sD", t.cols)}
+      ${productsToScratch("x", "k", "sQ", dc, stride.d, "sS", t.cols)}
+      ${productsToScratch("y", "v", "sG", dvc, stride.dv, "sD", t.cols)}
       workgroupBarrier();
       if (U.dropout_on == 0u && tile_plain(s, i0, i0 + ${t.cols - 1}u, k_first, k_first + 15u)) {
         ${halfRow(
           t.cols,
           `let p = exp(sS[at] * U.scale - sL[col]);
-        sP[at] = f16(p);
-        sT[at] = f16(p * (sD[at] - sL[${t.cols}u + col]));`,
+        sP[pt] = f16(p);
+        sT[pt] = f16(p * (sD[at] - sL[${t.cols}u + col]));`,
         )}
       } else {
         ${halfRow(
@@ -279,13 +318,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
           `let i = i0 + col;
         var gg = grad_of_score(bi, hi, i, j, score(s, bi, hi, i, j, sS[at]), sD[at], sL[col], sL[${t.cols}u + col]);
         if (i >= s.lq) { gg = vec2<f32>(0.0); }
-        sP[at] = f16(gg.x);
-        sT[at] = f16(gg.y);`,
+        sP[pt] = f16(gg.x);
+        sT[pt] = f16(gg.y);`,
         )}
       }
       workgroupBarrier();
-      ${accumulate("dv", "sP", "sG", dvc, t.cols)}
-      ${accumulate("dk", "sT", "sQ", dc, t.cols)}
+      ${accumulate("dv", "sP", "sG", dvc, stride.dv, sh)}
+      ${accumulate("dk", "sT", "sQ", dc, stride.d, sh)}
     }
   }
   ${rep(dc / 16, (n) => store("dk", n, "U.d", (row, col, value) => `out[dk_index(s, bi, ${row}, hk, ${col})] = ${value} * U.scale;`), "\n  ")}

@@ -96,7 +96,8 @@ export function matrixOverride(): MatrixTile | null {
 export function matrixBackwardOverride(pass: MatrixBackwardPass): MatrixBackwardTile | null {
   const o = overrides()?.[`matrix_${pass}`];
   if (!o) return null;
-  const { cols, sgw } = o;
+  const { cols, sgw, pad = false, words = false } = o;
   if (!isPow2(cols) || cols < 16 || cols > 64 || !isPow2(sgw) || sgw > 16) return null;
-  return { cols, sgw, why: "TE_WEBGPU_FLASH_TILES" };
+  if (typeof pad !== "boolean" || typeof words !== "boolean") return null;
+  return { cols, sgw, pad, words, why: "TE_WEBGPU_FLASH_TILES" };
 }
