@@ -123,7 +123,7 @@ describe("matrix backward WGSL", () => {
     "%s d%i dv%i %o",
     (pass: MatrixBackwardPass, dc: number, dvc: number, tile: MatrixBackwardTile) => ({
       name: `te.flash_${pass}_matrix`,
-      source: () => wgsl(pass)(dc, dvc, tile, 16, tile.words === true),
+      source: () => wgsl(pass)(dc, dvc, tile, { words: tile.words === true }),
       // Word loads: the WGSL only (SwiftShader's compiler does not finish them; matrix-harness.ts).
       moduleOnly: tile.words === true,
     }),

@@ -217,7 +217,8 @@ function backwardProgram(
       ...common,
       name: `te.flash_${pass}_matrix`,
       key: `d${mdc}.dv${mdvc}.c${mt.cols}.w${mt.sgw}${mt.pad ? ".pad" : ""}${words ? ".words" : ""}.lb${batch}`,
-      source: () => (pass === "dq" ? matrixDqWgsl : matrixDkDvWgsl)(mdc, mdvc, mt, batch, words),
+      source: () =>
+        (pass === "dq" ? matrixDqWgsl : matrixDkDvWgsl)(mdc, mdvc, mt, { loadBatch: batch, words }),
       enables: MATRIX_ENABLES,
       directives: MATRIX_DIRECTIVES,
       workgroups: [Math.ceil(io.rows / (16 * mt.sgw)), io.heads, p.b],

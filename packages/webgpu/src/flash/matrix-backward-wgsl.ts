@@ -36,6 +36,18 @@ interface Shape {
   words: boolean;
 }
 
+/** `loadBatch`: loads in flight per lane in the column tiles; `words`: they are read as words (Shape). */
+export interface PassOptions {
+  loadBatch?: number;
+  words?: boolean;
+}
+
+function shapeOf(dc: number, dvc: number, t: MatrixBackwardTile, o: PassOptions): Shape {
+  const threads = matrixBackwardThreads(t);
+  const stride = matrixBackwardLayout(t, dc, dvc);
+  return { dc, dvc, threads, cols: t.cols, loadBatch: o.loadBatch ?? 16, stride, words: o.words === true };
+}
+
 /** Columns [first, first + cols) of `name` into the f16 array `array`, row-major with the class's stride. */
 function columnTile(name: Tensor, array: string, head: string, first: string, sh: Shape): string {
   const isV = name === "v" || name === "do";
@@ -159,16 +171,9 @@ function halfRow(cols: number, body: string): string {
 }
 
 /** dQ into `out`; with U.bias_grad also dS of every (b, h, i, j) at U.dbias_at. */
-export function matrixDqWgsl(
-  dc: number,
-  dvc: number,
-  t: MatrixBackwardTile,
-  loadBatch = 16,
-  words = false,
-): string {
-  const threads = matrixBackwardThreads(t);
-  const stride = matrixBackwardLayout(t, dc, dvc);
-  const sh: Shape = { dc, dvc, threads, cols: t.cols, loadBatch, stride, words };
+export function matrixDqWgsl(dc: number, dvc: number, t: MatrixBackwardTile, o: PassOptions = {}): string {
+  const sh = shapeOf(dc, dvc, t, o);
+  const { threads, stride } = sh;
   const bq = 16 * t.sgw;
   return `${header(t, sh)}
 var<workgroup> sK: array<f16, ${t.cols * stride.d}>;
@@ -238,16 +243,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 /** dK and dV into `out` (dK first, dV at U.dv_at). */
-export function matrixDkDvWgsl(
-  dc: number,
-  dvc: number,
-  t: MatrixBackwardTile,
-  loadBatch = 16,
-  words = false,
-): string {
-  const threads = matrixBackwardThreads(t);
-  const stride = matrixBackwardLayout(t, dc, dvc);
-  const sh: Shape = { dc, dvc, threads, cols: t.cols, loadBatch, stride, words };
+export function matrixDkDvWgsl(dc: number, dvc: number, t: MatrixBackwardTile, o: PassOptions = {}): string {
+  const sh = shapeOf(dc, dvc, t, o);
+  const { threads, stride } = sh;
   const bk = 16 * t.sgw;
   const store = (
     acc: string,
