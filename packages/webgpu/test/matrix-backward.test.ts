@@ -49,7 +49,7 @@ describe("matrix backward eligibility", () => {
       expect(problem(fakeDevice({}), { ...fp16, dtype: "fp32" })).toMatch(/dtype fp32/);
       expect(problem(fakeDevice({}), { ...fp16, dv: 256 })).toMatch(/above 128/);
       expect(problem(fakeDevice({ subgroups: [16, 32] }))).toMatch(/subgroups of 16-32 lanes/);
-      expect(problem(fakeDevice({ workgroupBytes: 16384 }))).toMatch(/workgroup memory/);
+      expect(problem(fakeDevice({ workgroupBytes: 8192 }))).toMatch(/workgroup memory/);
       process.env.TE_WEBGPU_FLASH_MATRIX = "0";
       expect(problem(fakeDevice({}))).toMatch(/TE_WEBGPU_FLASH_MATRIX=0/);
     },

@@ -30,23 +30,27 @@ export function matrixBackwardLayout(t: MatrixBackwardTile, dc: number, dvc: num
 
 /**
  * By head-dim class (the larger of d and dv). dK/dV keeps its keys' K and V fragments and the dK and dV
- * accumulators in registers (4 fragments of 64 dims each), so it takes fewer subgroups for d128.
+ * accumulators in registers (4 fragments of 64 dims each), so it takes fewer subgroups for d128. H200, b2 h16
+ * s2048 fp16 fwd+bwd, padded rows and word loads, each tile alone in its bench process (benchmarks/results/
+ * webgpu-subgroup-matrix-h200, round 6): d64 dQ cols16 sgw4 3.59 ms (causal 2.41) and dK/dV cols16 sgw4 3.70
+ * (2.58), each with the other pass at cols32 sgw4, against 4.41 (2.95) for both at cols32 sgw4; d128 none of
+ * cols16/32 x sgw2-8 beat dQ cols16 sgw8 with dK/dV cols16 sgw4 (5.14, causal 3.81).
  */
 export const MATRIX_BACKWARD_TILES: Readonly<
   Record<MatrixBackwardPass, Readonly<Record<64 | 128, MatrixBackwardTile>>>
 > = {
   dq: {
     64: {
-      cols: 32,
+      cols: 16,
       sgw: 4,
       pad: true,
       words: true,
-      why: "d64: 30 KiB of workgroup memory, 64 queries per workgroup",
+      why: "d64: 16 KiB of workgroup memory, 64 queries per workgroup",
     },
     128: { cols: 16, sgw: 8, pad: true, words: true, why: "d128: 31 KiB, 128 queries per workgroup" },
   },
   dkdv: {
-    64: { cols: 32, sgw: 4, pad: true, words: true, why: "d64: 35 KiB, 64 keys per workgroup" },
+    64: { cols: 16, sgw: 4, pad: true, words: true, why: "d64: 19 KiB, 64 keys per workgroup" },
     128: { cols: 16, sgw: 4, pad: true, words: true, why: "d128: 23 KiB, 64 keys per workgroup" },
   },
 };
